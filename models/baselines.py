@@ -1,0 +1,121 @@
+"""Non-learned baselines: bicubic (MATLAB's a = -0.5 kernel) and Lanczos-3 upscaling.
+
+Both are separable polyphase filters: for an integer scale ``s`` every output pixel
+falls on one of ``s`` sub-pixel phases, each phase is a fixed small 1-D kernel, so the
+whole resize is two grouped convolutions plus an interleave. Borders are padded
+symmetrically (edge pixel repeated), as MATLAB's ``imresize`` does.
+"""
+
+from __future__ import annotations
+
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def cubic_kernel(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
+    """Keys cubic convolution kernel; ``a = -0.5`` matches MATLAB and PIL."""
+    ax = x.abs()
+    ax2, ax3 = ax * ax, ax * ax * ax
+    near = (a + 2) * ax3 - (a + 3) * ax2 + 1
+    far = a * ax3 - 5 * a * ax2 + 8 * a * ax - 4 * a
+    return torch.where(ax <= 1, near, torch.where(ax < 2, far, torch.zeros_like(ax)))
+
+
+def lanczos_kernel(x: torch.Tensor, lobes: int = 3) -> torch.Tensor:
+    """Lanczos window of ``lobes`` lobes: ``sinc(x) * sinc(x / lobes)`` for ``|x| < lobes``."""
+    out = torch.sinc(x) * torch.sinc(x / lobes)
+    return torch.where(x.abs() < lobes, out, torch.zeros_like(out))
+
+
+def polyphase_weights(scale: int, kernel: str) -> torch.Tensor:
+    """Per-phase 1-D taps for upscaling by ``scale`` (align_corners=False geometry).
+
+    Returns:
+        ``(scale, 2R+1)`` float64 weights; row ``p`` gives output pixel ``s*i + p`` as a
+        weighted sum of input pixels ``i-R .. i+R``. Each row sums to 1.
+    """
+    support = 2 if kernel == "bicubic" else 3
+    radius = support + 1
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    rows = []
+    for phase in range(scale):
+        shift = (phase + 0.5) / scale - 0.5  # where the output pixel sits, in input pixels
+        dist = shift - offsets
+        w = cubic_kernel(dist) if kernel == "bicubic" else lanczos_kernel(dist, support)
+        rows.append(w / w.sum())
+    return torch.stack(rows)
+
+
+def _pad_symmetric(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
+    """Mirror-pad ``pad`` pixels on both ends of ``dim``, repeating the edge pixel
+    (MATLAB 'symmetric'). Frames narrower than ``pad`` fall back to edge replication."""
+    size = x.shape[dim]
+    if size >= pad:
+        head = x.narrow(dim, 0, pad).flip(dim)
+        tail = x.narrow(dim, size - pad, pad).flip(dim)
+    else:
+        head = x.narrow(dim, 0, 1).expand_as(x.narrow(dim, 0, 1)).repeat_interleave(pad, dim)
+        tail = x.narrow(dim, size - 1, 1).repeat_interleave(pad, dim)
+    return torch.cat([head, x, tail], dim=dim)
+
+
+class PolyphaseUpsampler(nn.Module):
+    """Separable integer-scale upsampler with a fixed interpolation kernel.
+
+    Input ``(N, C, H, W)`` float, any channel count; output ``(N, C, s*H, s*W)``.
+    No clamping: cubic and Lanczos overshoot slightly at edges, the caller clamps.
+    """
+
+    def __init__(self, scale: int, kernel: str = "bicubic") -> None:
+        super().__init__()
+        if kernel not in ("bicubic", "lanczos"):
+            raise ValueError(f"kernel must be 'bicubic' or 'lanczos', got {kernel!r}")
+        self.scale = scale
+        self.kernel = kernel
+        taps = polyphase_weights(scale, kernel).to(torch.float32)
+        self.radius = (taps.shape[1] - 1) // 2
+        self.register_buffer("taps", taps, persistent=False)
+
+    def _upsample_width(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        flat = _pad_symmetric(x.reshape(n * c, 1, h, w), self.radius, dim=3)
+        weight = self.taps.to(dtype=x.dtype, device=x.device)[:, None, None, :]
+        phases = F.conv2d(flat, weight)  # (N*C, s, H, W)
+        out = phases.permute(0, 2, 3, 1).reshape(n, c, h, w * self.scale)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.scale == 1:
+            return x
+        x = self._upsample_width(x)
+        x = self._upsample_width(x.transpose(2, 3)).transpose(2, 3)
+        return x.contiguous()
+
+
+def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """MATLAB-style bicubic upscaling of ``(N, C, H, W)`` float by an integer ``scale``."""
+    return PolyphaseUpsampler(scale, "bicubic").to(x.device)(x)
+
+
+def resize_plane(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize ``(N, C, H, W)`` float to ``size = (H', W')`` with bicubic interpolation.
+
+    Used for chroma planes, whose target size is not always an integer multiple
+    (odd frame sizes with subsampled chroma). Integer multiples use the polyphase path.
+    """
+    h, w = x.shape[-2:]
+    th, tw = size
+    if th % h == 0 and tw % w == 0 and th // h == tw // w:
+        return bicubic_upsample(x, th // h)
+    if th < h or tw < w:
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
+
+
+def lanczos_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Lanczos-3 upscaling of ``(N, C, H, W)`` float by an integer ``scale``."""
+    return PolyphaseUpsampler(scale, "lanczos").to(x.device)(x)
+
+

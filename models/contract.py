@@ -1,0 +1,116 @@
+"""The contract every vidsr model declares, and the wrapper that enforces it.
+
+A network on its own is a plain ``nn.Module``. :class:`SRModel` wraps it with what the
+pipeline must know (scale, colour space, size multiple, half-precision support) and
+guarantees the call convention: ``(N, C, H, W)`` float in ``[0, 1]`` in,
+``(N, C, s*H, s*W)`` float in ``[0, 1]`` out, padding and unpadding itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ColourSpace = Literal["luma", "rgb"]
+Family = Literal["baseline", "srcnn", "perceptual", "fast", "quality", "external", "test"]
+
+
+class SRModel(nn.Module):
+    """A super-resolution network plus its declared contract.
+
+    Attributes:
+        name: registry name (or file path for external models).
+        family: ``baseline``, ``srcnn``, ``perceptual``, ``fast``, ``quality`` or ``external``.
+        scale: integer upscaling factor.
+        colour: ``"luma"``: the net sees the Y plane only, ``(N, 1, H, W)``, and the
+            pipeline upscales chroma with bicubic; ``"rgb"``: the net sees ``(N, 3, H, W)`` RGB.
+        multiple_of: input height and width are padded (reflect) up to a multiple of this.
+        supports_half: whether fp16/bf16 autocast is safe for this network.
+        receptive_radius: how many low-resolution pixels around a pixel influence its
+            output; tiling uses it as the minimum overlap.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        *,
+        name: str,
+        family: Family,
+        scale: int,
+        colour: ColourSpace,
+        multiple_of: int = 1,
+        supports_half: bool = True,
+        receptive_radius: int = 16,
+        card: dict | None = None,
+    ) -> None:
+        super().__init__()
+        if scale < 1:
+            raise ValueError(f"scale must be >= 1, got {scale}")
+        if colour not in ("luma", "rgb"):
+            raise ValueError(f"colour must be 'luma' or 'rgb', got {colour!r}")
+        self.net = net
+        self.name = name
+        self.family = family
+        self.scale = scale
+        self.colour: ColourSpace = colour
+        self.multiple_of = max(1, multiple_of)
+        self.supports_half = supports_half
+        self.receptive_radius = receptive_radius
+        self.card = dict(card or {})
+
+    @property
+    def in_channels(self) -> int:
+        return 1 if self.colour == "luma" else 3
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Upscale a batch.
+
+        Args:
+            x: ``(N, C, H, W)`` float in ``[0, 1]``; C is 1 (Y, code value / 255) for luma
+               models, 3 (RGB) for rgb models.
+
+        Returns:
+            ``(N, C, scale*H, scale*W)`` float in ``[0, 1]``, same dtype as the net's output.
+        """
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self.name} expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        h, w = x.shape[-2:]
+        pad_h = (-h) % self.multiple_of
+        pad_w = (-w) % self.multiple_of
+        if pad_h or pad_w:
+            mode = "reflect" if h > pad_h and w > pad_w else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        y = self.net(x)
+        if pad_h or pad_w:
+            y = y[..., : h * self.scale, : w * self.scale]
+        return y.clamp(0.0, 1.0)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registry row: how to build one named model family member at each scale.
+
+    ``build(scale)`` returns a freshly initialised ``nn.Module`` (no weights loaded).
+    ``weights`` maps a scale to a file name under ``models/weights/`` (``None``: the model
+    has no learned weights, e.g. the bicubic baseline).
+    """
+
+    name: str
+    family: Family
+    scales: tuple[int, ...]
+    colour: ColourSpace
+    build: Callable[[int], nn.Module]
+    description: str
+    multiple_of: int = 1
+    supports_half: bool = True
+    receptive_radius: int = 16
+    weights: dict[int, str] = field(default_factory=dict)

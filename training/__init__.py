@@ -1,0 +1,1 @@
+"""Training module (installed as ``vidsr.training``): frame datasets, losses and the trainer."""

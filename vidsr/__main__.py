@@ -1,0 +1,5 @@
+import sys
+
+from vidsr.cli import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""Command-line entry point: ``vidsr <command> ...``.
+
+The CLI is the only layer that prints, shows progress bars or exits. Each command lives in
+its own module exposing ``register(subparsers)``, which adds a parser whose ``func`` default
+is ``run(args) -> int``. Library errors (:class:`vidsr.errors.VidsrError`) become one line on
+stderr and exit code 1; Ctrl-C exits 130 and SIGTERM 143. ``VIDSR_DEBUG=1`` re-raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from vidsr.errors import VidsrError
+
+# Command modules, in the order `vidsr --help` lists them.
+COMMAND_MODULES = (
+    "vidsr.cli.upscale_cmd",
+    "vidsr.cli.demo_cmd",
+    "vidsr.cli.models_cmd",
+)
+
+
+class Terminated(BaseException):
+    """Raised on the main thread when SIGTERM arrives, so cleanup runs as for Ctrl-C."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from vidsr import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="vidsr", description="Video super-resolution: upscale movies, frame folders and streams."
+    )
+    parser.add_argument("--version", action="version", version=f"vidsr {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="vidsr: %(levelname)s: %(message)s",
+    )
+    debug = os.environ.get("VIDSR_DEBUG") == "1"
+    previous = None
+    if hasattr(signal, "SIGTERM"):
+        try:
+            previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        except ValueError:  # not the main thread (e.g. called from a test thread)
+            previous = None
+    try:
+        return int(args.func(args) or 0)
+    except VidsrError as e:
+        if debug:
+            raise
+        print(f"vidsr: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("vidsr: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("vidsr: stopped (SIGTERM)", file=sys.stderr)
+        return 143
+    except BrokenPipeError:
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

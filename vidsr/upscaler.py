@@ -1,0 +1,105 @@
+"""Load a model by registry name (or external weights file) into an :class:`SRModel`.
+
+Weights are read with safetensors only; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from vidsr.errors import ModelError
+from vidsr.models.contract import SRModel
+from vidsr.models.registry import REGISTRY
+
+EXTERNAL_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
+
+
+def weights_dir() -> Path:
+    """Folder holding the shipped ``*.safetensors`` weights and their JSON cards."""
+    import vidsr.models
+
+    return Path(vidsr.models.__file__).resolve().parent / "weights"
+
+
+def is_external(name: str) -> bool:
+    """True when ``name`` names a weights file rather than a registry entry."""
+    return name.lower().endswith(EXTERNAL_SUFFIXES) or "/" in name or "\\" in name
+
+
+def read_card(file_name: str) -> dict:
+    """The JSON model card beside a shipped weights file (empty dict when absent)."""
+    card_path = weights_dir() / (Path(file_name).stem + ".json")
+    if not card_path.is_file():
+        return {}
+    return json.loads(card_path.read_text())
+
+
+def check_model_choice(name: str, scale: int) -> None:
+    """Raise :class:`ModelError` early when ``name``/``scale`` cannot be served."""
+    if is_external(name):
+        if not Path(name).is_file():
+            raise ModelError(f"model weights file not found: {name}")
+        return
+    entry = REGISTRY.get(name)
+    if entry is None:
+        known = ", ".join(sorted(REGISTRY))
+        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)")
+    if scale not in entry.scales:
+        supported = ", ".join(str(s) for s in entry.scales)
+        raise ModelError(f"model {name!r} does not support scale {scale} (supports {supported})")
+    if entry.weights and scale not in entry.weights:
+        raise ModelError(f"model {name!r} has no weights for scale {scale}")
+
+
+def load_model(name: str, scale: int) -> SRModel:
+    """Build a model and load its weights, on the CPU in float32, in eval mode.
+
+    Args:
+        name: a registry name (``vidsr models`` lists them) or a path to a
+            ``.pth``/``.safetensors`` file of a community model (loaded through spandrel).
+        scale: the upscaling factor wanted; must be one the model supports.
+
+    Raises:
+        ModelError: unknown name, unsupported scale, missing or corrupt weights.
+    """
+    check_model_choice(name, scale)
+    if is_external(name):
+        from vidsr.external import load_external
+
+        return load_external(Path(name), scale)
+
+    entry = REGISTRY[name]
+    net = entry.build(scale)
+    card: dict = {}
+    if entry.weights:
+        file_name = entry.weights[scale]
+        path = weights_dir() / file_name
+        net.load_state_dict(_read_safetensors(path), strict=True)
+        card = read_card(file_name)
+    model = SRModel(
+        net,
+        name=entry.name,
+        family=entry.family,
+        scale=scale,
+        colour=entry.colour,
+        multiple_of=entry.multiple_of,
+        supports_half=entry.supports_half,
+        receptive_radius=entry.receptive_radius,
+        card=card,
+    )
+    return model.eval()
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise ModelError(f"weights file missing: {path} (reinstall vidsr)")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"cannot read weights {path}: {e}") from e
