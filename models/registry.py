@@ -8,6 +8,17 @@ from __future__ import annotations
 
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import ModelEntry
+from vidsr.models.fast import FastSR
+from vidsr.models.perceptual import PerceptualSR
+from vidsr.models.quality import QualitySR
+from vidsr.models.srcnn import SRCNN, SRCNNTutorial
+
+SCALES = (2, 3, 4)
+
+
+def _weights(name: str) -> dict[int, str]:
+    return {s: f"{name}_x{s}.safetensors" for s in SCALES}
+
 
 REGISTRY: dict[str, ModelEntry] = {
     "bicubic": ModelEntry(
@@ -27,5 +38,55 @@ REGISTRY: dict[str, ModelEntry] = {
         build=lambda scale: PolyphaseUpsampler(scale, "lanczos"),
         description="Lanczos-3 interpolation on luma (chroma bicubic); no learned weights",
         receptive_radius=4,
+    ),
+    "srcnn": ModelEntry(
+        name="srcnn",
+        family="srcnn",
+        scales=SCALES,
+        colour="luma",
+        build=lambda scale: SRCNN(scale),
+        description="SRCNN 9-5-5 (Dong et al. 2014) on bicubic-upsampled Y, residual over bicubic",
+        receptive_radius=6,
+        weights=_weights("srcnn"),
+    ),
+    "srcnn-tutorial": ModelEntry(
+        name="srcnn-tutorial",
+        family="srcnn",
+        scales=SCALES,
+        colour="rgb",
+        build=lambda scale: SRCNNTutorial(scale),
+        description="the tutorial's SRCNN variant: RGB, 7 conv layers of 32, LeakyReLU, tanh",
+        receptive_radius=6,
+        weights=_weights("srcnn-tutorial"),
+    ),
+    "fast": ModelEntry(
+        name="fast",
+        family="fast",
+        scales=SCALES,
+        colour="luma",
+        build=lambda scale: FastSR(scale),
+        description="real-time LR-space FSRCNN-style net, pixel shuffle, bicubic skip (Y)",
+        receptive_radius=7,
+        weights=_weights("fast"),
+    ),
+    "quality": ModelEntry(
+        name="quality",
+        family="quality",
+        scales=SCALES,
+        colour="luma",
+        build=lambda scale: QualitySR(scale),
+        description="slim EDSR (16 blocks x 64) in LR space, pixel shuffle, bicubic skip (Y)",
+        receptive_radius=36,
+        weights=_weights("quality"),
+    ),
+    "perceptual": ModelEntry(
+        name="perceptual",
+        family="perceptual",
+        scales=SCALES,
+        colour="rgb",
+        build=lambda scale: PerceptualSR(scale),
+        description="Johnson et al. 2016 transformation net, VGG16 feature loss, ICNR shuffle (RGB)",
+        receptive_radius=15,
+        weights=_weights("perceptual"),
     ),
 }
