@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from vidsr.errors import ModelError
-from vidsr.models.contract import SRModel
+from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.registry import REGISTRY
 
 EXTERNAL_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
@@ -37,6 +37,17 @@ def read_card(file_name: str) -> dict:
     return json.loads(card_path.read_text())
 
 
+def available_scales(entry: ModelEntry) -> tuple[int, ...]:
+    """Scales of ``entry`` that can be loaded now: all of them for models without learned
+    weights (baselines), else those whose weights file is shipped in ``models/weights/``."""
+    if not entry.weights:
+        return tuple(entry.scales)
+    folder = weights_dir()
+    return tuple(
+        s for s in entry.scales if s in entry.weights and (folder / entry.weights[s]).is_file()
+    )
+
+
 def check_model_choice(name: str, scale: int) -> None:
     """Raise :class:`ModelError` early when ``name``/``scale`` cannot be served."""
     if is_external(name):
@@ -50,8 +61,11 @@ def check_model_choice(name: str, scale: int) -> None:
     if scale not in entry.scales:
         supported = ", ".join(str(s) for s in entry.scales)
         raise ModelError(f"model {name!r} does not support scale {scale} (supports {supported})")
-    if entry.weights and scale not in entry.weights:
-        raise ModelError(f"model {name!r} has no weights for scale {scale}")
+    if entry.weights and scale not in available_scales(entry):
+        ready = ", ".join(f"x{s}" for s in available_scales(entry)) or "none"
+        raise ModelError(
+            f"no trained weights shipped for {name!r} x{scale} yet (available: {ready})"
+        )
 
 
 def load_model(name: str, scale: int) -> SRModel:
@@ -77,7 +91,11 @@ def load_model(name: str, scale: int) -> SRModel:
     if entry.weights:
         file_name = entry.weights[scale]
         path = weights_dir() / file_name
-        net.load_state_dict(_read_safetensors(path), strict=True)
+        try:
+            net.load_state_dict(_read_safetensors(path), strict=True)
+        except RuntimeError as e:  # keys or shapes do not match the architecture
+            first = str(e).strip().splitlines()[0]
+            raise ModelError(f"weights {path.name} do not fit model {name!r}: {first}") from e
         card = read_card(file_name)
     model = SRModel(
         net,
