@@ -1,0 +1,268 @@
+"""Histogram matching of the upscaled output to the source, per frame or per shot.
+
+Networks shift colours; matching each output channel's histogram to the low-resolution
+source's undoes the shift. Matching happens in **YCbCr**, channel by channel, because
+
+* the pipeline already holds planar YUV on the device: no RGB round trip, no extra
+  rounding, and chroma is matched at its own (subsampled) resolution;
+* luma and chroma separate brightness from colour, so a brightness or contrast error
+  (a tone curve on Y) and a colour cast (offsets on Cb, Cr) are each fixed by one
+  monotone curve, without the hue shifts that matching R, G and B independently causes.
+
+The reference is the LR source itself: a histogram does not depend on resolution, and the
+histogram of a bicubic upscale is the source's histogram slightly smoothed, so the cheap LR
+histogram stands in for the bicubic-upsampled reference.
+
+``shot`` mode keeps exponential moving averages of the output's and the reference's
+histograms over the frames of the current shot (a running mean for the first
+``1 / ema`` frames) and fits one look-up table per channel from them; the averages reset at
+a cut. Both averages weigh the same frames alike, so if the network's error is a monotone
+curve ``out = f(ref)`` per channel, the averaged histograms are related by the same ``f``
+and the fit undoes it exactly even while the picture fades or changes; the moving average
+only keeps old frames from dominating (a mapping fitted on the dark start of a fade-in
+would clip the bright end) while keeping the curve steady from frame to frame.
+
+All tensors are code-normalised: ``v = code / (255 * 2**(bits - 8))``, 8-bit video in
+[0, 1]. Values outside [0, 1] are clamped into the end bins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+
+Mode = Literal["off", "frame", "shot"]
+MODES: tuple[str, ...] = ("off", "frame", "shot")
+
+
+def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
+    """Normalised histograms of the last two dims, with linear (soft) binning.
+
+    Bin ``k`` is centred on ``k / (bins - 1)``, so 8-bit codes fall exactly on the centres
+    of a 256-bin histogram; a value between two centres is shared between them in
+    proportion, which keeps the histogram of a continuous network output smooth.
+
+    Args:
+        x: ``(..., H, W)`` float tensor, code-normalised (values clamped to [0, 1]).
+        bins: number of bins, >= 2.
+
+    Returns:
+        ``(..., bins)`` float32 on ``x.device``, each histogram summing to 1.
+    """
+    if bins < 2:
+        raise ValueError(f"bins must be >= 2, got {bins}")
+    if x.ndim < 2 or x.shape[-1] * x.shape[-2] == 0:
+        raise ValueError(f"expected a non-empty (..., H, W) tensor, got shape {tuple(x.shape)}")
+    lead = x.shape[:-2]
+    groups = x.reshape(-1, x.shape[-2] * x.shape[-1])
+    n_groups, n = groups.shape
+    pos = groups.float().clamp(0.0, 1.0) * (bins - 1)
+    low = pos.floor().clamp_(max=bins - 2)
+    frac = pos - low
+    # One bincount for all groups: offset each group's bins by group * bins.
+    offset = torch.arange(n_groups, device=x.device).unsqueeze(1) * bins
+    index = low.long() + offset
+    counts = torch.bincount(index.flatten(), (1.0 - frac).flatten(), minlength=n_groups * bins)
+    counts += torch.bincount((index + 1).flatten(), frac.flatten(), minlength=n_groups * bins)
+    return (counts.reshape(*lead, bins) / n).float()
+
+
+def _quantile(cdf: torch.Tensor, edges: torch.Tensor, q: torch.Tensor, right: bool) -> torch.Tensor:
+    """Inverse of the piecewise-linear CDF through ``(edges, cdf)``, batched on leading dims."""
+    n_edges = cdf.shape[-1]
+    j = torch.searchsorted(cdf, q, right=right).clamp_(1, n_edges - 1)
+    c0, c1 = cdf.gather(-1, j - 1), cdf.gather(-1, j)
+    x0, x1 = edges[j - 1], edges[j]
+    step = c1 - c0
+    # Where the CDF is flat the interval holds no mass: land on its end (left) or start
+    # (right); the caller averages both, which puts empty ranges at their middle.
+    t = torch.where(step > 0, (q - c0) / step.clamp_min(1e-12), torch.full_like(q, 0.0 if right else 1.0))
+    return x0 + t.clamp_(0.0, 1.0) * (x1 - x0)
+
+
+def matching_lut(src_hist: torch.Tensor, ref_hist: torch.Tensor) -> torch.Tensor:
+    """Look-up table mapping the ``src`` distribution onto the ``ref`` distribution.
+
+    Each bin's mass is spread uniformly over the bin (piecewise-linear CDF); a source bin
+    centre maps to the reference value with the same quantile. The table is monotone
+    non-decreasing, and the identity (up to float rounding) when both histograms match.
+    Below and above the source's occupied bins the table continues with slope 1.
+
+    Args:
+        src_hist: ``(..., bins)`` histogram of the picture to correct (from :func:`histogram`;
+            any non-negative weights, normalised here).
+        ref_hist: ``(..., bins)`` histogram of the reference, same shape.
+
+    Returns:
+        ``(..., bins)`` float32 table: entry ``k`` is the corrected value of ``k / (bins - 1)``,
+        in [0, 1]. Pass it to :func:`apply_lut`.
+    """
+    if src_hist.shape != ref_hist.shape:
+        raise ValueError(f"histogram shapes differ: {tuple(src_hist.shape)} vs {tuple(ref_hist.shape)}")
+    bins = src_hist.shape[-1]
+    if bins < 2:
+        raise ValueError(f"need at least 2 bins, got {bins}")
+    src = src_hist.float() / src_hist.float().sum(-1, keepdim=True).clamp_min(1e-12)
+    ref = ref_hist.float() / ref_hist.float().sum(-1, keepdim=True).clamp_min(1e-12)
+    zero = torch.zeros_like(ref[..., :1])
+    ref_cdf = torch.cat([zero, ref.cumsum(-1)], -1).clamp_(0.0, 1.0).contiguous()
+    # Bin k spans [k - 1/2, k + 1/2] / (bins - 1); the end bins are cut at 0 and 1.
+    edges = ((torch.arange(bins + 1, device=ref.device) - 0.5) / (bins - 1)).clamp_(0.0, 1.0)
+    # Quantile of each source bin's centre: the mass below it plus half its own.
+    q = (src.cumsum(-1) - 0.5 * src).clamp_(0.0, 1.0).contiguous()
+    lut = 0.5 * (_quantile(ref_cdf, edges, q, False) + _quantile(ref_cdf, edges, q, True))
+    return _extend_tails(lut, src > 0).clamp_(0.0, 1.0)
+
+
+def _extend_tails(lut: torch.Tensor, occupied: torch.Tensor) -> torch.Tensor:
+    """Continue the table with slope 1 below and above the source's occupied bins.
+
+    Values the source histogram never saw (pixels skipped by subsampling, or a new frame
+    reaching past the shot's range) then keep the offset of the nearest seen value
+    instead of all collapsing onto one constant.
+    """
+    bins = lut.shape[-1]
+    k = torch.arange(bins, device=lut.device).expand_as(lut)
+    big = torch.full_like(k, bins)
+    first = torch.where(occupied, k, big).amin(-1, keepdim=True).clamp_(max=bins - 1)
+    last = torch.where(occupied, k, -big).amax(-1, keepdim=True).clamp_(min=0)
+    step = 1.0 / (bins - 1)
+    below = lut.gather(-1, first) + (k - first) * step
+    above = lut.gather(-1, last) + (k - last) * step
+    return torch.where(k < first, below, torch.where(k > last, above, lut))
+
+
+def apply_lut(x: torch.Tensor, lut: torch.Tensor) -> torch.Tensor:
+    """Map ``x`` through ``lut`` with linear interpolation between entries.
+
+    Args:
+        x: ``(..., H, W)`` float tensor, code-normalised (clamped to [0, 1] for the look-up).
+        lut: ``(..., bins)`` float table over ``[0, 1]`` (entry ``k`` at ``k / (bins - 1)``);
+            its leading dims broadcast against ``x``'s leading dims, e.g. ``(bins,)``,
+            ``(C, bins)`` or ``(N, C, bins)`` for ``x`` of shape ``(N, C, H, W)``.
+
+    Returns:
+        Tensor of ``x``'s shape, dtype and device.
+    """
+    if x.ndim < 2:
+        raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(x.shape)}")
+    bins = lut.shape[-1]
+    if bins < 2:
+        raise ValueError(f"lut needs at least 2 entries, got {bins}")
+    h, w = x.shape[-2:]
+    lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
+    flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
+    table = lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins)
+    slope = torch.diff(table, dim=-1)
+    pos = flat_x.float().clamp(0.0, 1.0) * (bins - 1)
+    low = pos.floor().clamp_(max=bins - 2)
+    index = low.long()
+    out = table.gather(1, index).addcmul_(slope.gather(1, index), pos - low)
+    return out.reshape(*lead, h, w).to(x.dtype)
+
+
+class ColourMatcher:
+    """Stateful histogram matcher for a stream of (reference, output) batches.
+
+    Args:
+        mode: ``"off"`` (identity), ``"frame"`` (fit on each frame alone) or ``"shot"``
+            (fit on the shot's moving-average histograms, reset at each cut).
+        bins: histogram and look-up table size (256 suits 8-bit video; 1024 for 10-bit).
+        ema: weight of the newest frame in the ``shot`` averages once the shot is longer
+            than ``1 / ema`` frames (before that, a plain running mean). Smaller is steadier,
+            larger follows fades faster.
+        out_stride: sample every ``out_stride``-th output pixel in each direction for its
+            histogram. None picks the upscale factor, so the output is sampled at about the
+            reference's density.
+
+    Use one instance per stream and feed batches in frame order.
+    """
+
+    def __init__(
+        self, mode: Mode = "shot", bins: int = 256, *, ema: float = 0.1, out_stride: int | None = None
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"colour mode must be one of {MODES}, got {mode!r}")
+        if bins < 2:
+            raise ValueError(f"bins must be >= 2, got {bins}")
+        if not 0.0 < ema <= 1.0:
+            raise ValueError(f"ema must be in (0, 1], got {ema}")
+        if out_stride is not None and out_stride < 1:
+            raise ValueError(f"out_stride must be >= 1, got {out_stride}")
+        self.mode: Mode = mode
+        self.bins = bins
+        self.ema = ema
+        self.out_stride = out_stride
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the current shot (the next frame is fitted afresh)."""
+        self._ref_acc: torch.Tensor | None = None  # (C, bins)
+        self._out_acc: torch.Tensor | None = None  # (C, bins)
+        self._frames_in_shot = 0
+
+    def apply(
+        self,
+        ref_y: torch.Tensor,
+        ref_uv: torch.Tensor | None,
+        out_y: torch.Tensor,
+        out_uv: torch.Tensor | None,
+        new_shot: Sequence[bool],
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Correct one batch of output frames towards their source frames.
+
+        Args:
+            ref_y: ``(N, 1, h, w)`` float, code-normalised luma of the LR source frames.
+            ref_uv: ``(N, 2, hc, wc)`` float Cb, Cr of the source (any subsampling), or None
+                for luma-only video.
+            out_y: ``(N, 1, H, W)`` float luma of the upscaled frames (any dtype, any device).
+            out_uv: ``(N, 2, Hc, Wc)`` Cb, Cr of the upscaled frames, or None with ``ref_uv``.
+            new_shot: N flags, True where the frame starts a shot (from the shot detector).
+
+        Returns:
+            ``(out_y, out_uv)`` corrected, same shapes, dtypes and devices (the inputs
+            themselves in ``off`` mode).
+        """
+        n = out_y.shape[0]
+        if len(new_shot) != n or ref_y.shape[0] != n:
+            raise ValueError(
+                f"batch sizes differ: out {n}, ref {ref_y.shape[0]}, new_shot {len(new_shot)}"
+            )
+        if (ref_uv is None) != (out_uv is None):
+            raise ValueError("give chroma for both reference and output, or for neither")
+        if self.mode == "off" or n == 0:
+            return out_y, out_uv
+        stride = self.out_stride or max(1, round((out_y.shape[-1] / ref_y.shape[-1])))
+        ref_h = self._channel_histograms(ref_y, ref_uv, 1)  # (N, C, bins)
+        out_h = self._channel_histograms(out_y, out_uv, stride)
+        if self.mode == "shot":
+            ref_h, out_h = self._accumulate(ref_h, out_h, new_shot)
+        lut = matching_lut(out_h, ref_h)  # (N, C, bins)
+        new_y = apply_lut(out_y, lut[:, :1])
+        new_uv = None if out_uv is None else apply_lut(out_uv, lut[:, 1:])
+        return new_y, new_uv
+
+    def _channel_histograms(self, y: torch.Tensor, uv: torch.Tensor | None, stride: int) -> torch.Tensor:
+        hist = [histogram(y[..., ::stride, ::stride], self.bins)]
+        if uv is not None:
+            hist.append(histogram(uv[..., ::stride, ::stride], self.bins))
+        return torch.cat(hist, 1)
+
+    def _accumulate(
+        self, ref_h: torch.Tensor, out_h: torch.Tensor, new_shot: Sequence[bool]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-frame moving averages over the shot: ``(N, C, bins)`` each."""
+        ref_acc, out_acc = [], []
+        for i, cut in enumerate(new_shot):
+            if cut or self._ref_acc is None or self._out_acc is None:
+                self._ref_acc, self._out_acc, self._frames_in_shot = ref_h[i], out_h[i], 1
+            else:
+                self._frames_in_shot += 1
+                weight = max(1.0 / self._frames_in_shot, self.ema)
+                self._ref_acc = torch.lerp(self._ref_acc, ref_h[i], weight)
+                self._out_acc = torch.lerp(self._out_acc, out_h[i], weight)
+            ref_acc.append(self._ref_acc)
+            out_acc.append(self._out_acc)
+        return torch.stack(ref_acc), torch.stack(out_acc)
