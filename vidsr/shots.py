@@ -8,7 +8,8 @@ starts a new shot when
 2. its score is at least ``threshold`` times the mean score of its neighbours
    (``window`` frames before, up to ``window`` after), so steady motion does not cut,
 3. it is not a flash: none of the next ``lookahead`` frames returns close to the frame
-   before the candidate,
+   before the candidate (the flash's start), and the candidate is not close to any of the
+   ``lookahead`` frames before that one (the flash's end),
 4. at least ``min_shot_len`` frames have passed since the last cut.
 
 The score is a *motion-compensated* mean absolute difference: the thumbnail is compared
@@ -51,9 +52,9 @@ class ShotConfig:
             the neighbours' level.
         lookahead: number of future frames the detector waits for before deciding a
             frame; also how far it looks for a flash ending.
-        flash_ratio: a candidate is a flash when some frame of the look-ahead differs
-            from the frame before the candidate by less than ``flash_ratio`` times the
-            candidate's score.
+        flash_ratio: a candidate is a flash's start (end) when a frame of the look-ahead
+            (look-back) differs from the frame before the candidate (from the candidate) by
+            less than ``flash_ratio`` times the candidate's score.
         max_shift: largest global shift, in thumbnail pixels, tried to compensate pans.
         thumb_size: long side of the thumbnail in pixels.
     """
@@ -224,7 +225,7 @@ class ShotDetector:
             self._last_cut = i
         self._decided = i + 1
         # Keep the thumbnails and scores the next decisions still read.
-        keep_from = i + 1 - self.config.window - 1
+        keep_from = i - max(self.config.window, self.config.lookahead) - 1
         for old in [k for k in self._thumbs if k < keep_from]:
             del self._thumbs[old]
         for old in [k for k in self._scores if k < keep_from]:
@@ -250,7 +251,11 @@ class ShotDetector:
         for k in range(i + 1, last + 1):
             back = _shifted_distance(self._thumbs[k], before, cfg.max_shift)
             if back < cfg.flash_ratio * score:
-                return False  # the picture came back: a flash, not a new shot
+                return False  # the picture comes back: the start of a flash
+        for k in range(max(0, i - 1 - cfg.lookahead), i - 1):
+            back = _shifted_distance(self._thumbs[i], self._thumbs[k], cfg.max_shift)
+            if back < cfg.flash_ratio * score:
+                return False  # the picture came back: the end of a flash
         return True
 
 

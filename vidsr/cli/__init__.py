@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "vidsr.cli.upscale_cmd",
     "vidsr.cli.demo_cmd",
     "vidsr.cli.models_cmd",
+    "vidsr.cli.shots_cmd",
 )
 
 

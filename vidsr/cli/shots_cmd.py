@@ -1,0 +1,74 @@
+"""``vidsr shots movie.mp4``: list the shots the cut detector finds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from vidsr.shots import ShotConfig, detect_shots
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``shots`` command to the CLI's subparsers."""
+    defaults = ShotConfig()
+    parser = subparsers.add_parser(
+        "shots",
+        help="list the shots (cuts) of a video",
+        description="Detect cuts and print each shot's first frame index and timestamp.",
+    )
+    parser.add_argument("input", help="video file")
+    parser.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
+    parser.add_argument(
+        "--threshold", type=float, default=defaults.threshold,
+        help="a cut's change must be this multiple of its neighbours' (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-score", type=float, default=defaults.min_score,
+        help="smallest change that can be a cut, in 8-bit code values (default %(default)s)",
+    )
+    parser.add_argument(
+        "--min-shot-len", type=int, default=defaults.min_shot_len,
+        help="minimum frames per shot (default %(default)s)",
+    )
+    parser.add_argument(
+        "--lookahead", type=int, default=defaults.lookahead,
+        help="frames of look-ahead, also the longest flash ignored (default %(default)s)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _timestamp(seconds: float) -> str:
+    minutes, secs = divmod(max(seconds, 0.0), 60.0)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{secs:06.3f}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the shots of ``args.input``; returns the exit code."""
+    from vidsr.errors import OptionError
+
+    try:
+        config = ShotConfig(
+            threshold=args.threshold,
+            min_score=args.min_score,
+            min_shot_len=args.min_shot_len,
+            lookahead=args.lookahead,
+        )
+    except ValueError as e:
+        raise OptionError(str(e)) from e
+    shots = detect_shots(args.input, config)
+    if args.json:
+        doc = {
+            "input": args.input,
+            "shots": [
+                {"shot": n, "first_frame": s.index, "frames": s.frames, "pts": s.pts, "time": s.time}
+                for n, s in enumerate(shots)
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    print(f"{'shot':>5}  {'first frame':>11}  {'frames':>7}  time")
+    for n, s in enumerate(shots):
+        print(f"{n:>5}  {s.index:>11}  {s.frames:>7}  {_timestamp(s.time)}")
+    return 0
