@@ -121,3 +121,45 @@ def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
         raise ModelError(f"cannot read weights {path}: {e}") from e
+
+
+# The model used when none is named, best first; the first with weights for the scale wins.
+DEFAULT_MODELS = ("fast", "bicubic")
+
+
+def default_model(scale: int) -> str:
+    """Name of the default model for ``scale``: the fast model when its weights are
+    shipped for that scale, else the bicubic baseline (``vidsr models`` shows which)."""
+    for name in DEFAULT_MODELS:
+        entry = REGISTRY.get(name)
+        if entry is None or scale not in entry.scales:
+            continue
+        if not entry.weights or (weights_dir() / entry.weights.get(scale, "")).is_file():
+            return name
+    return "bicubic"
+
+
+def available_scales_of(name: str) -> tuple[int, ...]:
+    """Scales of a registry model that can be loaded now (weights present, or none needed)."""
+    entry = REGISTRY[name]
+    if not entry.weights:
+        return entry.scales
+    return tuple(s for s in entry.scales if s in entry.weights and (weights_dir() / entry.weights[s]).is_file())
+
+
+def model_listing() -> list[dict]:
+    """One dict per registry model with weights available for at least one scale:
+    name, family, scales, colour, parameters (at the smallest scale) and the card's
+    validation figures per scale."""
+    rows = []
+    for name, entry in REGISTRY.items():
+        scales = available_scales_of(name)
+        if not scales:
+            continue
+        params = sum(p.numel() for p in entry.build(scales[0]).parameters())
+        validation = {str(s): read_card(entry.weights[s]).get("validation", {}) for s in scales if entry.weights}
+        rows.append({
+            "name": name, "family": entry.family, "scales": list(scales), "colour": entry.colour,
+            "parameters": params, "description": entry.description, "validation": validation,
+        })
+    return rows

@@ -1,0 +1,147 @@
+"""Shared fixtures: tiny deterministic videos written with PyAV (no downloads)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pattern_frame(index: int, width: int, height: int) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB test picture that encodes ``index`` (a moving bar on a
+    smooth gradient), so frames are distinguishable and compress well."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    r = (xx * 255 // max(1, width - 1)).astype(np.uint8)
+    g = (yy * 255 // max(1, height - 1)).astype(np.uint8)
+    b = np.full((height, width), (index * 37) % 256, np.uint8)
+    img = np.stack([r, g, b], axis=-1)
+    x0 = (index * 5) % max(1, width - 4)
+    img[:, x0 : x0 + 4] = 255 - img[:, x0 : x0 + 4]
+    return img
+
+
+def make_video(
+    path: Path,
+    n: int = 8,
+    size: tuple[int, int] = (64, 48),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    rate: int = 25,
+    pts_ms: list[int] | None = None,
+    audio: bool = False,
+    subtitles: bool = False,
+    rotation: int = 0,
+    colour_tags: tuple[int, int, int, int] | None = None,
+    title: str | None = None,
+    frames: list[np.ndarray] | None = None,
+) -> Path:
+    """Write a test video. ``size`` is ``(width, height)``; ``pts_ms`` makes it
+    variable-frame-rate (timestamps in milliseconds); ``colour_tags`` is
+    ``(primaries, trc, colorspace, range)`` as FFmpeg enum values."""
+    width, height = size
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w") as out:
+        if title:
+            out.metadata["title"] = title
+        video = out.add_stream(codec, rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, pix_fmt
+        video.time_base = tb
+        video.codec_context.time_base = tb
+        if codec == "libx264":
+            video.options = {"preset": "ultrafast", "crf": "18"}
+        if rotation:
+            video.set_display_rotation(rotation)
+        if colour_tags:
+            cc = video.codec_context
+            cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = colour_tags
+        astream = None
+        if audio:
+            astream = out.add_stream("aac", rate=48000)
+            astream.layout = "stereo"
+            astream.metadata["language"] = "fra"
+        sstream = None
+        if subtitles:
+            sub_codec = "subrip" if path.suffix == ".mkv" else "mov_text"
+            sstream = out.add_mux_stream(sub_codec)
+            sstream.time_base = tb
+            sstream.metadata["language"] = "eng"
+        times = pts_ms if pts_ms is not None else [round(i * 1000 / rate) for i in range(n)]
+        for i, pts in enumerate(times):
+            img = frames[i] if frames is not None else pattern_frame(i, width, height)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix_fmt)
+            frame.pts, frame.time_base = pts, tb
+            for packet in video.encode(frame):
+                out.mux(packet)
+            if sstream is not None and i == 1:
+                text = b"Hello vidsr"
+                # mov_text samples carry a 2-byte length prefix; SubRip packets are plain text.
+                data = text if path.suffix == ".mkv" else len(text).to_bytes(2, "big") + text
+                packet = av.Packet(data)
+                packet.stream, packet.pts, packet.dts, packet.duration, packet.time_base = sstream, pts, pts, 500, tb
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+        if astream is not None:
+            total = int((times[-1] / 1000 + 0.1) * 48000)
+            rng = np.random.default_rng(0)
+            for start in range(0, total, 1024):
+                samples = (rng.standard_normal((2, 1024)) * 0.05).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(samples, format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, start
+                for packet in astream.encode(af):
+                    out.mux(packet)
+            for packet in astream.encode():
+                out.mux(packet)
+    return path
+
+
+def read_frames(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    """Presentation time of each video frame, exact (pts x time_base)."""
+    with av.open(str(path)) as c:
+        tb = c.streams.video[0].time_base
+        return [Fraction(f.pts) * tb for f in c.decode(video=0)]
+
+
+def packet_payloads(path: Path, kind: str) -> list[bytes]:
+    """Payloads of every packet of the ``kind`` streams, skipping the empty mov_text
+    samples (b"\\0\\0") that the MP4 muxer writes itself to fill gaps between subtitles."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        return [bytes(p) for p in c.demux(streams) if p.size > 0 and bytes(p) != b"\0\0"]
+
+
+def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m vidsr ARGS`` in a subprocess (as a user would), capturing output."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env.pop("VIDSR_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "vidsr", *args], capture_output=True, text=True,
+                          timeout=timeout, env=full_env)
+
+
+@pytest.fixture
+def tiny_video(tmp_path: Path) -> Path:
+    return make_video(tmp_path / "tiny.mp4")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)

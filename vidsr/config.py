@@ -1,0 +1,74 @@
+"""Frozen run configurations, validated when built (the CLI builds them once)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from vidsr.errors import OptionError
+
+ColourMode = Literal["shot", "frame", "off"]
+COLOUR_MODES: tuple[str, ...] = ("shot", "frame", "off")
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """How the output video is encoded.
+
+    Attributes:
+        codec: FFmpeg encoder name (libx264, libx265, libsvtav1, ffv1, prores_ks, ...).
+        crf: constant rate factor / quality, ``None`` for the encoder's default.
+        preset: encoder speed preset, ``None`` for the encoder's default.
+        pix_fmt: output pixel format, ``None`` to keep the input's bit depth.
+        threads: encoder threads (0: FFmpeg decides).
+    """
+
+    codec: str = "libx264"
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.crf is not None and not 0 <= self.crf <= 63:
+            raise OptionError(f"--crf must be between 0 and 63, got {self.crf}")
+        if self.threads < 0:
+            raise OptionError(f"encoder threads must be >= 0, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one upscale run needs besides its input and output paths.
+
+    Attributes:
+        model: registry name or path to a weights file.
+        scale: upscaling factor.
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        batch_size: frames per model call; ``None`` chooses from the frame size.
+        tile: tile size in input pixels, ``None`` for whole frames.
+        colour: ``shot`` (per-shot histogram matching), ``frame`` or ``off``.
+        overwrite: replace an existing output.
+        queue_size: frames buffered between each pair of stages (bounds memory).
+    """
+
+    model: str = "bicubic"
+    scale: int = 2
+    device: str = "auto"
+    batch_size: int | None = None
+    tile: int | None = None
+    colour: ColourMode = "shot"
+    overwrite: bool = False
+    queue_size: int = 16
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise OptionError(f"--scale must be 2, 3 or 4, got {self.scale}")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise OptionError(f"--batch-size must be >= 1, got {self.batch_size}")
+        if self.tile is not None and self.tile < 8:
+            raise OptionError(f"--tile must be >= 8 pixels, got {self.tile}")
+        if self.colour not in COLOUR_MODES:
+            raise OptionError(f"--color must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
+        if self.queue_size < 1:
+            raise OptionError(f"queue size must be >= 1, got {self.queue_size}")

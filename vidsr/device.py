@@ -1,0 +1,46 @@
+"""The one device and precision policy: which device, and which autocast dtype."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import torch
+
+from vidsr.errors import DeviceError
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """Turn ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` into a usable ``torch.device``.
+
+    Raises:
+        DeviceError: CUDA asked for but absent, or an index beyond the GPUs present.
+    """
+    spec = spec.strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cpu":
+        return torch.device("cpu")
+    match = re.fullmatch(r"cuda(?::(\d+))?", spec)
+    if not match:
+        raise DeviceError(f"unknown device {spec!r}; use auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"device {spec!r} asked for, but CUDA is not available on this machine")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise DeviceError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} GPU(s) found")
+    return torch.device("cuda", index)
+
+
+def autocast_dtype(device: torch.device, supports_half: bool) -> torch.dtype | None:
+    """fp16 on CUDA when the model allows it (bf16 where fp16 is unsupported), else none."""
+    if device.type != "cuda" or not supports_half:
+        return None
+    return torch.float16
+
+
+def inference_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for the device when a half dtype is chosen, else a no-op."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)

@@ -1,0 +1,203 @@
+"""Open a video once and describe it: :class:`VideoInfo`.
+
+Probing decodes the first frame, because some facts (rotation, colour tags of streams that
+do not declare them in the container, the real pixel format) are only known from a frame.
+Every failure to read becomes an :class:`~vidsr.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from vidsr.colour import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
+from vidsr.errors import InputError
+
+log = logging.getLogger(__name__)
+
+# Decoded pixel formats that the pipeline takes as they are: planar YUV, little-endian.
+# Anything else is converted by swscale in the decode thread to the format on the right.
+_DIRECT_FORMATS = {
+    "yuv420p", "yuv422p", "yuv444p",
+    "yuv420p10le", "yuv422p10le", "yuv444p10le",
+    "yuv420p12le", "yuv422p12le", "yuv444p12le",
+    "yuv420p16le", "yuv422p16le", "yuv444p16le",
+}
+_J_FORMATS = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A non-video stream that is copied to the output as it is."""
+
+    index: int
+    kind: str  # "audio", "subtitle", "data", "attachment"
+    codec: str
+    language: str | None
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the pipeline needs to know about an input video.
+
+    Sizes are in pixels of the coded frame (before any display rotation).
+    ``work_format`` is the planar YUV pixel format frames are converted to for processing;
+    ``yuv`` gives its matrix, range and bit depth, with ``matrix_guessed`` set when the
+    file did not declare a matrix and one was chosen from the frame size.
+    """
+
+    path: Path
+    container_format: str
+    width: int
+    height: int
+    source_format: str
+    work_format: str
+    yuv: YuvFormat
+    matrix_guessed: bool
+    time_base: Fraction
+    frame_rate: Fraction
+    frame_count: int | None
+    duration_seconds: float | None
+    rotation: int
+    color_primaries: int
+    color_trc: int
+    colorspace: int
+    color_range: int
+    stream_index: int
+    metadata: dict[str, str] = field(default_factory=dict)
+    video_metadata: dict[str, str] = field(default_factory=dict)
+    other_streams: tuple[StreamInfo, ...] = ()
+
+    @property
+    def chroma_shift(self) -> tuple[int, int]:
+        """log2 chroma subsampling ``(vertical, horizontal)`` of the work format."""
+        if self.work_format.startswith("yuv420"):
+            return 1, 1
+        if self.work_format.startswith("yuv422"):
+            return 0, 1
+        return 0, 0
+
+
+def work_format_for(name: str, bits: int) -> str:
+    """The planar YUV format the pipeline converts a decoded format ``name`` to."""
+    if name in _DIRECT_FORMATS:
+        return name
+    if name in _J_FORMATS:
+        return _J_FORMATS[name]
+    if name in ("nv12", "nv21"):
+        return "yuv420p"
+    if name in ("p010le", "p016le"):
+        return "yuv420p10le" if name == "p010le" else "yuv420p16le"
+    if name.startswith(("rgb", "bgr", "gbr", "argb", "abgr", "0rgb", "0bgr", "rgba", "bgra")):
+        return "yuv444p" if bits <= 8 else "yuv444p16le"
+    return "yuv420p" if bits <= 8 else "yuv420p10le"
+
+
+def _format_bits(fmt: av.VideoFormat) -> int:
+    return max((c.bits for c in fmt.components), default=8)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Describe the first video stream of ``path``.
+
+    Raises:
+        InputError: missing file, a directory, unreadable, not a media file, no video
+            stream, or no decodable frame.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, expected a video file: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"input is an empty file: {path}")
+    try:
+        container = av.open(str(path), metadata_errors="replace")
+    except av.error.PermissionError as e:
+        raise InputError(f"cannot read {path}: permission denied") from e
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise InputError(f"cannot open {path}: not a readable video file ({_short(e)})") from e
+    with container:
+        videos = [s for s in container.streams.video if not _is_cover_art(s)]
+        if not videos:
+            raise InputError(f"{path} has no video stream")
+        stream = videos[0]
+        first = _first_frame(container, stream, path)
+        return _describe(path, container, stream, first)
+
+
+def _is_cover_art(stream: av.video.stream.VideoStream) -> bool:
+    return bool(stream.disposition & av.stream.Disposition.attached_pic)
+
+
+def _first_frame(container: av.container.InputContainer, stream, path: Path) -> av.VideoFrame:
+    try:
+        for frame in container.decode(stream):
+            return frame
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputError(f"cannot decode {path}: {_short(e)}") from e
+    raise InputError(f"{path} has a video stream but no decodable frame")
+
+
+def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
+    cc = stream.codec_context
+    bits = _format_bits(frame.format)
+    work = work_format_for(frame.format.name, bits)
+    work_bits = _format_bits(av.VideoFormat(work))
+    colorspace = frame.colorspace or cc.colorspace
+    guessed = colorspace not in MATRIX_COEFFICIENTS
+    matrix = guess_matrix(frame.height, frame.width) if guessed else colorspace
+    color_range = frame.color_range or cc.color_range
+    full = color_range == AVCOL_RANGE_JPEG or frame.format.name in _J_FORMATS
+    if frame.format.is_rgb:
+        # RGB sources are converted to limited-range YUV by swscale in the decode thread,
+        # with the matrix chosen here from the frame size and written into the output tags.
+        matrix, full, guessed = guess_matrix(frame.height, frame.width), False, False
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+    frames = stream.frames or None
+    duration = None
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / 1_000_000
+    if frames is None and duration:
+        frames = round(duration * rate)
+    others = tuple(
+        StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown",
+                   s.metadata.get("language"))
+        for s in container.streams
+        if s.index != stream.index and s.type in ("audio", "subtitle", "data", "attachment", "video")
+    )
+    return VideoInfo(
+        path=path,
+        container_format=container.format.name,
+        width=frame.width,
+        height=frame.height,
+        source_format=frame.format.name,
+        work_format=work,
+        yuv=YuvFormat(matrix=matrix, full_range=full, bits=work_bits),
+        matrix_guessed=guessed,
+        time_base=stream.time_base or Fraction(1, 90000),
+        frame_rate=Fraction(rate),
+        frame_count=frames,
+        duration_seconds=duration,
+        rotation=int(frame.rotation or 0),
+        color_primaries=frame.color_primaries or cc.color_primaries,
+        color_trc=frame.color_trc or cc.color_trc,
+        colorspace=colorspace,
+        color_range=AVCOL_RANGE_JPEG if full else (color_range or 1),
+        stream_index=stream.index,
+        metadata=dict(container.metadata),
+        video_metadata=dict(stream.metadata),
+        other_streams=others,
+    )
+
+
+def _short(e: BaseException) -> str:
+    """One line from an FFmpeg error: its message without the errno and path noise."""
+    text = getattr(e, "strerror", None) or str(e)
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,137 @@
+"""The compute stage: a batch of host frames in, upscaled planes out.
+
+Runs on one thread (all device work stays there). It uploads planes, converts only as
+much colour as the model needs (luma models never see RGB; their chroma is upscaled
+with bicubic), runs the model (tiled when asked), applies colour matching and returns
+integer planes for the encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.device import autocast_dtype, inference_context
+from vidsr.models.baselines import resize_plane
+from vidsr.models.contract import SRModel
+from vidsr.sources import HostFrame
+from vidsr.tiling import tiled_apply
+
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class ColourStage(Protocol):
+    """Colour correction of upscaled planes against the low-resolution source."""
+
+    def apply(
+        self,
+        ref_y: torch.Tensor,
+        ref_uv: torch.Tensor,
+        out_y: torch.Tensor,
+        out_uv: torch.Tensor,
+        new_shot: Sequence[bool],
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+def chroma_size(fmt_name: str, height: int, width: int) -> tuple[int, int]:
+    """Chroma plane ``(H, W)`` of a planar YUV format for a frame of ``height x width``."""
+    if fmt_name.startswith("yuv420"):
+        return (height + 1) // 2, (width + 1) // 2
+    if fmt_name.startswith("yuv422"):
+        return height, (width + 1) // 2
+    return height, width
+
+
+class FrameProcessor:
+    """Upscales batches of :class:`HostFrame` on ``device``.
+
+    Args:
+        model: the loaded model (moved to ``device`` here).
+        device: compute device.
+        in_fmt / out_fmt: matrix, range and bits of input and output planes.
+        out_format: the output work format name (decides the chroma plane size).
+        tile: tile size in input pixels, or ``None``.
+        colour_stage: optional colour matching applied to every batch.
+    """
+
+    def __init__(
+        self,
+        model: SRModel,
+        device: torch.device,
+        in_fmt: YuvFormat,
+        out_fmt: YuvFormat,
+        out_format: str,
+        tile: int | None = None,
+        colour_stage: ColourStage | None = None,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.device = device
+        self.in_fmt = in_fmt
+        self.out_fmt = out_fmt
+        self.out_format = out_format
+        self.tile = tile
+        self.colour_stage = colour_stage
+        self.half = autocast_dtype(device, model.supports_half)
+        if device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
+        """Stack host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
+        stacked = np.stack(arrays)
+        if stacked.dtype == np.uint16:
+            host = torch.from_numpy(stacked.view(np.int16))
+        else:
+            host = torch.from_numpy(stacked)
+        if self.device.type == "cuda":
+            host = host.pin_memory()
+        codes = host.to(self.device, non_blocking=True)
+        if codes.dtype == torch.int16:
+            codes = codes.to(torch.int32) & 0xFFFF
+        return codes_to_norm(codes, self.in_fmt.bits)[:, None]
+
+    def run_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Model forward (tiled when configured), float32 out."""
+        with torch.inference_mode(), inference_context(self.device, self.half):
+            if self.tile:
+                overlap = max(self.model.receptive_radius, 4)
+                out = tiled_apply(self.model, x, self.model.scale, self.tile, overlap)
+            else:
+                out = self.model(x)
+        return out.float()
+
+    @torch.inference_mode()
+    def process(self, frames: list[HostFrame]) -> list[Planes]:
+        """Upscale a batch; returns per-frame ``(Y, U, V)`` integer planes for the encoder."""
+        y = self._upload([f.planes[0] for f in frames])
+        uv = torch.cat([self._upload([f.planes[1] for f in frames]),
+                        self._upload([f.planes[2] for f in frames])], dim=1)
+        n, _, h, w = y.shape
+        s = self.model.scale
+        out_h, out_w = h * s, w * s
+        out_chroma = chroma_size(self.out_format, out_h, out_w)
+        if self.model.colour == "luma":
+            out_y = self.run_model(y)
+            out_uv = resize_plane(uv, out_chroma)
+        else:
+            uv_full = uv if uv.shape[-2:] == (h, w) else resize_plane(uv, (h, w))
+            rgb = yuv_to_rgb(y, uv_full, self.in_fmt).clamp_(0.0, 1.0)
+            out_rgb = self.run_model(rgb)
+            out_y, out_uv = rgb_to_yuv(out_rgb, self.out_fmt)
+            if out_chroma != (out_h, out_w):
+                out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
+        if self.colour_stage is not None:
+            out_y, out_uv = self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
+        return self._download(out_y, out_uv, n)
+
+    def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
+        bits = self.out_fmt.bits
+        y_codes = norm_to_codes(out_y, bits).cpu().numpy()
+        uv_codes = norm_to_codes(out_uv, bits).cpu().numpy()
+        if bits > 8:
+            y_codes, uv_codes = y_codes.astype(np.uint16), uv_codes.astype(np.uint16)
+        return [(y_codes[i, 0], uv_codes[i, 0], uv_codes[i, 1]) for i in range(n)]

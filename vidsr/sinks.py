@@ -1,0 +1,247 @@
+"""Encode upscaled frames and copy the other streams into the output container.
+
+:func:`plan_output` checks every encoding choice before any work starts (container from
+the extension, codec, pixel format, stream copy compatibility, frame size).
+:class:`FileSink` then writes: it is used from the encode thread only.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vidsr.colour import MATRIX_COEFFICIENTS
+from vidsr.config import EncodeConfig
+from vidsr.errors import EncodeError, OptionError
+from vidsr.probe import VideoInfo, work_format_for
+
+log = logging.getLogger(__name__)
+
+CONTAINERS: dict[str, str] = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm",
+    ".avi": "avi", ".ts": "mpegts", ".nut": "nut",
+}
+# Metadata keys written by muxers themselves; copying them would be stale or wrong.
+_GENERATED_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
+                   "creation_time", "handler_name", "vendor_id"}
+_PLANAR_YUV_PREFIXES = ("yuv420p", "yuv422p", "yuv444p")
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """Decided encoding settings for one output file."""
+
+    path: Path
+    container_format: str
+    codec: str
+    pix_fmt: str
+    work_format: str  # planar YUV format the pipeline hands over before any final reformat
+    bits: int
+    width: int
+    height: int
+    options: dict[str, str]
+    passthrough: tuple[int, ...]
+    threads: int
+
+
+def _bits(pix_fmt: str) -> int:
+    return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+
+
+def _default_pix_fmt(codec: av.codec.Codec, in_bits: int) -> str:
+    """Keep the input's bit depth: 8-bit in gives yuv420p, deeper gives a 10-bit format."""
+    formats = [f.name for f in codec.video_formats or []]
+    wanted = "yuv420p" if in_bits <= 8 else "yuv420p10le"
+    if not formats or wanted in formats:
+        return wanted
+    depth = 8 if in_bits <= 8 else 10
+    same_depth = [f for f in formats if f.startswith(_PLANAR_YUV_PREFIXES) and _bits(f) == depth]
+    if same_depth:
+        return same_depth[0]
+    return formats[0]
+
+
+def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: int) -> OutputPlan:
+    """Check and settle the output's encoding before any frame is processed.
+
+    Raises:
+        OptionError: unknown extension or codec, a pixel format the codec cannot take,
+            a codec the container cannot hold, an odd size for subsampled chroma, or an
+            audio/subtitle stream that the chosen container cannot carry.
+    """
+    ext = out_path.suffix.lower()
+    container_format = CONTAINERS.get(ext)
+    if container_format is None:
+        known = ", ".join(sorted(CONTAINERS))
+        raise OptionError(f"unsupported output extension {ext or '(none)'!r}; use one of {known}")
+    try:
+        codec = av.codec.Codec(encode.codec, "w")
+    except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
+        raise OptionError(f"unknown encoder {encode.codec!r} (try libx264, libx265, libsvtav1, ffv1, prores_ks)") from e
+    if codec.type != "video":
+        raise OptionError(f"{encode.codec!r} is not a video encoder")
+    supported = av.open(io.BytesIO(), "w", format=container_format).supported_codecs
+    if codec.canonical_name not in supported and codec.name not in supported:
+        raise OptionError(f"codec {encode.codec} cannot go in a {ext} file; pick another --codec or extension")
+
+    formats = [f.name for f in codec.video_formats or []]
+    if encode.pix_fmt is not None:
+        if formats and encode.pix_fmt not in formats:
+            raise OptionError(f"codec {encode.codec} does not take --pix-fmt {encode.pix_fmt} (takes {', '.join(formats)})")
+        try:
+            av.VideoFormat(encode.pix_fmt)
+        except (ValueError, av.error.FFmpegError) as e:
+            raise OptionError(f"unknown pixel format {encode.pix_fmt!r}") from e
+        pix_fmt = encode.pix_fmt
+    else:
+        pix_fmt = _default_pix_fmt(codec, info.yuv.bits)
+    bits = _bits(pix_fmt)
+    work = work_format_for(pix_fmt, bits)
+    if work.startswith("yuv444p") and bits > 8 and not work.endswith(("10le", "12le")):
+        work = "yuv444p16le"
+
+    width, height = info.width * scale, info.height * scale
+    halves_width = pix_fmt.startswith(("yuv420", "yuvj420", "yuv422", "yuvj422", "nv", "p0"))
+    halves_height = pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "nv21", "p0"))
+    if (halves_width and width % 2) or (halves_height and height % 2):
+        raise OptionError(
+            f"output size {width}x{height} is odd, which {pix_fmt} cannot hold; "
+            f"use --pix-fmt yuv444p or an even --scale"
+        )
+
+    passthrough = []
+    for stream in info.other_streams:
+        if stream.kind not in ("audio", "subtitle"):
+            log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are", stream.index, stream.kind, stream.codec)
+            continue
+        if stream.codec not in supported:
+            raise OptionError(
+                f"{stream.kind} stream #{stream.index} ({stream.codec}) cannot be copied into a {ext} file; "
+                f"use .mkv (or .mov) output"
+            )
+        passthrough.append(stream.index)
+
+    options: dict[str, str] = {}
+    if encode.crf is not None:
+        options["crf"] = str(encode.crf)
+    if encode.preset is not None:
+        options["preset"] = encode.preset
+    return OutputPlan(out_path, container_format, encode.codec, pix_fmt, work, bits, width, height,
+                      options, tuple(passthrough), encode.threads)
+
+
+class FileSink:
+    """Writes one output file: the upscaled video plus copied audio/subtitle streams.
+
+    Call :meth:`open`, then :meth:`write_frame` / :meth:`mux_packet` in any interleaving,
+    then :meth:`close` (which flushes the encoder, so even a stopped run leaves a
+    playable file).
+    """
+
+    def __init__(self, plan: OutputPlan, info: VideoInfo, write_path: Path) -> None:
+        self.plan = plan
+        self.info = info
+        self.write_path = write_path
+        self.frames_written = 0
+        self._container: av.container.OutputContainer | None = None
+        self._video: av.video.stream.VideoStream | None = None
+        self._stream_map: dict[int, av.stream.Stream] = {}
+        self._source: av.container.InputContainer | None = None
+
+    def open(self) -> None:
+        """Create the output file and its streams.
+
+        Raises:
+            EncodeError: the file cannot be created or the encoder refuses the settings.
+        """
+        plan, info = self.plan, self.info
+        try:
+            self._container = av.open(str(self.write_path), "w", format=plan.container_format)
+        except (av.error.FFmpegError, OSError) as e:
+            raise EncodeError(f"cannot create {plan.path}: {e}") from e
+        out = self._container
+        out.metadata.update({k: v for k, v in info.metadata.items() if k.lower() not in _GENERATED_KEYS})
+        video = out.add_stream(plan.codec, rate=info.frame_rate, options=dict(plan.options))
+        video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
+        video.time_base = info.time_base
+        cc = video.codec_context
+        cc.time_base = info.time_base
+        cc.thread_type = "AUTO"
+        cc.thread_count = plan.threads
+        # Colour tags: carry the input's; where it left the matrix unsaid, write the one used.
+        cc.colorspace = info.colorspace if info.colorspace in MATRIX_COEFFICIENTS else info.yuv.matrix
+        cc.color_range = info.color_range
+        cc.color_primaries = info.color_primaries
+        cc.color_trc = info.color_trc
+        if info.rotation:
+            video.set_display_rotation(info.rotation)
+        video.metadata.update({k: v for k, v in info.video_metadata.items() if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"})
+        self._video = video
+        if plan.passthrough:
+            # Templates must come from an open input container; it is only read for stream parameters.
+            self._source = av.open(str(info.path), metadata_errors="replace")
+            for index in plan.passthrough:
+                template = self._source.streams[index]
+                copied = out.add_stream_from_template(template)
+                copied.metadata.update({k: v for k, v in template.metadata.items() if k.upper() != "DURATION"})
+                copied.disposition = template.disposition
+                self._stream_map[index] = copied
+
+    def write_frame(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], pts: int, duration: int) -> None:
+        """Encode one frame given as work-format planes (uint8, or uint16 for deeper formats)."""
+        assert self._container is not None and self._video is not None, "open() first"
+        plan = self.plan
+        frame = av.VideoFrame(plan.width, plan.height, plan.work_format)
+        dtype = np.uint8 if plan.bits == 8 else np.dtype("<u2")
+        for plane, data in zip(frame.planes, planes):
+            itemsize = np.dtype(dtype).itemsize
+            view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+            view[:, : plane.width] = data
+        frame.pts = pts
+        frame.time_base = self.info.time_base
+        if duration:
+            frame.duration = duration
+        cc = self._video.codec_context
+        frame.colorspace = cc.colorspace
+        frame.color_range = cc.color_range
+        if plan.work_format != plan.pix_fmt:
+            frame = frame.reformat(format=plan.pix_fmt)
+        try:
+            for packet in self._video.encode(frame):
+                self._container.mux(packet)
+        except (av.error.FFmpegError, OSError) as e:
+            raise EncodeError(f"cannot write {plan.path}: {e}") from e
+        self.frames_written += 1
+
+    def mux_packet(self, stream_index: int, packet: av.Packet) -> None:
+        """Copy a packet of input stream ``stream_index`` without re-encoding it."""
+        assert self._container is not None, "open() first"
+        stream = self._stream_map.get(stream_index)
+        if stream is None:
+            return
+        packet.stream = stream
+        try:
+            self._container.mux(packet)
+        except (av.error.FFmpegError, OSError) as e:
+            raise EncodeError(f"cannot write {self.plan.path}: {e}") from e
+
+    def close(self) -> None:
+        """Flush the encoder and write the container trailer. Safe to call twice."""
+        container, self._container = self._container, None
+        try:
+            if container is not None:
+                if self._video is not None:
+                    for packet in self._video.encode():
+                        container.mux(packet)
+                container.close()
+        except (av.error.FFmpegError, OSError) as e:
+            raise EncodeError(f"cannot finish {self.plan.path}: {e}") from e
+        finally:
+            if self._source is not None:
+                self._source.close()
+                self._source = None

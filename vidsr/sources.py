@@ -1,0 +1,139 @@
+"""Frame sources: decode a file with PyAV into host-side planar YUV frames.
+
+The decode thread runs :meth:`FileSource.items`, which yields, in file order, either a
+:class:`HostFrame` (a decoded video frame as numpy planes) or a :class:`StreamPacket` of another
+stream (audio, subtitles) to be copied to the output untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import av
+import numpy as np
+
+from vidsr.errors import InputError
+from vidsr.probe import VideoInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HostFrame:
+    """One decoded frame on the host.
+
+    Attributes:
+        index: 0-based decode order index.
+        pts: presentation timestamp in the input stream's ``time_base``.
+        duration: frame duration in the same time base (0 when unknown).
+        planes: ``(Y, U, V)``: ``(H, W)`` and ``(Hc, Wc)`` arrays, uint8 for 8-bit formats,
+            uint16 for deeper ones, holding the codes of ``VideoInfo.work_format``.
+        new_shot: set by the shot detector when this frame starts a shot.
+    """
+
+    index: int
+    pts: int
+    duration: int
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
+    new_shot: bool = False
+
+
+@dataclass
+class StreamPacket:
+    """A packet of a copied stream. ``stream_index`` is read while the input container is
+    open: the packet must not reach back to its input stream once decoding has ended."""
+
+    stream_index: int
+    packet: av.Packet
+
+
+def plane_to_array(plane: av.video.plane.VideoPlane, dtype: np.dtype) -> np.ndarray:
+    """Copy a (possibly line-padded) frame plane into a contiguous ``(h, w)`` array."""
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+    return np.ascontiguousarray(rows[:, : plane.width])
+
+
+def frame_to_planes(frame: av.VideoFrame, info: VideoInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Convert a decoded frame to the work format's three planes (see :class:`HostFrame`)."""
+    name = frame.format.name
+    if name != info.work_format and not (name.startswith("yuvj") and name[4:] == info.work_format[3:]):
+        frame = frame.reformat(
+            format=info.work_format,
+            dst_colorspace=info.yuv.matrix,
+            dst_color_range=2 if info.yuv.full_range else 1,
+        )
+    dtype = np.uint8 if info.yuv.bits == 8 else np.dtype("<u2")
+    y, u, v = (plane_to_array(p, dtype) for p in frame.planes[:3])
+    return y, u, v
+
+
+class FileSource:
+    """Decodes the video stream of a probed file and forwards the other streams' packets.
+
+    Args:
+        info: the probe result for the file.
+        passthrough: input stream indices whose packets are forwarded for copying.
+        threads: FFmpeg decoder threads (0 = FFmpeg decides).
+    """
+
+    def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0) -> None:
+        self.info = info
+        self.passthrough = passthrough
+        self.threads = threads
+        self.corrupt_packets = 0
+        self.frames_decoded = 0
+
+    def items(self, stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        """Yield frames and passthrough packets in file order until the end or ``stop``.
+
+        Packets the decoder rejects as corrupt are counted in ``corrupt_packets`` and
+        skipped, so the decodable rest of a damaged file still comes out.
+
+        Raises:
+            InputError: the file cannot be opened or read.
+        """
+        info = self.info
+        try:
+            container = av.open(str(info.path), metadata_errors="replace")
+        except (av.error.FFmpegError, OSError) as e:
+            raise InputError(f"cannot open {info.path}: {e}") from e
+        with container:
+            video = container.streams[info.stream_index]
+            video.thread_type = "AUTO"
+            video.codec_context.thread_count = self.threads
+            wanted = [video] + [container.streams[i] for i in self.passthrough]
+            next_pts = 0
+            try:
+                for packet in container.demux(wanted):
+                    if stop.is_set():
+                        return
+                    index = packet.stream.index
+                    if index != info.stream_index:
+                        if packet.dts is not None and packet.size > 0:
+                            yield StreamPacket(index, packet)
+                        continue
+                    try:
+                        frames = packet.decode()
+                    except av.error.InvalidDataError:
+                        self.corrupt_packets += 1
+                        continue
+                    for frame in frames:
+                        pts = frame.pts if frame.pts is not None else next_pts
+                        duration = int(frame.duration or 0)
+                        next_pts = pts + max(duration, self._default_duration())
+                        yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
+                        self.frames_decoded += 1
+            except av.error.FFmpegError as e:
+                if self.frames_decoded == 0:
+                    raise InputError(f"cannot decode {info.path}: {e}") from e
+                log.warning("stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e)
+        if self.corrupt_packets:
+            log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)
+
+    def _default_duration(self) -> int:
+        """One frame interval in the stream time base, for frames without timestamps."""
+        return max(1, round(1 / (self.info.frame_rate * self.info.time_base)))
