@@ -1,0 +1,112 @@
+"""Export a trained net: ``<name>_x<s>.safetensors`` plus a JSON model card beside it.
+
+The weights file holds the bare network's ``state_dict`` (what
+:func:`vidsr.upscaler.load_model` loads into ``entry.build(scale)``). The card records how
+the weights were made and what they measure, so ``vidsr models --json`` can show it.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch import nn
+
+from vidsr.models.contract import ModelEntry
+from vidsr.training.shards import read_manifest
+from vidsr.training.validate import evaluate, load_pairs
+
+
+@torch.no_grad()
+def cpu_inference_ms(net: nn.Module, channels: int, size: tuple[int, int] = (360, 640),
+                     repeats: int = 3) -> float:
+    """Median CPU milliseconds for one ``(1, C, H, W)`` LR frame (default 640x360)."""
+    net = net.cpu().eval()
+    x = torch.rand(1, channels, *size)
+    net(x)  # warm-up (allocations, oneDNN kernel choice)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        net(x)
+        times.append((time.perf_counter() - t) * 1000.0)
+    return sorted(times)[len(times) // 2]
+
+
+def measure(net: nn.Module, entry: ModelEntry, scale: int, folders: dict[str, str]) -> dict:
+    """Y-PSNR/SSIM of ``net`` and of bicubic on each named HR folder, e.g. ``{"Set5": path}``."""
+    from vidsr.models.registry import REGISTRY
+
+    bicubic = REGISTRY["bicubic"].build(scale).eval()
+    out = {}
+    for label, folder in folders.items():
+        pairs = load_pairs(folder, scale)
+        model = evaluate(net, pairs, entry.colour, scale, torch.device("cpu"))
+        base = evaluate(bicubic, pairs, "luma", scale, torch.device("cpu"))
+        out[label] = {"psnr_y": round(model["psnr"], 3),
+                      "ssim_y": None if model["ssim"] is None else round(model["ssim"], 4),
+                      "bicubic_psnr_y": round(base["psnr"], 3),
+                      "per_image_psnr_y": model["per_image"]}
+    return out
+
+
+def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
+                 train_info: dict, report: dict[str, str] | None = None) -> tuple[Path, Path]:
+    """Write ``out_dir/<name>_x<scale>.safetensors`` and ``<name>_x<scale>.json``.
+
+    Args:
+        net: the trained bare network (as built by ``entry.build(scale)``).
+        entry: its registry row (family, colour).
+        train_info: run facts for the card (config, steps, wall time, device, command).
+        report: folders of HR images to measure Y-PSNR/SSIM on, by label.
+
+    Returns:
+        ``(weights_path, card_path)``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{name}_x{scale}"
+    weights_path, card_path = out_dir / f"{stem}.safetensors", out_dir / f"{stem}.json"
+    net = net.cpu().eval()
+    state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
+    save_file(state, str(weights_path), metadata={"arch": entry.name, "scale": str(scale)})
+
+    cfg = train_info.get("config", {})
+    data: dict = {"path": cfg.get("data")}
+    try:
+        manifest = read_manifest(Path(cfg["data"]))
+        data.update(patches=manifest["count"], patch=manifest["patch"],
+                    degradations=manifest["degradations"],
+                    inputs=sorted({str(Path(i["path"]).parent) if i["kind"] == "image"
+                                   else i["path"] for i in manifest["inputs"]}))
+    except (KeyError, OSError, ValueError):
+        pass
+    card = {
+        "name": name,
+        "architecture": entry.name,
+        "family": entry.family,
+        "description": entry.description,
+        "scale": scale,
+        "colour": entry.colour,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "data": data,
+        "loss": cfg.get("loss"),
+        "steps": train_info.get("steps"),
+        "batch_size": cfg.get("batch_size"),
+        "lr": cfg.get("lr"),
+        "schedule": cfg.get("schedule"),
+        "wall_time_s": round(float(train_info.get("wall_s", 0.0)), 1),
+        "device": train_info.get("device"),
+        "command": train_info.get("command") or cfg.get("command"),
+        "torch": torch.__version__,
+        "host": platform.processor() or platform.machine(),
+        "validation": measure(net, entry, scale, report or {}),
+        "cpu_inference_ms_640x360": round(
+            cpu_inference_ms(net, 1 if entry.colour == "luma" else 3), 1),
+        "cpu_threads": torch.get_num_threads(),
+        "notes": train_info.get("notes", ""),
+    }
+    card_path.write_text(json.dumps(card, indent=1) + "\n")
+    return weights_path, card_path

@@ -1,0 +1,255 @@
+"""A small trainer you can read top to bottom (in the spirit of nanoGPT's train.py).
+
+``train(config)``: settle device/dtype, build the net from the registry, read the shard
+dataset, then loop: batch -> loss -> Adam step, with a cosine or step learning-rate
+schedule, periodic validation Y-PSNR, dict checkpoints, and optional export of
+``<name>_x<s>.safetensors`` plus its JSON card (see :mod:`vidsr.training.export`).
+
+Batches depend only on ``(seed, step)`` and checkpoints hold the model, optimizer, step,
+config and best PSNR, so ``resume=True`` continues exactly where a run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from vidsr.errors import ModelError, OptionError
+from vidsr.models.contract import ModelEntry
+from vidsr.training.losses import VGGFeatureLoss, pixel_loss, total_variation
+from vidsr.training.shards import ShardDataset
+from vidsr.training.validate import evaluate, load_pairs
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "ckpt.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run depends on; stored in every checkpoint and in the model card."""
+
+    arch: str
+    scale: int
+    data: str
+    out: str = "runs/train"
+    steps: int = 10_000
+    batch_size: int = 32
+    lr: float = 1e-3
+    schedule: str = "cosine"  # "cosine" (to lr * min_lr_ratio) or "step" (x0.5 every lr_step)
+    min_lr_ratio: float = 0.01
+    lr_step: int = 0  # step schedule period; 0: steps // 3
+    loss: str = "mse"  # "mse", "l1" or "perceptual"
+    pixel_weight: float = 1.0  # perceptual only: weight of the MSE term
+    feature_weight: float = 1.0  # perceptual only: weight of the VGG term (features / 255)
+    tv_weight: float = 0.0
+    vgg_weights: str | None = None
+    vgg_layers: tuple[str, ...] = ("relu2_2",)
+    val: str | None = None
+    val_limit: int = 0  # use only the first N validation images (0: all)
+    val_every: int = 500
+    log_every: int = 50
+    ckpt_every: int = 500
+    max_minutes: float = 0.0  # stop (and checkpoint) after this wall time; 0: no limit
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    command: str = ""  # the exact command line, recorded in the model card
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise OptionError("steps and batch size must be >= 1 and lr > 0")
+        if self.schedule not in ("cosine", "step"):
+            raise OptionError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
+        if self.loss not in ("mse", "l1", "perceptual"):
+            raise OptionError(f"loss must be mse, l1 or perceptual, got {self.loss!r}")
+
+
+@dataclass
+class TrainResult:
+    """What a run produced."""
+
+    step: int
+    loss: float
+    best_psnr: float | None
+    wall_s: float
+    device: str
+    history: list[dict] = field(default_factory=list)
+    net: torch.nn.Module | None = None
+
+
+def lr_at(step: int, cfg: TrainConfig, time_fraction: float = 0.0) -> float:
+    """Learning rate for ``step`` (0-based).
+
+    ``time_fraction`` (elapsed / ``max_minutes``) lets a time-limited run finish its cosine
+    decay by the deadline: progress is the larger of the step and time fractions. (A run
+    limited by wall time therefore does not resume bit-exactly.)
+    """
+    if cfg.schedule == "step":
+        period = cfg.lr_step or max(1, cfg.steps // 3)
+        return cfg.lr * 0.5 ** (step // period)
+    progress = min(1.0, max(step / max(1, cfg.steps), time_fraction))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_entry(arch: str) -> ModelEntry:
+    """The registry row for ``arch``; raises :class:`ModelError` when unknown or untrainable."""
+    from vidsr.models.registry import REGISTRY
+
+    entry = REGISTRY.get(arch)
+    if entry is None:
+        raise ModelError(f"unknown architecture {arch!r}; available: {', '.join(sorted(REGISTRY))}")
+    if entry.family == "baseline":
+        raise ModelError(f"{arch!r} is a fixed interpolation baseline; nothing to train")
+    return entry
+
+
+def make_loss(cfg: TrainConfig, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The training objective as ``loss(pred, target) -> scalar``; tensors ``(N, C, H, W)``."""
+    if cfg.loss in ("mse", "l1"):
+        if cfg.tv_weight == 0:
+            return lambda p, t: pixel_loss(p, t, cfg.loss)
+        return lambda p, t: pixel_loss(p, t, cfg.loss) + cfg.tv_weight * total_variation(p)
+    vgg = VGGFeatureLoss(cfg.vgg_weights, tuple(cfg.vgg_layers)).to(device)
+    # Caffe features are in 0..255 units: divide the squared distance by 255**2 so that the
+    # feature and pixel terms start at comparable sizes.
+    norm = 255.0**2 if vgg.convention == "caffe" else 1.0
+
+    def perceptual(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return (cfg.feature_weight * vgg(p, t) / norm + cfg.pixel_weight * pixel_loss(p, t)
+                + cfg.tv_weight * total_variation(p))
+
+    return perceptual
+
+
+def save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
+                    cfg: TrainConfig, best_psnr: float | None, wall_s: float) -> None:
+    """Write a plain-dict checkpoint atomically (tmp file, then rename)."""
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s}, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Read a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def train(cfg: TrainConfig, entry: ModelEntry | None = None,
+          on_log: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train ``cfg.arch`` (or the given registry-style ``entry``) on ``cfg.data``.
+
+    Args:
+        cfg: the run configuration.
+        entry: overrides the registry lookup (tests pass a tiny net this way).
+        on_log: called with each log record (``{"step", "loss", "lr", ...}``).
+
+    Returns:
+        :class:`TrainResult`; the trained net (best validation state if measured) is in
+        ``result.net``, on the CPU.
+    """
+    # 1. device and precision: fp16 autocast + grad scaling on CUDA, plain fp32 on CPU
+    entry = entry or resolve_entry(cfg.arch)
+    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
+                       else ("cpu" if cfg.device == "auto" else cfg.device))
+    use_amp = dev.type == "cuda" and entry.supports_half
+    ctx = torch.autocast(dev.type, dtype=torch.float16) if use_amp else nullcontext()
+    scaler = torch.amp.GradScaler(dev.type, enabled=use_amp)
+
+    # 2. data, model, optimizer, loss
+    data = ShardDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
+    if data.scale != cfg.scale:
+        raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
+    torch.manual_seed(cfg.seed)
+    net = entry.build(cfg.scale).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    loss_fn = make_loss(cfg, dev)
+    val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 3. resume: model, optimizer, step and best PSNR come back from the checkpoint
+    step, best_psnr, wall_before = 0, None, 0.0
+    if cfg.resume and (out / CHECKPOINT).is_file():
+        ckpt = load_checkpoint(out / CHECKPOINT)
+        if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (cfg.arch, cfg.scale):
+            raise OptionError(f"checkpoint in {out} is {ckpt['config']['arch']} "
+                              f"x{ckpt['config']['scale']}, not {cfg.arch} x{cfg.scale}")
+        net.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        step, best_psnr, wall_before = ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
+        log.info("resumed %s at step %d", out / CHECKPOINT, step)
+
+    # 4. the loop
+    history: list[dict] = []
+    t0 = time.perf_counter()
+    running, loss_value = 0.0, float("nan")
+    net.train()
+
+    def emit(record: dict) -> None:
+        history.append(record)
+        with open(out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if on_log is not None:
+            on_log(record)
+
+    def wall() -> float:
+        return wall_before + time.perf_counter() - t0
+
+    while step < cfg.steps:
+        time_fraction = (wall() / (cfg.max_minutes * 60)) if cfg.max_minutes > 0 else 0.0
+        lr = lr_at(step, cfg, time_fraction)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        lr_batch, hr_batch = data.batch(step, cfg.batch_size)
+        lr_batch, hr_batch = lr_batch.to(dev, non_blocking=True), hr_batch.to(dev, non_blocking=True)
+        with ctx:
+            pred = net(lr_batch)
+        loss = loss_fn(pred.float(), hr_batch)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        step += 1
+        loss_value = float(loss.detach())
+        running += loss_value
+
+        timed_out = cfg.max_minutes > 0 and wall() > cfg.max_minutes * 60
+        last = step == cfg.steps or timed_out
+        if step % cfg.log_every == 0 or last:
+            n = step % cfg.log_every or cfg.log_every
+            emit({"step": step, "loss": running / n, "lr": lr, "wall_s": round(wall(), 1)})
+            running = 0.0
+        if val_pairs and (step % cfg.val_every == 0 or last):
+            metrics = evaluate(net, val_pairs, entry.colour, cfg.scale, dev)
+            emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
+            if best_psnr is None or metrics["psnr"] > best_psnr:
+                best_psnr = metrics["psnr"]
+                torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
+                           out / "best.pt")
+        if step % cfg.ckpt_every == 0 or last:
+            save_checkpoint(out / CHECKPOINT, net, opt, step, cfg, best_psnr, wall())
+        if timed_out:
+            log.info("stopping at step %d: max_minutes=%g reached", step, cfg.max_minutes)
+            break
+
+    # 5. hand back the best validated weights (or the last ones when nothing was validated)
+    final = net.cpu()
+    if best_psnr is not None and (out / "best.pt").is_file():
+        final.load_state_dict(torch.load(out / "best.pt", weights_only=True))
+    return TrainResult(step=step, loss=loss_value, best_psnr=best_psnr, wall_s=wall(),
+                       device=str(dev), history=history, net=final.eval())
+
+
+def with_overrides(cfg: TrainConfig, **changes: object) -> TrainConfig:
+    """A copy of ``cfg`` with some fields changed (validated again)."""
+    return replace(cfg, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,138 @@
+"""``vidsr train``: train a registry architecture on a shard dataset, optionally export it."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from vidsr.errors import OptionError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model on a dataset built by `vidsr dataset build`",
+        description="Train a registry architecture on patch shards; checkpoints go to --out, "
+                    "`--export NAME` writes models/weights/NAME_xS.safetensors and its card.")
+    p.add_argument("--arch", required=True, help="registry architecture (see `vidsr models`)")
+    p.add_argument("--scale", type=int, required=True, help="upscaling factor")
+    p.add_argument("--data", required=True, help="dataset folder (manifest.json + shards)")
+    p.add_argument("--out", default=None, help="run folder (default runs/ARCH_xS)")
+    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
+    p.add_argument("--loss", choices=("mse", "l1", "perceptual"), default="mse")
+    p.add_argument("--pixel-weight", type=float, default=1.0, help="perceptual: MSE weight")
+    p.add_argument("--feature-weight", type=float, default=1.0, help="perceptual: VGG weight")
+    p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight")
+    p.add_argument("--vgg-weights", default=None,
+                   help="VGG16 .npz (Caffe convention) or torchvision .pth; "
+                        "default $VIDSR_VGG16_WEIGHTS, then torchvision's cache")
+    p.add_argument("--vgg-layers", default="relu2_2", help="comma list of relu1_2,relu2_2,relu3_3")
+    p.add_argument("--val", default=None, help="folder of HR images for validation Y-PSNR")
+    p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--log-every", type=int, default=50)
+    p.add_argument("--ckpt-every", type=int, default=500)
+    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this wall time")
+    p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--export", metavar="NAME", default=None,
+                   help="write NAME_xS.safetensors + NAME_xS.json after training")
+    p.add_argument("--export-dir", default=None, help="default: the shipped models/weights/")
+    p.add_argument("--report", action="append", default=[], metavar="LABEL=DIR",
+                   help="measure the exported model on HR folder DIR (repeatable)")
+    p.set_defaults(func=run)
+
+
+def _command_line() -> str:
+    """The command as typed, spelled ``vidsr train ...`` also when run as a module."""
+    argv = sys.argv[1:]
+    if "train" not in argv:
+        argv = ["train", *argv]
+    return "vidsr " + " ".join(shlex.quote(a) for a in argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from vidsr.training.train import TrainConfig, resolve_entry, train
+
+    report = {}
+    for item in args.report:
+        label, sep, folder = item.partition("=")
+        if not sep or not folder:
+            raise OptionError(f"--report wants LABEL=DIR, got {item!r}")
+        report[label] = folder
+    cfg = TrainConfig(
+        arch=args.arch, scale=args.scale, data=args.data,
+        out=args.out or f"runs/{args.arch}_x{args.scale}", steps=args.steps,
+        batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, loss=args.loss,
+        pixel_weight=args.pixel_weight, feature_weight=args.feature_weight,
+        tv_weight=args.tv_weight, vgg_weights=args.vgg_weights,
+        vgg_layers=tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip()),
+        val=args.val, val_limit=args.val_limit, val_every=args.val_every,
+        log_every=args.log_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
+        device=args.device, seed=args.seed, resume=args.resume,
+        command=_command_line(),
+    )
+    entry = resolve_entry(cfg.arch)
+
+    def on_log(record: dict) -> None:
+        fields = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in record.items() if v is not None)
+        tqdm.write(f"vidsr train: {fields}")
+        sys.stdout.flush()
+
+    result = train(cfg, entry, on_log=on_log)
+    print(f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on {result.device}"
+          + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else ""))
+    if args.export:
+        from dataclasses import asdict
+
+        from vidsr.training.export import export_model
+        from vidsr.upscaler import weights_dir
+
+        out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
+        weights, card = export_model(
+            result.net, entry, scale=cfg.scale, name=args.export, out_dir=out_dir,
+            train_info={"config": asdict(cfg), "steps": result.step, "wall_s": result.wall_s,
+                        "device": result.device, "command": cfg.command},
+            report=report)
+        print(f"vidsr train: wrote {weights} and {card}")
+    return 0
+
+
+
+def standalone(register_fn, argv: list[str] | None = None) -> int:
+    """Run one command module on its own (``python -m vidsr.cli.train_cmd ...``).
+
+    Same error convention as ``vidsr``: a :class:`VidsrError` prints one line, exit 1.
+    Useful for long background runs that should not depend on the other commands.
+    """
+    import logging
+    import os
+
+    from vidsr.errors import VidsrError
+
+    parser = argparse.ArgumentParser(prog="vidsr")
+    register_fn(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="vidsr: %(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except VidsrError as e:
+        if os.environ.get("VIDSR_DEBUG") == "1":
+            raise
+        print(f"vidsr: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vidsr: stopped (Ctrl-C)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(standalone(register, ["train", *sys.argv[1:]]))
