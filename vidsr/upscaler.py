@@ -132,19 +132,9 @@ def default_model(scale: int) -> str:
     shipped for that scale, else the bicubic baseline (``vidsr models`` shows which)."""
     for name in DEFAULT_MODELS:
         entry = REGISTRY.get(name)
-        if entry is None or scale not in entry.scales:
-            continue
-        if not entry.weights or (weights_dir() / entry.weights.get(scale, "")).is_file():
+        if entry is not None and scale in available_scales(entry):
             return name
     return "bicubic"
-
-
-def available_scales_of(name: str) -> tuple[int, ...]:
-    """Scales of a registry model that can be loaded now (weights present, or none needed)."""
-    entry = REGISTRY[name]
-    if not entry.weights:
-        return entry.scales
-    return tuple(s for s in entry.scales if s in entry.weights and (weights_dir() / entry.weights[s]).is_file())
 
 
 def model_listing() -> list[dict]:
@@ -153,7 +143,7 @@ def model_listing() -> list[dict]:
     validation figures per scale."""
     rows = []
     for name, entry in REGISTRY.items():
-        scales = available_scales_of(name)
+        scales = available_scales(entry)
         if not scales:
             continue
         params = sum(p.numel() for p in entry.build(scales[0]).parameters())

@@ -1,0 +1,89 @@
+"""Unit tests of the pure pieces: colour maths, tiling, configs, batching, baselines."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.config import EncodeConfig, RunConfig
+from vidsr.errors import OptionError
+from vidsr.models.baselines import PolyphaseUpsampler
+from vidsr.pipeline import _batches
+from vidsr.sources import HostFrame
+from vidsr.tiling import tile_spans, tiled_apply
+
+
+@pytest.mark.parametrize("matrix,full,bits", list(itertools.product((1, 6, 9), (False, True), (8, 10))))
+def test_colour_round_trip_within_one_code(matrix: int, full: bool, bits: int) -> None:
+    fmt = YuvFormat(matrix, full, bits)
+    rgb = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(matrix + bits))
+    y, uv = rgb_to_yuv(rgb, fmt)
+    y_codes, uv_codes = norm_to_codes(y, bits), norm_to_codes(uv, bits)
+    back = yuv_to_rgb(codes_to_norm(y_codes, bits), codes_to_norm(uv_codes, bits), fmt)
+    # one code of quantisation in YUV is at most ~1.5 codes of RGB at this depth
+    assert (back - rgb).abs().max().item() < 2.0 / ((1 << bits) - 1) * 1.6
+
+
+def test_limited_range_black_and_white_codes() -> None:
+    fmt = YuvFormat(1, False, 8)
+    y, uv = rgb_to_yuv(torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 3, 1, 1), fmt)
+    assert norm_to_codes(y, 8).flatten().tolist() == [16, 235]
+    assert norm_to_codes(uv, 8).flatten().tolist() == [128, 128, 128, 128]
+    y10, _ = rgb_to_yuv(torch.ones(1, 3, 1, 1), YuvFormat(1, False, 10))
+    assert norm_to_codes(y10, 10).item() == 940
+
+
+def test_bt709_and_bt601_differ_for_saturated_colour() -> None:
+    red = torch.tensor([1.0, 0.0, 0.0]).view(1, 3, 1, 1)
+    y709, _ = rgb_to_yuv(red, YuvFormat(1, False, 8))
+    y601, _ = rgb_to_yuv(red, YuvFormat(6, False, 8))
+    assert norm_to_codes(y709, 8).item() == 63 and norm_to_codes(y601, 8).item() == 81
+
+
+def test_tile_spans_cover_exactly() -> None:
+    spans = list(tile_spans(50, 16, 4))
+    assert [(a, b) for a, b, _, _ in spans] == [(0, 16), (16, 32), (32, 48), (48, 50)]
+    assert all(c0 == max(0, a - 4) and c1 == min(50, b + 4) for a, b, c0, c1 in spans)
+
+
+@pytest.mark.parametrize("kernel", ["bicubic", "lanczos"])
+def test_tiled_equals_untiled(kernel: str) -> None:
+    up = PolyphaseUpsampler(3, kernel)
+    x = torch.rand(2, 1, 37, 29, generator=torch.Generator().manual_seed(0))
+    whole = up(x)
+    tiled = tiled_apply(up, x, scale=3, tile=10, overlap=up.radius + 1)
+    assert torch.allclose(whole, tiled, atol=1e-6)
+
+
+def test_bicubic_upsampler_keeps_constant_and_linear_ramps() -> None:
+    up = PolyphaseUpsampler(2, "bicubic")
+    const = torch.full((1, 1, 8, 8), 0.3)
+    assert torch.allclose(up(const), torch.full((1, 1, 16, 16), 0.3), atol=1e-6)
+    ramp = torch.arange(12.0).view(1, 1, 1, 12).expand(1, 1, 6, 12)
+    out = up(ramp)[0, 0, 3, 4:20]  # away from the borders
+    expected = (torch.arange(4, 20) + 0.5) / 2 - 0.5
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_batches_keep_order_and_the_last_partial_batch() -> None:
+    frames = [HostFrame(i, i * 10, 10, (np.zeros((2, 2), np.uint8),) * 3) for i in range(7)]
+    forwarded: list[object] = []
+    items: list[object] = [frames[0], "audio-1", *frames[1:5], "audio-2", *frames[5:]]
+    batches = list(_batches(iter(items), 3, forwarded.append))
+    assert [[f.index for f in b] for b in batches] == [[0, 1, 2], [3, 4, 5], [6]]
+    assert forwarded == ["audio-1", "audio-2"]
+
+
+@pytest.mark.parametrize("kwargs", [{"scale": 5}, {"batch_size": 0}, {"tile": 2}, {"colour": "sepia"}])
+def test_run_config_rejects_bad_values(kwargs: dict) -> None:
+    with pytest.raises(OptionError):
+        RunConfig(**kwargs)
+
+
+def test_encode_config_rejects_bad_crf() -> None:
+    with pytest.raises(OptionError):
+        EncodeConfig(crf=-1)
