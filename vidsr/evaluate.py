@@ -1,0 +1,271 @@
+"""Evaluate a model under the published SR protocol (what ``vidsr eval`` runs).
+
+For every HR image (a file in a folder, or every decoded frame of a video): mod-crop to
+the scale, make the LR image with MATLAB-compatible bicubic
+(:func:`vidsr.resize.bicubic_downscale`), upscale it with the model, and score Y-PSNR and
+Y-SSIM (:mod:`vidsr.metrics`) with ``scale`` border pixels cropped, next to the bicubic
+baseline on the same LR image.
+
+Luma models get the LR image's Y (MATLAB ``rgb2ycbcr``, code value / 255, not rounded),
+and their Y output is rounded to integer codes before scoring, as the MATLAB scripts do;
+RGB models get LR RGB, and their output is rounded to uint8 RGB before taking Y.
+Grayscale images are their own Y (see :func:`vidsr.metrics.luma`): luma models get the
+grey plane, RGB models get it replicated and their output's Y is mapped back to full
+range. Whole images are processed at once: benchmark images are small enough for the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidsr.errors import InputError
+from vidsr.metrics import luma, psnr, rgb_to_y, shave, ssim
+from vidsr.models.contract import SRModel
+from vidsr.resize import bicubic_downscale, modcrop
+
+IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class ImageScore:
+    """Scores of one HR image (or video frame): model and bicubic, Y channel."""
+
+    name: str
+    psnr: float
+    ssim: float
+    bicubic_psnr: float
+    bicubic_ssim: float
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """Mean scores of one video or image folder."""
+
+    name: str
+    frames: int
+    psnr: float
+    ssim: float
+    bicubic_psnr: float
+    bicubic_ssim: float
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """The result of :func:`evaluate`: per-image scores, per-source means, overall means.
+
+    ``psnr``/``ssim`` average the per-image figures (the papers' convention for image
+    sets; for videos, the mean over all frames). ``clips`` holds one row per video (one
+    row for an image folder).
+    """
+
+    model: str
+    family: str
+    scale: int
+    images: list[ImageScore]
+    clips: list[ClipScore]
+    psnr: float
+    ssim: float
+    bicubic_psnr: float
+    bicubic_ssim: float
+    protocol: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (infinite PSNR of a perfect match becomes the string "inf")."""
+        return _json_safe(asdict(self))
+
+
+def _json_safe(obj: object) -> object:
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf"
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def iter_hr_images(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield ``(name, image)`` for every HR image under ``path``.
+
+    ``path`` is a folder of images or frames (sorted by name; subfolders ignored) or a
+    video file (every decoded frame, named ``<stem>/<index>``). Images are ``(H, W, 3)``
+    uint8 RGB, or ``(H, W)`` uint8 for grayscale files.
+
+    Raises:
+        InputError: missing path, empty folder, unreadable image or video.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {path}")
+        for file in files:
+            yield file.name, _read_image(file)
+    elif path.is_file():
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            yield path.name, _read_image(path)
+        else:
+            yield from _read_video(path)
+    else:
+        raise InputError(f"no such file or folder: {path}")
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            return np.asarray(im, dtype=np.uint8)
+    except (UnidentifiedImageError, OSError) as e:
+        raise InputError(f"cannot read image {path}: {e}") from e
+
+
+def _read_video(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    import av
+
+    try:
+        container = av.open(str(path))
+    except av.FFmpegError as e:
+        raise InputError(f"cannot open {path} as an image or video: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                yield f"{path.stem}/{index:04d}", frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as e:
+            raise InputError(f"cannot decode {path}: {e}") from e
+
+
+def upscale_y(model: SRModel, lr: np.ndarray, device: torch.device) -> np.ndarray:
+    """Upscale one LR image with ``model`` and return the plane the protocol scores.
+
+    Args:
+        model: an :class:`SRModel` on ``device``.
+        lr: ``(h, w, 3)`` uint8 RGB, or ``(h, w)`` uint8 grayscale.
+
+    Returns:
+        ``(s*h, s*w)`` float64 in integer code values: Y of the result for RGB input, the
+        grey level for grayscale input (as :func:`vidsr.metrics.luma` reads the HR image).
+    """
+    grey = lr.ndim == 2
+    if model.colour == "luma":
+        y = lr.astype(np.float64) if grey else rgb_to_y(lr, round_to_code=False)
+        x = torch.from_numpy(y / 255.0).to(device=device, dtype=torch.float32)[None, None]
+        with torch.inference_mode():
+            out = model(x)[0, 0].double().cpu().numpy()
+        return np.round(out * 255.0)
+    rgb_in = np.repeat(lr[:, :, None], 3, axis=2) if grey else np.ascontiguousarray(lr)
+    x = torch.from_numpy(rgb_in).to(device).permute(2, 0, 1)[None]
+    with torch.inference_mode():
+        out = model(x.float() / 255.0)[0]
+    rgb = (out * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    if grey:  # studio-range Y back to the grey scale of the HR plane
+        return np.round((rgb_to_y(rgb, round_to_code=False) - 16.0) * 255.0 / 219.0)
+    return rgb_to_y(rgb)
+
+
+def evaluate(
+    model: SRModel,
+    paths: list[Path],
+    *,
+    baseline: SRModel | None = None,
+    device: torch.device | str = "cpu",
+) -> EvalReport:
+    """Score ``model`` on every HR image under ``paths`` (folders or videos).
+
+    Args:
+        model: the model to evaluate (moved to ``device``).
+        paths: image folders, frame folders, image files or video files.
+        baseline: the reference model (default: the registry's ``bicubic`` at the same
+            scale).
+        device: where to run both models.
+
+    Raises:
+        InputError: a path cannot be read, or an image is too small for the scale.
+    """
+    from vidsr.upscaler import load_model
+
+    device = torch.device(device)
+    scale = model.scale
+    model = model.to(device).eval()
+    if baseline is None:
+        baseline = load_model("bicubic", scale)
+    baseline = baseline.to(device).eval()
+
+    images: list[ImageScore] = []
+    clips: list[ClipScore] = []
+    for path in paths:
+        first = len(images)
+        for name, hr in iter_hr_images(Path(path)):
+            hr = modcrop(hr, scale)
+            if min(hr.shape[:2]) < 2 * scale + 11:
+                raise InputError(f"{name}: {hr.shape[1]}x{hr.shape[0]} is too small to score")
+            lr = bicubic_downscale(hr, scale)
+            y_hr = shave(luma(hr), scale)
+            y_sr = shave(upscale_y(model, lr, device), scale)
+            y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
+            images.append(ImageScore(
+                name=f"{Path(path).name}/{name}" if len(paths) > 1 and Path(path).is_dir() else name,
+                psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
+                bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr),
+            ))
+        clips.append(_mean_clip(Path(path).stem or str(path), images[first:]))
+
+    overall = _mean_clip("all", images)
+    return EvalReport(
+        model=model.name, family=model.family, scale=scale, images=images, clips=clips,
+        psnr=overall.psnr, ssim=overall.ssim,
+        bicubic_psnr=overall.bicubic_psnr, bicubic_ssim=overall.bicubic_ssim,
+        protocol={
+            "lr": "MATLAB-compatible bicubic downscale of the mod-cropped HR",
+            "metric": "Y (BT.601 studio, rgb2ycbcr), border of scale pixels cropped",
+            "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255",
+            "device": str(device),
+        },
+    )
+
+
+def _mean_clip(name: str, scores: list[ImageScore]) -> ClipScore:
+    if not scores:
+        raise InputError(f"no images or frames found in {name}")
+
+    def mean(key: str) -> float:
+        return float(np.mean([getattr(s, key) for s in scores]))
+
+    return ClipScore(
+        name=name, frames=len(scores), psnr=mean("psnr"), ssim=mean("ssim"),
+        bicubic_psnr=mean("bicubic_psnr"), bicubic_ssim=mean("bicubic_ssim"),
+    )
+
+
+def format_table(report: EvalReport, *, per_image: bool = True) -> str:
+    """A plain-text table of the report: one row per image (optional), per clip, and
+    the mean; PSNR in dB, SSIM to four decimals."""
+    head = f"{'image':<28} {'PSNR':>7} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>6}"
+    lines = [f"{report.model} ({report.family}) x{report.scale}, Y channel", head, "-" * len(head)]
+
+    def row(name: str, p: float, s: float, bp: float, bs: float) -> str:
+        return f"{name[:28]:<28} {p:7.2f} {s:7.4f} {bp:8.2f} {bs:7.4f} {p - bp:+6.2f}"
+
+    if per_image:
+        for im in report.images:
+            lines.append(row(im.name, im.psnr, im.ssim, im.bicubic_psnr, im.bicubic_ssim))
+        lines.append("-" * len(head))
+    if len(report.clips) > 1:
+        for c in report.clips:
+            lines.append(row(f"{c.name} ({c.frames})", c.psnr, c.ssim, c.bicubic_psnr, c.bicubic_ssim))
+        lines.append("-" * len(head))
+    lines.append(row(f"mean ({len(report.images)})", report.psnr, report.ssim,
+                     report.bicubic_psnr, report.bicubic_ssim))
+    return "\n".join(lines)
