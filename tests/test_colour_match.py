@@ -110,7 +110,9 @@ def test_apply_lut_keeps_dtype_and_broadcasts_per_channel() -> None:
 def test_apply_lut_interpolates_linearly() -> None:
     lut = torch.tensor([0.0, 0.5, 1.0, 1.0])
     x = torch.tensor([[0.0, 1 / 6, 1 / 3, 5 / 6]])
-    torch.testing.assert_close(apply_lut(x, lut), torch.tensor([[0.0, 0.25, 0.5, 1.0]]))
+    expected = torch.tensor([[0.0, 0.25, 0.5, 1.0]])
+    torch.testing.assert_close(apply_lut(x, lut), expected, atol=0.5 / 48, rtol=0)
+    torch.testing.assert_close(apply_lut(x, lut, resolution=7), expected)  # 1/6 is on the grid
 
 
 def test_matching_lut_shape_mismatch() -> None:
