@@ -18,7 +18,6 @@ from torch import nn
 
 from vidsr.models.contract import ModelEntry
 from vidsr.training.shards import read_manifest
-from vidsr.training.validate import evaluate, load_pairs
 
 
 @torch.no_grad()
@@ -37,19 +36,19 @@ def cpu_inference_ms(net: nn.Module, channels: int, size: tuple[int, int] = (360
 
 
 def measure(net: nn.Module, entry: ModelEntry, scale: int, folders: dict[str, str]) -> dict:
-    """Y-PSNR/SSIM of ``net`` and of bicubic on each named HR folder, e.g. ``{"Set5": path}``."""
-    from vidsr.models.registry import REGISTRY
+    """``vidsr eval`` figures (Y-PSNR/SSIM, model and bicubic) on each named HR folder."""
+    from vidsr.evaluate import evaluate
+    from vidsr.models.contract import SRModel
 
-    bicubic = REGISTRY["bicubic"].build(scale).eval()
+    model = SRModel(net.cpu().eval(), name=entry.name, family=entry.family, scale=scale,
+                    colour=entry.colour)
     out = {}
     for label, folder in folders.items():
-        pairs = load_pairs(folder, scale)
-        model = evaluate(net, pairs, entry.colour, scale, torch.device("cpu"))
-        base = evaluate(bicubic, pairs, "luma", scale, torch.device("cpu"))
-        out[label] = {"psnr_y": round(model["psnr"], 3),
-                      "ssim_y": None if model["ssim"] is None else round(model["ssim"], 4),
-                      "bicubic_psnr_y": round(base["psnr"], 3),
-                      "per_image_psnr_y": model["per_image"]}
+        report = evaluate(model, [Path(folder)], device="cpu")
+        out[label] = {"psnr_y": round(report.psnr, 3), "ssim_y": round(report.ssim, 4),
+                      "bicubic_psnr_y": round(report.bicubic_psnr, 3),
+                      "bicubic_ssim_y": round(report.bicubic_ssim, 4),
+                      "per_image_psnr_y": {s.name: round(s.psnr, 3) for s in report.images}}
     return out
 
 

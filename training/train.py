@@ -135,13 +135,40 @@ def save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer
     """Write a plain-dict checkpoint atomically (tmp file, then rename)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s}, tmp)
+                "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s,
+                "device": str(next(net.parameters()).device)}, tmp)
     tmp.replace(path)
 
 
 def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn.Module, dict]:
+    """The net of a finished (or stopped) run: ``best.pt`` if validated, else ``ckpt.pt``.
+
+    Returns ``(net, info)``; ``info`` holds the config, step, wall time and device of the
+    run as recorded in its checkpoint, for the model card.
+
+    Raises:
+        OptionError: ``run_dir`` holds no checkpoint, or one for another arch/scale.
+    """
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise OptionError(f"no checkpoint {path}; train first")
+    ckpt = load_checkpoint(path)
+    if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (entry.name, scale):
+        raise OptionError(f"{path} holds {ckpt['config']['arch']} x{ckpt['config']['scale']}, "
+                          f"not {entry.name} x{scale}")
+    net = entry.build(scale)
+    best = Path(run_dir) / "best.pt"
+    state = torch.load(best, map_location="cpu", weights_only=True) if best.is_file() else ckpt["model"]
+    net.load_state_dict(state)
+    info = {"config": ckpt["config"], "steps": ckpt["step"], "wall_s": ckpt.get("wall_s", 0.0),
+            "device": ckpt.get("device", "cpu"), "command": ckpt["config"].get("command", ""),
+            "best_val_psnr": ckpt.get("best_psnr")}
+    return net.eval(), info
 
 
 def train(cfg: TrainConfig, entry: ModelEntry | None = None,

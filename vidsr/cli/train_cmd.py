@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from vidsr.errors import OptionError
@@ -42,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", metavar="NAME", default=None,
                    help="write NAME_xS.safetensors + NAME_xS.json after training")
+    p.add_argument("--export-only", action="store_true",
+                   help="skip training: export RUN_DIR's best (else latest) checkpoint")
     p.add_argument("--export-dir", default=None, help="default: the shipped models/weights/")
     p.add_argument("--report", action="append", default=[], metavar="LABEL=DIR",
                    help="measure the exported model on HR folder DIR (repeatable)")
@@ -59,7 +62,7 @@ def _command_line() -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from vidsr.training.train import TrainConfig, resolve_entry, train
+    from vidsr.training.train import TrainConfig, load_trained, resolve_entry, train
 
     report = {}
     for item in args.report:
@@ -87,21 +90,26 @@ def run(args: argparse.Namespace) -> int:
         tqdm.write(f"vidsr train: {fields}")
         sys.stdout.flush()
 
-    result = train(cfg, entry, on_log=on_log)
-    print(f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on {result.device}"
-          + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else ""))
+    if args.export_only:
+        if not args.export:
+            raise OptionError("--export-only needs --export NAME")
+        net, info = load_trained(Path(cfg.out), entry, cfg.scale)
+        info["notes"] = f"exported from {cfg.out} by: {cfg.command}"
+    else:
+        result = train(cfg, entry, on_log=on_log)
+        print(f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on "
+              f"{result.device}"
+              + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else ""))
+        net, info = result.net, {"config": asdict(cfg), "steps": result.step,
+                                 "wall_s": result.wall_s, "device": result.device,
+                                 "command": cfg.command}
     if args.export:
-        from dataclasses import asdict
-
         from vidsr.training.export import export_model
         from vidsr.upscaler import weights_dir
 
         out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
-        weights, card = export_model(
-            result.net, entry, scale=cfg.scale, name=args.export, out_dir=out_dir,
-            train_info={"config": asdict(cfg), "steps": result.step, "wall_s": result.wall_s,
-                        "device": result.device, "command": cfg.command},
-            report=report)
+        weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,
+                                     out_dir=out_dir, train_info=info, report=report)
         print(f"vidsr train: wrote {weights} and {card}")
     return 0
 
