@@ -24,7 +24,9 @@ from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
 from vidsr.sinks import FileSink, OutputPlan, plan_output
-from vidsr.sources import FileSource, HostFrame, StreamPacket
+from vidsr.colour_match import ColourMatcher
+from vidsr.shots import ShotConfig, ShotDetector
+from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
 from vidsr.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)
@@ -183,7 +185,7 @@ def upscale_video(
     model = load_model(config.model, config.scale)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, config.tile,
-                               colour_stage=make_colour_stage(config, device))
+                               colour_stage=make_colour_stage(config, info.yuv.bits))
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda")
 
     # 3. Start the decode and encode threads around bounded queues.
@@ -195,7 +197,11 @@ def upscale_video(
     sink = FileSink(plan, info, write_path)
 
     def decode() -> None:
-        for item in source.items(stop):
+        items = source.items(stop)
+        if config.colour == "shot":
+            shots = ShotConfig()
+            items = with_shot_marks(items, ShotDetector(shots), info.yuv.bits, shots.thumb_size)
+        for item in items:
             if not _put(decoded, item, stop):
                 return
         _put(decoded, _END, stop)
@@ -263,9 +269,11 @@ def upscale_video(
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets)
 
 
-def make_colour_stage(config: RunConfig, device):  # noqa: ANN001, ANN201 - wired in by the colour stage
-    """Colour matching for the run (``None`` when ``--color off``)."""
-    return None
+def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:
+    """Histogram matching for the run; ``None`` when ``--color off``."""
+    if config.colour == "off":
+        return None
+    return ColourMatcher(config.colour, bins=256 if bits <= 8 else 1024)
 
 
 def _stop_decoder(stop: threading.Event, decoded: queue.Queue, decoder: _Stage) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from vidsr.errors import InputError
 from vidsr.probe import VideoInfo
+from vidsr.shots import ShotDetector, make_thumbnail
 
 log = logging.getLogger(__name__)
 
@@ -137,3 +138,30 @@ class FileSource:
     def _default_duration(self) -> int:
         """One frame interval in the stream time base, for frames without timestamps."""
         return max(1, round(1 / (self.info.frame_rate * self.info.time_base)))
+
+
+def with_shot_marks(
+    items: Iterator[HostFrame | StreamPacket], detector: ShotDetector, bits: int, thumb_size: int
+) -> Iterator[HostFrame | StreamPacket]:
+    """Set ``HostFrame.new_shot`` from a streaming shot detector.
+
+    Frames are held back until the detector has seen its look-ahead past them (a few
+    frames); packets of copied streams pass straight through.
+    """
+    pending: dict[int, HostFrame] = {}
+
+    def release(decisions: list[tuple[int, bool]]) -> Iterator[HostFrame]:
+        for index, starts_shot in decisions:
+            frame = pending.pop(index)
+            frame.new_shot = starts_shot
+            yield frame
+
+    for item in items:
+        if isinstance(item, HostFrame):
+            pending[item.index] = item
+            y, u, v = item.planes
+            thumb = make_thumbnail(y, u, v, bits=bits, thumb_size=thumb_size)
+            yield from release(detector.push(thumb))
+        else:
+            yield item
+    yield from release(detector.flush())

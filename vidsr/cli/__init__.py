@@ -21,9 +21,12 @@ from vidsr.errors import VidsrError
 # Command modules, in the order `vidsr --help` lists them.
 COMMAND_MODULES = (
     "vidsr.cli.upscale_cmd",
+    "vidsr.cli.demo_cmd",
     "vidsr.cli.models_cmd",
     "vidsr.cli.shots_cmd",
     "vidsr.cli.eval_cmd",
+    "vidsr.cli.dataset_cmd",
+    "vidsr.cli.train_cmd",
 )
 
 
