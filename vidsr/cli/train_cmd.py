@@ -51,12 +51,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _command_line() -> str:
-    """The command as typed, spelled ``vidsr train ...`` also when run as a module."""
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed (``vidsr train ...``), for the model card.
+
+    Taken from ``sys.argv`` when it holds this command, else rebuilt from ``args`` (when
+    called from Python, e.g. by tests).
+    """
     argv = sys.argv[1:]
-    if "train" not in argv:
-        argv = ["train", *argv]
-    return "vidsr " + " ".join(shlex.quote(a) for a in argv)
+    if "--arch" in argv and "--data" in argv:
+        if "train" not in argv:  # run as ``python -m vidsr.cli.train_cmd``
+            argv = ["train", *argv]
+        return "vidsr " + " ".join(shlex.quote(a) for a in argv)
+    parts = ["vidsr", "train"]
+    for key, value in vars(args).items():
+        if key in ("func", "command", "verbose") or value in (None, False, []):
+            continue
+        flag = "--" + key.replace("_", "-")
+        values = value if isinstance(value, list) else [value]
+        for v in values:
+            parts += [flag] if v is True else [flag, shlex.quote(str(v))]
+    return " ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         val=args.val, val_limit=args.val_limit, val_every=args.val_every,
         log_every=args.log_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
         device=args.device, seed=args.seed, resume=args.resume,
-        command=_command_line(),
+        command=_command_line(args),
     )
     entry = resolve_entry(cfg.arch)
 

@@ -1,0 +1,166 @@
+"""Trainer: loss goes down, resume continues exactly, export writes loadable weights + card."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from torch import nn
+
+from vidsr.errors import OptionError
+from vidsr.models.contract import ModelEntry
+from vidsr.training.dataset import DatasetConfig, build_dataset
+from vidsr.training.export import export_model
+from vidsr.training.train import TrainConfig, load_checkpoint, load_trained, lr_at, train
+
+
+class TinyNet(nn.Module):
+    """Seeded LR -> HR net: two 3x3 convs and a pixel shuffle (x2), Y in, Y out."""
+
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
+                                  nn.Conv2d(8, scale * scale, 3, padding=1))
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.body(x))
+
+
+TINY = ModelEntry(name="tiny", family="test", scales=(2,), colour="luma", build=TinyNet,
+                  description="test net")
+
+
+def smooth_image(seed: int, h: int = 48, w: int = 48) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / 8.0
+    chans = [np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
+             for _ in range(3)]
+    return ((np.stack(chans, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> tuple[Path, Path]:
+    """A small x2 patch dataset and a folder of two validation images."""
+    root = tmp_path_factory.mktemp("train")
+    imgs, val = root / "imgs", root / "val"
+    imgs.mkdir()
+    val.mkdir()
+    for i in range(4):
+        Image.fromarray(smooth_image(i)).save(imgs / f"{i}.png")
+    for i in range(2):
+        Image.fromarray(smooth_image(10 + i, 40, 40)).save(val / f"v{i}.png")
+    build_dataset([imgs], root / "ds", DatasetConfig(scale=2, patch=16, seed=0))
+    return root / "ds", val
+
+
+def config(data_dir: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(arch="tiny", scale=2, data=str(data_dir), out=str(out), steps=40, batch_size=8,
+                lr=1e-2, log_every=10, ckpt_every=10, val_every=1000, device="cpu")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_a_few_steps_lower_the_loss(data, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    result = train(config(data[0], tmp_path / "run"), TINY)
+    losses = [r["loss"] for r in result.history if "loss" in r]
+    assert result.step == 40 and len(losses) == 4
+    assert losses[-1] < 0.5 * losses[0]
+    assert (tmp_path / "run" / "ckpt.pt").is_file()
+    assert len((tmp_path / "run" / "log.jsonl").read_text().splitlines()) == 4
+
+
+def test_resume_continues_exactly(data, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    kw = dict(steps=12, schedule="step", lr_step=6, ckpt_every=6, log_every=3)
+    straight = train(config(data[0], tmp_path / "a", **kw), TINY)
+    train(config(data[0], tmp_path / "b", **{**kw, "steps": 6}), TINY)
+    ckpt = load_checkpoint(tmp_path / "b" / "ckpt.pt")
+    assert ckpt["step"] == 6 and ckpt["config"]["arch"] == "tiny"
+    resumed = train(config(data[0], tmp_path / "b", **kw, resume=True), TINY)
+    assert resumed.step == 12 and [r["step"] for r in resumed.history] == [9, 12]
+    for (k, a), (_, b) in zip(straight.net.state_dict().items(), resumed.net.state_dict().items()):
+        assert torch.equal(a, b), k
+    final = load_checkpoint(tmp_path / "b" / "ckpt.pt")
+    opt_a = load_checkpoint(tmp_path / "a" / "ckpt.pt")["optimizer"]["state"]
+    assert final["step"] == 12
+    assert torch.equal(final["optimizer"]["state"][0]["exp_avg"], opt_a[0]["exp_avg"])
+
+
+def test_resume_refuses_other_arch(data, tmp_path: Path) -> None:
+    train(config(data[0], tmp_path / "c", steps=2), TINY)
+    other = replace(TINY, name="tiny2")
+    with pytest.raises(OptionError, match="tiny x2"):
+        train(config(data[0], tmp_path / "c", arch="tiny2", steps=4, resume=True), other)
+
+
+def test_dataset_scale_must_match(data, tmp_path: Path) -> None:
+    with pytest.raises(OptionError, match="x2"):
+        train(config(data[0], tmp_path / "d", scale=3), replace(TINY, scales=(3,)))
+
+
+def test_lr_schedules() -> None:
+    cfg = TrainConfig(arch="x", scale=2, data=".", steps=100, lr=1e-3, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(1e-3)
+    assert lr_at(100, cfg) == pytest.approx(1e-4)
+    assert lr_at(10, cfg) > lr_at(50, cfg) > lr_at(90, cfg)
+    assert lr_at(10, cfg, time_fraction=1.0) == pytest.approx(1e-4)
+    step = replace(cfg, schedule="step", lr_step=30)
+    assert [lr_at(s, step) for s in (0, 29, 30, 60)] == pytest.approx([1e-3, 1e-3, 5e-4, 2.5e-4])
+    with pytest.raises(OptionError):
+        TrainConfig(arch="x", scale=2, data=".", loss="ssim")
+
+
+def test_validation_and_export(data, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    run = tmp_path / "e"
+    result = train(config(data[0], run, steps=20, val=str(data[1]), val_every=10), TINY)
+    vals = [r for r in result.history if "val_psnr" in r]
+    assert [r["step"] for r in vals] == [10, 20] and result.best_psnr == max(r["val_psnr"] for r in vals)
+    assert (run / "best.pt").is_file()
+
+    net, info = load_trained(run, TINY, 2)
+    assert info["steps"] == 20 and info["config"]["arch"] == "tiny"
+    weights, card_path = export_model(net, TINY, scale=2, name="tiny", out_dir=tmp_path / "w",
+                                      train_info=info, report={"val": str(data[1])})
+    assert weights.name == "tiny_x2.safetensors" and card_path.name == "tiny_x2.json"
+    fresh = TinyNet(2)
+    fresh.load_state_dict(load_file(str(weights)), strict=True)
+    x = torch.rand(1, 1, 10, 12)
+    assert torch.equal(fresh(x), net(x))
+    card = json.loads(card_path.read_text())
+    for key in ("architecture", "family", "scale", "colour", "data", "loss", "steps",
+                "wall_time_s", "device", "command", "parameters", "cpu_inference_ms_640x360"):
+        assert key in card, key
+    assert card["parameters"] == sum(p.numel() for p in fresh.parameters())
+    assert card["data"]["patches"] > 0 and card["steps"] == 20
+    val = card["validation"]["val"]
+    assert set(val) >= {"psnr_y", "ssim_y", "bicubic_psnr_y"}
+    assert val["psnr_y"] == pytest.approx(result.best_psnr, abs=1e-3)
+
+
+def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
+    from vidsr.cli import dataset_cmd, train_cmd
+
+    imgs = data[0].parent / "imgs"
+    ds = tmp_path / "ds"
+    assert train_cmd.standalone(dataset_cmd.register, [
+        "dataset", "build", "--out", str(ds), "--scale", "2", "--patch", "16", str(imgs)]) == 0
+    assert json.loads((ds / "manifest.json").read_text())["count"] > 0
+    rc = train_cmd.standalone(train_cmd.register, [
+        "train", "--arch", "fast", "--scale", "2", "--data", str(ds), "--steps", "3",
+        "--batch-size", "4", "--out", str(tmp_path / "run"), "--device", "cpu",
+        "--export", "clitest", "--export-dir", str(tmp_path / "w")])
+    assert rc == 0
+    card = json.loads((tmp_path / "w" / "clitest_x2.json").read_text())
+    assert card["steps"] == 3 and card["family"] == "fast" and "--arch fast" in card["command"]
+    assert train_cmd.standalone(train_cmd.register, [
+        "train", "--arch", "srcnn", "--scale", "2", "--data", str(ds), "--steps", "3",
+        "--out", str(tmp_path / "run"), "--export-only", "--export", "x"]) == 1
