@@ -106,6 +106,19 @@ def test_dataset_scale_must_match(data, tmp_path: Path) -> None:
         train(config(data[0], tmp_path / "d", scale=3), replace(TINY, scales=(3,)))
 
 
+def test_perceptual_loss_runs(data, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for name, (cout, cin) in {"conv1_1": (64, 3), "conv1_2": (64, 64), "conv2_1": (128, 64),
+                              "conv2_2": (128, 128)}.items():
+        arrays[f"{name}.weight"] = rng.normal(0, 0.05, (cout, cin, 3, 3)).astype(np.float32)
+        arrays[f"{name}.bias"] = np.zeros(cout, np.float32)
+    np.savez(tmp_path / "vgg.npz", **arrays)
+    result = train(config(data[0], tmp_path / "p", steps=4, log_every=2, loss="perceptual",
+                          vgg_weights=str(tmp_path / "vgg.npz"), tv_weight=1e-4), TINY)
+    assert result.step == 4 and np.isfinite(result.loss) and result.loss > 0
+
+
 def test_lr_schedules() -> None:
     cfg = TrainConfig(arch="x", scale=2, data=".", steps=100, lr=1e-3, min_lr_ratio=0.1)
     assert lr_at(0, cfg) == pytest.approx(1e-3)

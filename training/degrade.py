@@ -134,7 +134,7 @@ def apply(
     images: np.ndarray, steps: tuple[Degradation, ...], rng: np.random.Generator
 ) -> np.ndarray:
     """Apply ``steps`` in order to ``(N, H, W, 3)`` uint8 RGB images; returns a new array."""
-    out = _check(images).reshape(images.shape)
+    out = _check(images).reshape(images.shape).copy()
     for step in steps:
         if step.kind == "jpeg":
             out = jpeg(out, int(round(step.value)))
