@@ -17,11 +17,12 @@ import math
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 
+from vidsr.device import resolve_device
 from vidsr.errors import ModelError, OptionError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.losses import VGGFeatureLoss, pixel_loss, total_variation
@@ -186,8 +187,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     """
     # 1. device and precision: fp16 autocast + grad scaling on CUDA, plain fp32 on CPU
     entry = entry or resolve_entry(cfg.arch)
-    dev = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available()
-                       else ("cpu" if cfg.device == "auto" else cfg.device))
+    dev = resolve_device(cfg.device)
     use_amp = dev.type == "cuda" and entry.supports_half
     ctx = torch.autocast(dev.type, dtype=torch.float16) if use_amp else nullcontext()
     scaler = torch.amp.GradScaler(dev.type, enabled=use_amp)
@@ -203,6 +203,11 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:  # a fresh run must not inherit an older run's log or best weights
+        for stale in ("log.jsonl", "best.pt"):
+            (out / stale).unlink(missing_ok=True)
+    # PSNR picks the best checkpoint for pixel losses; a perceptual model keeps its last state.
+    select_best = cfg.loss != "perceptual"
 
     # 3. resume: model, optimizer, step and best PSNR come back from the checkpoint
     step, best_psnr, wall_before = 0, None, 0.0
@@ -215,6 +220,8 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         opt.load_state_dict(ckpt["optimizer"])
         step, best_psnr, wall_before = ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
         log.info("resumed %s at step %d", out / CHECKPOINT, step)
+    elif cfg.resume:
+        log.warning("--resume: no checkpoint in %s, starting from step 0", out)
 
     # 4. the loop
     history: list[dict] = []
@@ -259,7 +266,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         if val_pairs and (step % cfg.val_every == 0 or last):
             metrics = evaluate(net, val_pairs, entry.colour, cfg.scale, dev)
             emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
-            if best_psnr is None or metrics["psnr"] > best_psnr:
+            if select_best and (best_psnr is None or metrics["psnr"] > best_psnr):
                 best_psnr = metrics["psnr"]
                 torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
                            out / "best.pt")
@@ -276,7 +283,3 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     return TrainResult(step=step, loss=loss_value, best_psnr=best_psnr, wall_s=wall(),
                        device=str(dev), history=history, net=final.eval())
 
-
-def with_overrides(cfg: TrainConfig, **changes: object) -> TrainConfig:
-    """A copy of ``cfg`` with some fields changed (validated again)."""
-    return replace(cfg, **changes)  # type: ignore[arg-type]
