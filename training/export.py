@@ -35,21 +35,28 @@ def cpu_inference_ms(net: nn.Module, channels: int, size: tuple[int, int] = (360
     return sorted(times)[len(times) // 2]
 
 
-def measure(net: nn.Module, entry: ModelEntry, scale: int, folders: dict[str, str]) -> dict:
-    """``vidsr eval`` figures (Y-PSNR/SSIM, model and bicubic) on each named HR folder."""
+def measure(net: nn.Module, entry: ModelEntry, scale: int,
+            folders: dict[str, str]) -> tuple[dict, dict]:
+    """``vidsr eval`` figures on each named HR folder, e.g. ``{"Set5": path}``.
+
+    Returns ``(summary, per_image)``: mean Y-PSNR/SSIM of the model and of bicubic per
+    folder, and each image's Y-PSNR per folder.
+    """
     from vidsr.evaluate import evaluate
     from vidsr.models.contract import SRModel
 
     model = SRModel(net.cpu().eval(), name=entry.name, family=entry.family, scale=scale,
                     colour=entry.colour)
-    out = {}
+    out: dict = {}
+    per_image: dict = {}
     for label, folder in folders.items():
         report = evaluate(model, [Path(folder)], device="cpu")
         out[label] = {"psnr_y": round(report.psnr, 3), "ssim_y": round(report.ssim, 4),
                       "bicubic_psnr_y": round(report.bicubic_psnr, 3),
                       "bicubic_ssim_y": round(report.bicubic_ssim, 4),
-                      "per_image_psnr_y": {s.name: round(s.psnr, 3) for s in report.images}}
-    return out
+                      "images": len(report.images)}
+        per_image[label] = {s.name: round(s.psnr, 3) for s in report.images}
+    return out, per_image
 
 
 def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
@@ -82,6 +89,7 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
                                    else i["path"] for i in manifest["inputs"]}))
     except (KeyError, OSError, ValueError):
         pass
+    validation, per_image = measure(net, entry, scale, report or {})
     card = {
         "name": name,
         "architecture": entry.name,
@@ -101,7 +109,10 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
         "command": train_info.get("command") or cfg.get("command"),
         "torch": torch.__version__,
         "host": platform.processor() or platform.machine(),
-        "validation": measure(net, entry, scale, report or {}),
+        "validation": validation,
+        "validation_per_image_psnr_y": per_image,
+        "validation_protocol": "vidsr eval: modcrop, MATLAB bicubic LR, Y (rgb2ycbcr) "
+                               "PSNR/SSIM with `scale` border pixels cropped",
         "cpu_inference_ms_640x360": round(
             cpu_inference_ms(net, 1 if entry.colour == "luma" else 3), 1),
         "cpu_threads": torch.get_num_threads(),
