@@ -12,7 +12,7 @@ from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yu
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.errors import OptionError
 from vidsr.models.baselines import PolyphaseUpsampler
-from vidsr.pipeline import _batches
+from vidsr.runner import _batches
 from vidsr.sources import HostFrame
 from vidsr.tiling import tile_spans, tiled_apply
 

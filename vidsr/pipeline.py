@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,21 +17,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vidsr.colour import YuvFormat
+from vidsr.colour_match import ColourMatcher
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
+from vidsr.runner import run_stages
 from vidsr.sinks import FileSink, OutputPlan, plan_output
-from vidsr.colour_match import ColourMatcher
 from vidsr.shots import ShotConfig, ShotDetector
 from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
 from vidsr.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)
 
-_END = object()  # sentinel: the producing stage has finished
-_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -60,48 +58,6 @@ def partial_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}.partial{dst.suffix}")
 
 
-class _Stage(threading.Thread):
-    """A worker thread that records its exception and signals ``stop`` when it fails."""
-
-    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self._work = target
-        self._stop_event = stop
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._work()
-        except BaseException as e:  # re-raised on the main thread
-            self.error = e
-            self._stop_event.set()
-
-
-def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
-    """Put without deadlocking: give up when ``stop`` is set. Returns whether it was put."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=_POLL_SECONDS)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue, stop: threading.Event, stages: tuple[_Stage, ...]) -> object:
-    """Get, raising the error of a failed stage instead of waiting forever."""
-    while True:
-        if stop.is_set():
-            for stage in stages:
-                if stage.error is not None:
-                    raise stage.error
-            return _END
-        try:
-            return q.get(timeout=_POLL_SECONDS)
-        except queue.Empty:
-            continue
-
-
 def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     """Fail early on output problems: exists, same as input, folder missing or read-only."""
     if dst.exists() and not overwrite:
@@ -115,22 +71,6 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise EncodeError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
         raise EncodeError(f"output folder is not writable: {folder}")
-
-
-def _batches(items: Iterator[object], size: int, forward: Callable[[object], None]) -> Iterator[list[HostFrame]]:
-    """Group frames into batches of ``size`` (the last may be shorter); other items are
-    handed to ``forward`` as they come, so passthrough packets keep flowing."""
-    batch: list[HostFrame] = []
-    for item in items:
-        if isinstance(item, HostFrame):
-            batch.append(item)
-            if len(batch) == size:
-                yield batch
-                batch = []
-        else:
-            forward(item)
-    if batch:
-        yield batch
 
 
 def auto_batch_size(info: VideoInfo, on_cuda: bool) -> int:
@@ -188,79 +128,31 @@ def upscale_video(
                                colour_stage=make_colour_stage(config, info.yuv.bits))
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda")
 
-    # 3. Start the decode and encode threads around bounded queues.
-    stop = threading.Event()
-    decoded: queue.Queue = queue.Queue(maxsize=config.queue_size)
-    to_encode: queue.Queue = queue.Queue(maxsize=config.queue_size)
+    # 3. Source (decode thread, with shot marks) and sink (encode thread, temporary name).
     source = FileSource(info, plan.passthrough)
     write_path = partial_path(dst)
     sink = FileSink(plan, info, write_path)
 
-    def decode() -> None:
-        items = source.items(stop)
+    def items(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        frames = source.items(stop)
         if config.colour == "shot":
             shots = ShotConfig()
-            items = with_shot_marks(items, ShotDetector(shots), info.yuv.bits, shots.thumb_size)
-        for item in items:
-            if not _put(decoded, item, stop):
-                return
-        _put(decoded, _END, stop)
+            frames = with_shot_marks(frames, ShotDetector(shots), info.yuv.bits, shots.thumb_size)
+        return frames
 
-    def encode() -> None:
-        try:
-            while True:
-                item = to_encode.get()
-                if item is _END:
-                    return
-                if isinstance(item, StreamPacket):
-                    sink.mux_packet(item.stream_index, item.packet)
-                else:
-                    planes, pts, duration = item
-                    sink.write_frame(planes, pts, duration)
-                    if progress is not None:
-                        progress(1)
-        finally:
-            sink.close()
-
+    # 4. Run decode -> batch -> model -> colour -> encode, overlapped.
     started = time.perf_counter()
-    decoder = _Stage("vidsr-decode", decode, stop)
-    encoder = _Stage("vidsr-encode", encode, stop)
-    stages = (decoder, encoder)
-    outcome = "failed"
     try:
-        sink.open()
-        decoder.start()
-        encoder.start()
-
-        # 4. Batch, upscale and hand over, in order.
-        def items() -> Iterator[object]:
-            while (item := _get(decoded, stop, stages)) is not _END:
-                yield item
-
-        def forward(item: object) -> None:
-            _put(to_encode, item, stop)
-
-        for batch in _batches(items(), batch_size, forward):
-            for frame, planes in zip(batch, processor.process(batch)):
-                _put(to_encode, (planes, frame.pts, frame.duration), stop)
-        outcome = "processed"
-    except BaseException as e:
-        if not isinstance(e, Exception):  # KeyboardInterrupt, SIGTERM: keep what was done
-            outcome = "interrupted"
+        run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size,
+                   progress=progress)
+    except Exception:
+        _remove(write_path)
         raise
-    finally:
-        # 5. Shut down: stop decoding, let the encoder flush what it has, join everything.
-        _stop_decoder(stop, decoded, decoder)
-        if encoder.ident is not None:
-            _finish_encoder(to_encode, encoder)
-        else:  # the output could not be opened: release whatever was
-            _close_quietly(sink)
-        if outcome == "interrupted":
-            log.warning("stopped: partial output left at %s", write_path)
-        elif outcome == "failed" or encoder.error is not None:
-            _remove(write_path)
-    if encoder.error is not None:
-        raise encoder.error
+    except BaseException:  # Ctrl-C, SIGTERM: the sink flushed what it had; keep it
+        log.warning("stopped: partial output left at %s", write_path)
+        raise
+
+    # 5. Publish under the final name only when complete.
     if source.frames_decoded == 0:
         _remove(write_path)
         raise InputError(f"{src}: no frame could be decoded")
@@ -274,37 +166,6 @@ def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:
     if config.colour == "off":
         return None
     return ColourMatcher(config.colour, bins=256 if bits <= 8 else 1024)
-
-
-def _stop_decoder(stop: threading.Event, decoded: queue.Queue, decoder: _Stage) -> None:
-    """Stop the decode thread and empty its queue so a blocked ``put`` can return."""
-    stop.set()
-    while decoder.is_alive():
-        try:
-            while True:
-                decoded.get_nowait()
-        except queue.Empty:
-            pass
-        decoder.join(timeout=_POLL_SECONDS)
-
-
-def _finish_encoder(to_encode: queue.Queue, encoder: _Stage) -> None:
-    """Send the end marker after the queued frames and join; the encoder then flushes
-    and closes the file. A failed encoder has stopped reading, so stop trying then."""
-    while encoder.is_alive():
-        try:
-            to_encode.put(_END, timeout=_POLL_SECONDS)
-            break
-        except queue.Full:
-            continue
-    encoder.join()
-
-
-def _close_quietly(sink: FileSink) -> None:
-    try:
-        sink.close()
-    except EncodeError:
-        pass  # the error that brought us here is the one to report
 
 
 def _remove(path: Path) -> None:

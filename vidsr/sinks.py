@@ -19,6 +19,7 @@ from vidsr.colour import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
 from vidsr.probe import VideoInfo, work_format_for
+from vidsr.sources import HostFrame
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,9 @@ class FileSink:
                 copied.disposition = template.disposition
                 self._stream_map[index] = copied
 
-    def write_frame(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], pts: int, duration: int) -> None:
-        """Encode one frame given as work-format planes (uint8, or uint16 for deeper formats)."""
+    def write_frame(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], source: HostFrame) -> None:
+        """Encode one frame given as work-format planes (uint8, or uint16 for deeper
+        formats), with the timestamp and duration of its ``source`` frame."""
         assert self._container is not None and self._video is not None, "open() first"
         plan = self.plan
         frame = av.VideoFrame(plan.width, plan.height, plan.work_format)
@@ -202,10 +204,10 @@ class FileSink:
             itemsize = np.dtype(dtype).itemsize
             view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
             view[:, : plane.width] = data
-        frame.pts = pts
+        frame.pts = source.pts
         frame.time_base = self.info.time_base
-        if duration:
-            frame.duration = duration
+        if source.duration:
+            frame.duration = source.duration
         cc = self._video.codec_context
         frame.colorspace = cc.colorspace
         frame.color_range = cc.color_range

@@ -1,0 +1,196 @@
+"""Run a frame source, a compute stage and a frame sink as three overlapping stages.
+
+The source runs in a decode thread and the sink in an encode thread, each behind a
+bounded queue (constant memory whatever the length); batching and all device work stay
+on the calling thread. Any stage's exception stops the others promptly and is re-raised
+here; every thread is joined before returning, whatever happened (PySceneDetect's pattern).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from typing import Protocol
+
+import av
+import numpy as np
+
+from vidsr.sources import HostFrame, StreamPacket
+
+_END = object()  # sentinel: the producing stage has finished
+_POLL_SECONDS = 0.1
+Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+class FrameSink(Protocol):
+    """Where upscaled frames go (a video file, a frame folder, a stream)."""
+
+    def open(self) -> None: ...
+    def write_frame(self, planes: Planes, frame: HostFrame) -> None: ...
+    def mux_packet(self, stream_index: int, packet: av.Packet) -> None: ...
+    def close(self) -> None: ...
+
+
+class BatchProcessor(Protocol):
+    def process(self, frames: list[HostFrame]) -> list[Planes]: ...
+
+
+class _Stage(threading.Thread):
+    """A worker thread that records its exception and signals ``stop`` when it fails."""
+
+    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event) -> None:
+        super().__init__(name=name, daemon=True)
+        self._work = target
+        self._stop_event = stop
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as e:  # re-raised on the main thread
+            self.error = e
+            self._stop_event.set()
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Put without deadlocking: give up when ``stop`` is set. Returns whether it was put."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=_POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event, stages: tuple[_Stage, ...]) -> object:
+    """Get, raising the error of a failed stage instead of waiting forever."""
+    while True:
+        if stop.is_set():
+            for stage in stages:
+                if stage.error is not None:
+                    raise stage.error
+            return _END
+        try:
+            return q.get(timeout=_POLL_SECONDS)
+        except queue.Empty:
+            continue
+
+
+def _batches(items: Iterator[object], size: int, forward: Callable[[object], None]) -> Iterator[list[HostFrame]]:
+    """Group frames into batches of ``size`` (the last may be shorter); other items are
+    handed to ``forward`` as they come, so passthrough packets keep flowing."""
+    batch: list[HostFrame] = []
+    for item in items:
+        if isinstance(item, HostFrame):
+            batch.append(item)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        else:
+            forward(item)
+    if batch:
+        yield batch
+
+
+def run_stages(
+    items: Callable[[threading.Event], Iterator[HostFrame | StreamPacket]],
+    processor: BatchProcessor,
+    sink: FrameSink,
+    *,
+    batch_size: int,
+    queue_size: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Decode, process and write everything ``items(stop)`` yields, in order.
+
+    ``sink.open()`` is called first and ``sink.close()`` always (it flushes the
+    encoder), so an interrupted run leaves whatever was written readable.
+
+    Raises:
+        Whatever a stage raised; ``KeyboardInterrupt`` after the sink is closed.
+    """
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=queue_size)
+    to_encode: queue.Queue = queue.Queue(maxsize=queue_size)
+
+    def decode() -> None:
+        for item in items(stop):
+            if not _put(decoded, item, stop):
+                return
+        _put(decoded, _END, stop)
+
+    def encode() -> None:
+        try:
+            while True:
+                item = to_encode.get()
+                if item is _END:
+                    return
+                if isinstance(item, StreamPacket):
+                    sink.mux_packet(item.stream_index, item.packet)
+                else:
+                    planes, frame = item
+                    sink.write_frame(planes, frame)
+                    if progress is not None:
+                        progress(1)
+        finally:
+            sink.close()
+
+    decoder = _Stage("vidsr-decode", decode, stop)
+    encoder = _Stage("vidsr-encode", encode, stop)
+    stages = (decoder, encoder)
+    try:
+        sink.open()
+        decoder.start()
+        encoder.start()
+
+        def queued() -> Iterator[object]:
+            while (item := _get(decoded, stop, stages)) is not _END:
+                yield item
+
+        def forward(item: object) -> None:
+            _put(to_encode, item, stop)
+
+        for batch in _batches(queued(), batch_size, forward):
+            for frame, planes in zip(batch, processor.process(batch)):
+                _put(to_encode, (planes, frame), stop)
+    finally:
+        _stop_decoder(stop, decoded, decoder)
+        if encoder.ident is not None:
+            _finish_encoder(to_encode, encoder)
+        else:  # the sink could not be opened: release whatever it holds
+            try:
+                sink.close()
+            except Exception:  # noqa: BLE001 - the error that brought us here is the one to report
+                pass
+    if encoder.error is not None:
+        raise encoder.error
+    if decoder.error is not None:
+        raise decoder.error
+
+
+def _stop_decoder(stop: threading.Event, decoded: queue.Queue, decoder: _Stage) -> None:
+    """Stop the decode thread and empty its queue so a blocked ``put`` can return."""
+    stop.set()
+    while decoder.is_alive():
+        try:
+            while True:
+                decoded.get_nowait()
+        except queue.Empty:
+            pass
+        decoder.join(timeout=_POLL_SECONDS)
+
+
+def _finish_encoder(to_encode: queue.Queue, encoder: _Stage) -> None:
+    """Send the end marker after the queued frames and join; the encoder then flushes
+    and closes the file. A failed encoder has stopped reading, so stop trying then."""
+    while encoder.is_alive():
+        try:
+            to_encode.put(_END, timeout=_POLL_SECONDS)
+            break
+        except queue.Full:
+            continue
+    encoder.join()
+
+
