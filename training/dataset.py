@@ -189,6 +189,38 @@ def cut_patches(
     return hr, lr
 
 
+def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.Generator,
+                  writer: ShardWriter, progress: Progress | None) -> dict:
+    """Cut patches from one image or video into ``writer``; returns its manifest record."""
+    record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
+                    "patches": 0}
+    frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
+    frames = iter([_read_image(path)]) if kind == "image" else _video_frames(path, config.frame_step)
+    try:
+        for frame in frames:
+            record["frames_seen"] += 1
+            if kind == "video" and not frame_filter.keep(frame):
+                continue
+            hr, lr = cut_patches(frame, config, rng)
+            if len(hr) == 0:
+                continue
+            if config.degradations:
+                lr = degrade.apply(lr, config.degradations, rng)
+            writer.add(hr, lr)
+            record["frames_used"] += 1
+            record["patches"] += len(hr)
+            if progress is not None:
+                progress(path.name, len(hr))
+            if kind == "video" and config.max_frames and record["frames_used"] >= config.max_frames:
+                break
+    finally:
+        if kind == "video":
+            frames.close()  # type: ignore[attr-defined]  # stop decoding, close the container
+    if kind == "video":
+        record["skipped"] = dict(frame_filter.skipped)
+    return record
+
+
 def build_dataset(
     inputs: Sequence[Path | str],
     out_dir: Path | str,
@@ -223,32 +255,7 @@ def build_dataset(
 
     rng = np.random.default_rng(config.seed)
     writer = ShardWriter(out, config.shard_size)
-    records = []
-    for path, kind in items:
-        record = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
-                  "patches": 0}
-        frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
-        frames = [_read_image(path)] if kind == "image" else _video_frames(path, config.frame_step)
-        for frame in frames:
-            record["frames_seen"] += 1
-            if kind == "video" and not frame_filter.keep(frame):
-                continue
-            hr, lr = cut_patches(frame, config, rng)
-            if len(hr) == 0:
-                continue
-            if config.degradations:
-                lr = degrade.apply(lr, config.degradations, rng)
-            writer.add(hr, lr)
-            record["frames_used"] += 1
-            record["patches"] += len(hr)
-            if progress is not None:
-                progress(path.name, len(hr))
-            if kind == "video" and config.max_frames and record["frames_used"] >= config.max_frames:
-                break
-        if kind == "video":
-            frames.close()  # type: ignore[union-attr]  # stop decoding, close the container
-            record["skipped"] = dict(frame_filter.skipped)
-        records.append(record)
+    records = [_sample_input(path, kind, config, rng, writer, progress) for path, kind in items]
     shards = writer.close()
     if writer.count == 0:
         raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
