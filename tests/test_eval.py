@@ -89,6 +89,7 @@ def test_video_frames_score_like_a_frame_folder(tmp_path: Path) -> None:
     both = evaluate(model, [video, folder])
     assert [c.frames for c in both.clips] == [4, 4]
     assert both.psnr == pytest.approx(from_video.psnr)
+    assert both.clip_mean_psnr == pytest.approx(from_video.psnr)
 
 
 def test_rgb_model_on_grey_image_matches_luma_path(tmp_path: Path) -> None:
