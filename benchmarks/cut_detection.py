@@ -66,9 +66,17 @@ def _camera(image: np.ndarray, n: int, kind: str, size: tuple[int, int] = (128, 
     ih, iw = image.shape[:2]
     h, w = size
     out = []
+    rng = np.random.default_rng(ih * iw)
+    pos, vel = np.array([(ih - h) / 2, (iw - w) / 2]), np.zeros(2)
     for i in range(n):
         t = i / (n - 1)
-        if kind == "zoom":
+        if kind == "shake":
+            # handheld: a random walk of the velocity, with jitter, clipped to the image
+            vel = 0.8 * vel + rng.normal(0, 3, 2)
+            pos = np.clip(pos + vel + rng.normal(0, 1.5, 2), 0, [ih - h, iw - w])
+            ch, cw = h, w
+            y0, x0 = int(pos[0]), int(pos[1])
+        elif kind == "zoom":
             scale = 1.0 - 0.5 * t  # zoom in to half the field of view
             ch, cw = int(ih * scale), int(ih * scale * w / h)
             cw = min(cw, iw)
@@ -90,7 +98,7 @@ def still_motion(data: Path) -> list[tuple[str, list[Frame]]]:
         image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         if min(image.shape[:2]) < 200:
             image = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-        for kind, n in (("pan", 40), ("fast_pan", 12), ("diagonal", 30), ("tilt", 25), ("zoom", 30)):
+        for kind, n in (("pan", 40), ("fast_pan", 12), ("diagonal", 30), ("tilt", 25), ("zoom", 30), ("shake", 40)):
             sequences.append((f"{path.stem}:{kind}", _camera(image, n, kind)))
     return sequences
 
