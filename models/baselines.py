@@ -9,6 +9,8 @@ symmetrically (edge pixel repeated), as MATLAB's ``imresize`` does.
 from __future__ import annotations
 
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -80,6 +82,7 @@ class PolyphaseUpsampler(nn.Module):
         self.kernel = kernel
         taps = polyphase_weights(scale, kernel)
         self.radius = (taps.shape[1] - 1) // 2
+        self.taps_np = taps.numpy().astype(np.float32)
         # Plain Python floats: the taps are constants, and scalars avoid a device copy.
         self.phase_taps: list[list[tuple[int, float]]] = [
             [(k, float(w)) for k, w in enumerate(row) if abs(float(w)) > 1e-9] for row in taps
@@ -102,9 +105,29 @@ class PolyphaseUpsampler(nn.Module):
         merged[dim] = size * self.scale
         return out.reshape(merged)
 
+    def _upsample_plane_cv2(self, plane: np.ndarray, out: np.ndarray) -> None:
+        """CPU fast path for one ``(H, W)`` float32 plane: OpenCV's SIMD ``filter2D`` per
+        phase, written straight into the interleaved output. ``BORDER_REFLECT`` is the
+        symmetric padding used above, so both paths agree to float rounding."""
+        s, r = self.scale, self.radius
+        h, w = plane.shape
+        wide = np.empty((h, w * s), np.float32)
+        for p in range(s):
+            kernel = self.taps_np[p][None, :]
+            wide[:, p::s] = cv2.filter2D(plane, -1, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT)
+        for p in range(s):
+            kernel = self.taps_np[p][:, None]
+            out[p::s, :] = cv2.filter2D(wide, -1, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
             return x
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and min(x.shape[-2:]) > self.radius:
+            planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
+            out = np.empty((planes.shape[0], x.shape[-2] * self.scale, x.shape[-1] * self.scale), np.float32)
+            for plane, target in zip(planes, out):
+                self._upsample_plane_cv2(plane, target)
+            return torch.from_numpy(out).reshape(*x.shape[:-2], *out.shape[-2:])
         return self._upsample_axis(self._upsample_axis(x, 3), 2)
 
 
@@ -116,13 +139,20 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
 def resize_plane(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize chroma planes ``(N, C, H, W)`` float to ``size = (H', W')``.
 
-    Upscaling uses torch's fused bicubic kernel (a = -0.75): chroma carries little
-    detail, and this is several times faster than the MATLAB-exact polyphase path.
-    Target sizes need not be integer multiples (odd frame sizes with subsampled chroma).
+    Upscaling is bicubic with the common a = -0.75 kernel (OpenCV's on the CPU, torch's
+    elsewhere; they agree): chroma carries little detail, and this is several times
+    faster than the MATLAB-exact polyphase path. Target sizes need not be integer
+    multiples (odd frame sizes with subsampled chroma). Downscaling averages areas.
     """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    if size[0] < x.shape[-2] or size[1] < x.shape[-1]:
+    shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad:
+        mode = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+        planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
+        out = np.stack([cv2.resize(p, (size[1], size[0]), interpolation=mode) for p in planes])
+        return torch.from_numpy(out).reshape(*x.shape[:-2], *size)
+    if shrinking:
         return F.interpolate(x, size=size, mode="area")
     return F.interpolate(x, size=size, mode="bicubic", align_corners=False)
 

@@ -89,7 +89,7 @@ class SRModel(nn.Module):
         y = self.net(x)
         if pad_h or pad_w:
             y = y[..., : h * self.scale, : w * self.scale]
-        return y.clamp(0.0, 1.0)
+        return y.clamp_(0.0, 1.0)  # in place: y is a fresh tensor and 4K frames are large
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -87,3 +87,12 @@ def test_run_config_rejects_bad_values(kwargs: dict) -> None:
 def test_encode_config_rejects_bad_crf() -> None:
     with pytest.raises(OptionError):
         EncodeConfig(crf=-1)
+
+
+@pytest.mark.parametrize("kernel,scale", [("bicubic", 2), ("bicubic", 3), ("lanczos", 4)])
+def test_cpu_fast_path_matches_torch_path(kernel: str, scale: int) -> None:
+    up = PolyphaseUpsampler(scale, kernel)
+    x = torch.rand(2, 3, 19, 23, generator=torch.Generator().manual_seed(scale))
+    fast = up(x)  # OpenCV path (CPU, float32, no grad)
+    reference = up._upsample_axis(up._upsample_axis(x, 3), 2)  # pure torch path
+    assert torch.allclose(fast, reference, atol=1e-5)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 
 # AVColorSpace values (libavutil/pixfmt.h) and their (Kr, Kb) luma coefficients.
@@ -70,7 +72,11 @@ def guess_matrix(height: int, width: int) -> int:
 
 def codes_to_norm(codes: torch.Tensor, bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Integer codes (uint8, or int16/int32 holding up to 16-bit values) to code-normalised float."""
-    return codes.to(dtype) * (1.0 / float(255 << (bits - 8)))
+    scale = 1.0 / float(255 << (bits - 8))
+    if codes.device.type == "cpu" and codes.dtype == torch.uint8 and dtype == torch.float32:
+        # numpy casts and scales in one pass; torch's CPU path makes two.
+        return torch.from_numpy(np.multiply(codes.numpy(), np.float32(scale), dtype=np.float32))
+    return codes.to(dtype) * scale
 
 
 def norm_to_codes(values: torch.Tensor, bits: int) -> torch.Tensor:
@@ -79,6 +85,12 @@ def norm_to_codes(values: torch.Tensor, bits: int) -> torch.Tensor:
     Returns uint8 for 8-bit and int32 otherwise (torch has no uint16 arithmetic on every
     device; the host side narrows to uint16 when it copies into the frame).
     """
+    if bits == 8 and values.device.type == "cpu" and values.dtype == torch.float32:
+        # One SIMD pass: OpenCV scales, rounds and saturates to uint8 together. It takes
+        # the absolute value, so negatives are clamped to zero first (in place).
+        flat = values.detach().contiguous().numpy().reshape(-1, values.shape[-1])
+        np.maximum(flat, 0.0, out=flat)
+        return torch.from_numpy(cv2.convertScaleAbs(flat, alpha=255.0).reshape(values.shape))
     codes = (values.float() * float(255 << (bits - 8))).round_().clamp_(0, (1 << bits) - 1)
     return codes.to(torch.uint8) if bits == 8 else codes.to(torch.int32)
 

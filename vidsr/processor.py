@@ -81,7 +81,7 @@ class FrameProcessor:
             self.model = self.model.to(memory_format=torch.channels_last)
 
     def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
-        """Stack host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
+        """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
         stacked = np.stack(arrays)
         if stacked.dtype == np.uint16:
             host = torch.from_numpy(stacked.view(np.int16))
@@ -107,9 +107,8 @@ class FrameProcessor:
     @torch.inference_mode()
     def process(self, frames: list[HostFrame]) -> list[Planes]:
         """Upscale a batch; returns per-frame ``(Y, U, V)`` integer planes for the encoder."""
-        y = self._upload([f.planes[0] for f in frames])
-        uv = torch.cat([self._upload([f.planes[1] for f in frames]),
-                        self._upload([f.planes[2] for f in frames])], dim=1)
+        y = self._upload([f.planes[0] for f in frames])  # (N, 1, h, w)
+        uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
         n, _, h, w = y.shape
         s = self.model.scale
         out_h, out_w = h * s, w * s
