@@ -131,3 +131,17 @@ def test_malicious_pickle_never_runs(tmp_path: Path, suffix: str) -> None:
             load_external(path, 2)
         assert "\n" not in str(info.value)
         assert not marker.exists()
+
+
+def test_inpainting_descriptor_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A masked (inpainting) model, e.g. LaMa, is not an SR model. LaMa's real weights
+    are ~200 MB, so the loader's answer is stood in for."""
+    from types import SimpleNamespace
+
+    import spandrel
+
+    fake = SimpleNamespace(architecture=SimpleNamespace(name="LaMa"), purpose="Inpainting")
+    monkeypatch.setattr(spandrel.ModelLoader, "load_from_state_dict", lambda self, sd: fake)
+    path = _save(_compact(2), tmp_path / "lama.pth")
+    with pytest.raises(ModelError, match=r"^lama.pth is a LaMa Inpainting model, not a super"):
+        load_external(path, 2)
