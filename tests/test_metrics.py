@@ -90,3 +90,25 @@ def test_ssim_of_a_contrast_change_hand_computed() -> None:
 def test_psnr_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError):
         psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+
+
+def test_ssim_matches_a_brute_force_window_loop() -> None:
+    """Independent check of the filtering: explicit 11x11 Gaussian windows at every
+    'valid' position (MATLAB ssim_index with its default window)."""
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (17, 15)).astype(np.float64)
+    b = np.clip(a + rng.normal(0, 15, a.shape), 0, 255)
+    ax = np.arange(11) - 5
+    g = np.exp(-(ax[:, None] ** 2 + ax[None, :] ** 2) / (2 * 1.5**2))
+    g /= g.sum()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    vals = []
+    for i in range(a.shape[0] - 10):
+        for j in range(a.shape[1] - 10):
+            wa, wb = a[i : i + 11, j : j + 11], b[i : i + 11, j : j + 11]
+            ma, mb = (g * wa).sum(), (g * wb).sum()
+            va = (g * (wa - ma) ** 2).sum()
+            vb = (g * (wb - mb) ** 2).sum()
+            cov = (g * (wa - ma) * (wb - mb)).sum()
+            vals.append((2 * ma * mb + c1) * (2 * cov + c2) / ((ma**2 + mb**2 + c1) * (va + vb + c2)))
+    assert ssim(a, b) == pytest.approx(float(np.mean(vals)), abs=1e-9)
