@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from fractions import Fraction
 from pathlib import Path
 
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
+from vidsr.folder_pipeline import FolderOptions, FolderSummary, upscale_folder, video_to_folder
+from vidsr.images import OUTPUT_FORMATS
 from vidsr.pipeline import RunSummary, upscale_video
 from vidsr.upscaler import default_model
 
@@ -40,14 +44,40 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("upscale", help="upscale a video file",
-                            description="Upscale a video, keeping audio, subtitles, timestamps and colour tags.")
-    parser.add_argument("input", type=Path, help="input video file")
-    parser.add_argument("-o", "--output", type=Path, default=None,
-                        help="output file (default: INPUT_x<scale>.<ext> next to the input)")
+    parser = sub.add_parser("upscale", help="upscale a video file or a folder of frames",
+                            description="Upscale a video, keeping audio, subtitles, timestamps and colour tags; "
+                                        "or a folder of images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); "
+                                        "or a video into a folder of images (movie.mp4 -o out/).")
+    parser.add_argument("input", type=Path, help="input video file or folder of images")
+    parser.add_argument("-o", "--output", default=None,
+                        help="output file, or folder (an existing folder, a name ending in / or without "
+                             "extension) (default: INPUT_x<scale>[.<ext>] next to the input)")
     add_run_options(parser)
     add_encode_options(parser)
+    frames = parser.add_argument_group("frame folders")
+    frames.add_argument("--format", dest="image_format", choices=sorted(OUTPUT_FORMATS), default=None,
+                        help="output image format (default: keep each image's; png for frames of a video)")
+    frames.add_argument("--fps", type=_rate, default=None,
+                        help="frame rate when encoding a folder as a video (e.g. 24, 23.976, 24000/1001; default 25)")
+    frames.add_argument("--strict", action="store_true", help="stop at an unreadable image instead of skipping it")
+    frames.add_argument("--resume", action="store_true",
+                        help="skip frames whose output image already exists (outputs are written atomically)")
     parser.set_defaults(func=run)
+
+
+def _rate(text: str) -> Fraction:
+    try:
+        rate = Fraction(text).limit_denominator(1001 * 1000)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a frame rate: {text!r}") from None
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"frame rate must be > 0, got {text}")
+    return rate
+
+
+def _is_folder(output: str) -> bool:
+    """An output names a folder when it ends with a separator, is one, or has no extension."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir() or Path(output).suffix == ""
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -59,9 +89,47 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
-    summary = run_with_progress(args.input, args.output, config)
+    output = args.output
+    if args.input.is_dir() or (output is not None and _is_folder(output)):
+        options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
+                                strict=args.strict, resume=args.resume)
+        if args.input.is_dir() and args.fps is None and output is not None and not _is_folder(output):
+            log.warning("no --fps given: encoding the frames at 25 fps")
+        summary = run_folder_with_progress(args.input, Path(output) if output else None, config, options)
+        print(format_folder_summary(summary))
+        return 0
+    summary = run_with_progress(args.input, Path(output) if output else None, config)
     print(format_summary(summary))
     return 0
+
+
+def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, options: FolderOptions) -> FolderSummary:
+    """Run a frame-folder job (folder -> folder/video, video -> folder) with a tqdm bar."""
+    bar: tqdm | None = None
+
+    def on_start(total: int) -> None:
+        nonlocal bar
+        bar = tqdm(total=total or None, unit="frame", desc=src.name, dynamic_ncols=True, leave=False)
+
+    def progress(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    with logging_redirect_tqdm():
+        try:
+            if src.is_dir():
+                return upscale_folder(src, dst, config, options, progress=progress, on_start=on_start)
+            assert dst is not None
+            return video_to_folder(src, dst, config, options, progress=progress, on_start=on_start)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def format_folder_summary(s: FolderSummary) -> str:
+    extra = "".join([f", {s.resumed} already done" if s.resumed else "",
+                     f", {s.skipped} file(s) skipped" if s.skipped else ""])
+    return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps){extra}"
 
 
 def run_with_progress(src: Path, dst: Path | None, config: RunConfig) -> RunSummary:

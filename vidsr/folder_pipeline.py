@@ -1,0 +1,311 @@
+"""Upscale frame folders: folder -> folder, folder -> video, video -> folder.
+
+The same three overlapping stages as a video (:func:`vidsr.runner.run_stages`), the same
+:class:`~vidsr.processor.FrameProcessor`, batching and per-shot colour matching: a
+folder is one clip. Only the ends change: :class:`~vidsr.folders.FolderSource` /
+:class:`~vidsr.folders.FolderSink` in place of the file source and sink.
+
+A frame folder's images must all have one size (a folder is one clip: shot detection and
+batching compare frames); :func:`~vidsr.folders.scan_folder` refuses mixed sizes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from vidsr.colour import YuvFormat
+from vidsr.config import RunConfig
+from vidsr.device import resolve_device
+from vidsr.errors import EncodeError, InputError, OutputExistsError
+from vidsr.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
+from vidsr.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
+from vidsr.pipeline import auto_batch_size, check_paths, make_colour_stage, partial_path
+from vidsr.probe import VideoInfo, probe
+from vidsr.processor import FrameProcessor
+from vidsr.runner import FrameSink, run_stages
+from vidsr.shots import ShotConfig, ShotDetector
+from vidsr.sinks import FileSink, plan_output
+from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
+from vidsr.upscaler import check_model_choice, load_model
+
+log = logging.getLogger(__name__)
+Items = Callable[[threading.Event], Iterator[HostFrame | StreamPacket]]
+
+
+@dataclass(frozen=True)
+class FolderSummary:
+    """What a finished folder run did: ``frames`` written, ``skipped`` inputs (not images
+    or unreadable), ``resumed`` frames whose output already existed."""
+
+    output: Path
+    frames: int
+    skipped: int
+    resumed: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """Frame-folder options besides :class:`RunConfig`.
+
+    Attributes:
+        image_format: output image format (``png``, ``jpg``, ``tiff``...); ``None`` keeps
+            each input's (frames from a video default to PNG).
+        fps: frame rate when a folder is encoded as a video.
+        strict: an unreadable image stops the run instead of being skipped.
+        resume: skip frames whose output exists (outputs are written atomically, so an
+            existing one is complete); without it, existing outputs need ``overwrite``.
+        workers: image read and write threads each.
+    """
+
+    image_format: str | None = None
+    fps: Fraction = Fraction(25)
+    strict: bool = False
+    resume: bool = False
+    workers: int = 2
+
+
+def default_folder_output(src: Path, scale: int) -> Path:
+    """``frames/`` -> ``frames_x2/`` beside it."""
+    return src.with_name(f"{src.name}_x{scale}")
+
+
+def image_info(path: Path, width: int, height: int, bits: int, fps: Fraction) -> VideoInfo:
+    """A :class:`VideoInfo` describing a frame folder as a clip, for output planning and
+    the file sink: BT.601 studio-range YUV (as :data:`IMAGE_YUV`), ``bits`` deep, one
+    frame per ``1/fps`` tick, sRGB-like BT.709 primaries, no other streams."""
+    yuv = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, bits)
+    return VideoInfo(
+        path=path, container_format="image2", width=width, height=height,
+        source_format="rgb48le" if bits > 8 else "rgb24", work_format=IMAGE_WORK_FORMAT, yuv=yuv,
+        matrix_guessed=False, time_base=1 / fps, frame_rate=fps, frame_count=None,
+        duration_seconds=None, rotation=0, color_primaries=1, color_trc=13,
+        colorspace=IMAGE_YUV.matrix, color_range=1, stream_index=0,
+    )
+
+
+def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunConfig | None = None,
+                   options: FolderOptions | None = None, *,
+                   progress: Callable[[int], None] | None = None,
+                   on_start: Callable[[int], None] | None = None) -> FolderSummary:
+    """Upscale every image of folder ``src`` into folder ``dst``, or into a video when
+    ``dst`` has a video extension (``.mp4``, ``.mkv``...).
+
+    Args:
+        progress: called with the number of frames just written (encode thread).
+        on_start: called with the number of frames to write, once everything is checked.
+
+    Raises:
+        InputError, OptionError, ModelError, EncodeError, DeviceError, OutputExistsError.
+        ``KeyboardInterrupt`` passes through; every image already written is complete.
+    """
+    config = config or RunConfig()
+    options = options or FolderOptions()
+    src = Path(src)
+    dst = Path(dst) if dst is not None else default_folder_output(src, config.scale)
+    if not src.is_dir():
+        raise InputError(f"not a folder: {src}")
+
+    # 1. Check everything before any work: images, output, model.
+    to_video = dst.suffix != "" and not dst.is_dir()
+    scan = scan_folder(src, image_format=None if to_video else options.image_format, strict=options.strict)
+    check_model_choice(config.model, config.scale)
+    if to_video:
+        return _folder_to_video(scan, dst, config, options, progress, on_start)
+    entries, resumed = _plan_folder_output(scan, dst, config.overwrite, options.resume)
+    if on_start is not None:
+        on_start(len(entries))
+    started = time.perf_counter()
+    if not entries:
+        return FolderSummary(dst, 0, len(scan.skipped), resumed, 0.0)
+
+    # 2. Model, source and sink: 16-bit YUV 4:4:4 in and out.
+    source = FolderSource(entries, scan.width, scan.height, strict=options.strict, workers=options.workers)
+    sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
+    processor, batch_size = _processor(config, IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT, scan.width, scan.height)
+
+    # 3. Run read -> batch -> model -> colour -> write, overlapped.
+    run_stages(_with_shots(source.items, config, IMAGE_YUV.bits), processor, sink,
+               batch_size=batch_size, queue_size=config.queue_size, progress=progress)
+    if source.frames_read == 0:
+        raise InputError(f"no image in {src} could be read")
+    skipped = len(scan.skipped) + len(source.skipped)
+    return FolderSummary(dst, sink.frames_written, skipped, resumed, time.perf_counter() - started)
+
+
+def _plan_folder_output(scan: FolderScan, dst: Path, overwrite: bool, resume: bool) -> tuple[list, int]:
+    """Create the output folder; return the entries still to write and how many are done.
+
+    Raises:
+        EncodeError: the output is a file, the input folder itself, or not creatable.
+        OutputExistsError: outputs exist and neither ``resume`` nor ``overwrite`` is set.
+    """
+    if dst.exists() and not dst.is_dir():
+        raise EncodeError(f"output is a file, expected a folder: {dst}")
+    if dst.exists() and dst.resolve() == scan.folder.resolve():
+        raise EncodeError(f"output folder is the input folder: {dst}; pick another -o")
+    try:
+        dst.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EncodeError(f"cannot create output folder {dst}: {e}") from e
+    if not os.access(dst, os.W_OK):
+        raise EncodeError(f"output folder is not writable: {dst}")
+    if remove_temp_files(dst):
+        log.info("removed temporary files left in %s by an interrupted run", dst)
+    done = [e for e in scan.entries if (dst / e.out_name).exists()]
+    if done and not resume and not overwrite:
+        raise OutputExistsError(
+            f"{len(done)} output image(s) exist in {dst}, e.g. {done[0].out_name} "
+            f"(use --resume to skip them or --overwrite to replace them)"
+        )
+    if resume:
+        return [e for e in scan.entries if not (dst / e.out_name).exists()], len(done)
+    return list(scan.entries), 0
+
+
+def _folder_to_video(scan: FolderScan, dst: Path, config: RunConfig, options: FolderOptions,
+                     progress: Callable[[int], None] | None,
+                     on_start: Callable[[int], None] | None) -> FolderSummary:
+    """Encode the upscaled images of ``scan`` as a video at ``options.fps``."""
+    bits = read_picture(scan.entries[0].path).bits
+    info = image_info(scan.folder, scan.width, scan.height, bits, options.fps)
+    check_paths(scan.folder, dst, config.overwrite)
+    plan = plan_output(info, dst, config.encode, config.scale)
+    if on_start is not None:
+        on_start(len(scan.entries))
+    out_fmt = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, plan.bits)
+    processor, batch_size = _processor(config, IMAGE_YUV, out_fmt, plan.work_format, scan.width, scan.height)
+    source = FolderSource(scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers)
+    write_path = partial_path(dst)
+    sink = FileSink(plan, info, write_path)
+    started = time.perf_counter()
+    _run_to_file(_with_shots(source.items, config, IMAGE_YUV.bits), processor, sink, config, batch_size,
+                 write_path, progress)
+    if source.frames_read == 0:
+        _remove(write_path)
+        raise InputError(f"no image in {scan.folder} could be read")
+    os.replace(write_path, dst)
+    skipped = len(scan.skipped) + len(source.skipped)
+    return FolderSummary(dst, sink.frames_written, skipped, 0, time.perf_counter() - started)
+
+
+def video_to_folder(src: str | Path, dst: str | Path, config: RunConfig | None = None,
+                    options: FolderOptions | None = None, *,
+                    progress: Callable[[int], None] | None = None,
+                    on_start: Callable[[int], None] | None = None) -> FolderSummary:
+    """Upscale a video into a folder of images ``<stem>_000000.png``, ... (0-based decode
+    order; ``options.image_format`` picks another format). 8-bit videos give 8-bit images,
+    deeper ones 16-bit (in formats that hold it). Audio and subtitles are not written.
+
+    Raises:
+        InputError, OptionError, ModelError, EncodeError, DeviceError, OutputExistsError.
+    """
+    config = config or RunConfig()
+    options = options or FolderOptions()
+    src, dst = Path(src), Path(dst)
+
+    # 1. Check: input video, output folder, model.
+    info = probe(src)
+    check_model_choice(config.model, config.scale)
+    ext = OUTPUT_FORMATS[(options.image_format or "png").lower()]
+    pattern = f"{src.stem}_{{index:06d}}{ext}"
+    scan = FolderScan(src, (), info.width, info.height)
+    _plan_folder_output(scan, dst, config.overwrite, options.resume)  # creates dst, checks writability
+    existing = {p.name for p in dst.iterdir()}
+    clash = [n for n in existing if n.startswith(f"{src.stem}_") and n.endswith(ext)]
+    if clash and not options.resume and not config.overwrite:
+        raise OutputExistsError(f"{len(clash)} output image(s) exist in {dst}, e.g. {sorted(clash)[0]} "
+                                f"(use --resume to skip them or --overwrite to replace them)")
+    if on_start is not None:
+        on_start(info.frame_count or 0)
+
+    # 2. Model: planes of the video's own matrix and range, 4:4:4, 8 or 16 bits.
+    bits = 8 if info.yuv.bits <= 8 else 16
+    out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, bits)
+    work = "yuv444p" if bits == 8 else "yuv444p16le"
+    processor, batch_size = _processor(config, info.yuv, out_fmt, work, info.width, info.height)
+    source = FileSource(info)
+    sink = FolderSink(dst, out_fmt, pattern=pattern, bits=bits, workers=options.workers)
+    items = _with_shots(source.items, config, info.yuv.bits)
+    if options.resume:
+        items = _skip_done(items, lambda f: (dst / pattern.format(index=f.index)).exists())
+
+    # 3. Run decode -> batch -> model -> colour -> write.
+    started = time.perf_counter()
+    run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size, progress=progress)
+    if source.frames_decoded == 0:
+        raise InputError(f"{src}: no frame could be decoded")
+    resumed = source.frames_decoded - sink.frames_written
+    return FolderSummary(dst, sink.frames_written, 0, resumed, time.perf_counter() - started)
+
+
+def _processor(config: RunConfig, in_fmt: YuvFormat, out_fmt: YuvFormat, work: str,
+               width: int, height: int) -> tuple[FrameProcessor, int]:
+    device = resolve_device(config.device)
+    model = load_model(config.model, config.scale)
+    processor = FrameProcessor(model, device, in_fmt, out_fmt, work, config.tile,
+                               colour_stage=make_colour_stage(config, in_fmt.bits))
+    size_only = image_info(Path("."), width, height, 8, Fraction(25))
+    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda")
+    return processor, batch_size
+
+
+def _with_shots(items: Items, config: RunConfig, bits: int) -> Items:
+    """Add shot marks (``--color shot``) to the frames ``items`` yields."""
+    if config.colour != "shot":
+        return items
+
+    def marked(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        shots = ShotConfig()
+        return with_shot_marks(items(stop), ShotDetector(shots), bits, shots.thumb_size)
+
+    return marked
+
+
+def _skip_done(items: Items, done: Callable[[HostFrame], bool]) -> Items:
+    """Drop frames whose output exists; a dropped frame's shot start moves to the next kept one."""
+
+    def kept(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        carry = False
+        for item in items(stop):
+            if isinstance(item, HostFrame):
+                if done(item):
+                    carry = carry or item.new_shot
+                    continue
+                item.new_shot = item.new_shot or carry
+                carry = False
+            yield item
+
+    return kept
+
+
+def _run_to_file(items: Items, processor: FrameProcessor, sink: FrameSink, config: RunConfig,
+                 batch_size: int, write_path: Path, progress: Callable[[int], None] | None) -> None:
+    """Run into a file under its temporary name: removed on error, kept on Ctrl-C."""
+    try:
+        run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size,
+                   progress=progress)
+    except Exception:
+        _remove(write_path)
+        raise
+    except BaseException:
+        log.warning("stopped: partial output left at %s", write_path)
+        raise
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,178 @@
+"""Still images in and out: reading, writing (atomically) and RGB <-> planar YUV.
+
+Images become frames of the video pipeline as planar YUV 4:4:4 with 16-bit codes
+(:data:`IMAGE_YUV`: BT.601 studio range, the MATLAB ``rgb2ycbcr`` luma that vidsr's luma
+models are trained on, in the ``yuv444p16le`` layout). 16-bit codes hold 8-bit RGB
+exactly (RGB -> YUV -> RGB rounds back to the same 8-bit values) and 16-bit RGB to
+within about one code of 65535. Alpha never enters the pipeline: it is upscaled by plain
+interpolation when the frame is written.
+
+Pixel IO is OpenCV's (it keeps 16-bit PNG/TIFF and alpha, which Pillow does not for
+48-bit RGB); Pillow only reads headers for the folder scan. OpenCV's BGR order stays
+inside this module: everything public is RGB.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.errors import EncodeError, InputError
+
+# Extensions read as images (lower case). Output formats are named without the dot.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tiff",
+                  "bmp": ".bmp", "webp": ".webp"}
+DEEP_EXTENSIONS = (".png", ".tif", ".tiff")  # can hold 16 bits per channel
+ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")  # can hold an alpha channel
+IMAGE_YUV = YuvFormat(matrix=6, full_range=False, bits=16)
+IMAGE_WORK_FORMAT = "yuv444p16le"
+TEMP_SUFFIX = ".vidsr-tmp"  # temporary files of atomic writes: ``.<name>.<random>.vidsr-tmp``
+_JPEG_QUALITY = 95
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key putting ``f2`` before ``f10``: digit runs compare as numbers, the rest
+    case-insensitively (ties broken by the exact name)."""
+    parts = re.split(r"(\d+)", name)
+    key = tuple((0, int(p)) if p.isdigit() else (1, p.lower()) for p in parts if p)
+    return key + ((1, name),)
+
+
+@dataclass
+class Picture:
+    """A decoded image.
+
+    Attributes:
+        rgb: ``(H, W, 3)`` uint8 or uint16 RGB (gamma-encoded, as stored).
+        alpha: ``(H, W)`` alpha of the same dtype, or ``None``.
+        gray: the file was single-channel (it is written back as such).
+    """
+
+    rgb: np.ndarray
+    alpha: np.ndarray | None
+    gray: bool
+
+    @property
+    def bits(self) -> int:
+        return 16 if self.rgb.dtype == np.uint16 else 8
+
+
+def read_picture(path: Path) -> Picture:
+    """Read an image file (EXIF orientation is not applied: pixels stay as stored).
+
+    Raises:
+        InputError: unreadable, or a sample type other than 8/16-bit integer.
+    """
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None:
+        raise InputError(f"cannot read image {path}")
+    if data.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path}: {data.dtype} samples are not supported (8- or 16-bit images only)")
+    if data.ndim == 2 or data.shape[2] == 1:
+        gray = data.reshape(data.shape[0], data.shape[1])
+        return Picture(np.repeat(gray[:, :, None], 3, axis=2), None, True)
+    if data.shape[2] == 4:
+        return Picture(np.ascontiguousarray(data[:, :, 2::-1]), np.ascontiguousarray(data[:, :, 3]), False)
+    return Picture(np.ascontiguousarray(data[:, :, ::-1]), None, False)
+
+
+def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(H, W, 3)`` uint8/uint16 RGB -> ``(Y, Cb, Cr)`` 4:4:4 planes, ``(H, W)`` each,
+    holding ``fmt`` codes (uint16 when ``fmt.bits > 8``, else uint8)."""
+    peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / peak
+    y, uv = rgb_to_yuv(x, fmt)
+    codes = torch.cat([norm_to_codes(y, fmt.bits), norm_to_codes(uv, fmt.bits)], dim=1)[0].numpy()
+    codes = codes.astype(np.uint16 if fmt.bits > 8 else np.uint8)
+    return codes[0], codes[1], codes[2]
+
+
+def planes_to_rgb(planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFormat, bits: int) -> np.ndarray:
+    """``(Y, Cb, Cr)`` planes of ``fmt`` codes -> ``(H, W, 3)`` RGB with ``bits`` (8 or 16)
+    per sample, clamped and rounded. Subsampled chroma is upsampled (bilinear) first."""
+    y, u, v = planes
+    h, w = y.shape
+    if u.shape != (h, w):
+        u = cv2.resize(u, (w, h), interpolation=cv2.INTER_LINEAR)
+        v = cv2.resize(v, (w, h), interpolation=cv2.INTER_LINEAR)
+    codes = torch.from_numpy(np.stack([y, u, v]).astype(np.int32))[None]
+    norm = codes_to_norm(codes, fmt.bits)
+    rgb = yuv_to_rgb(norm[:, :1], norm[:, 1:], fmt).clamp_(0.0, 1.0)
+    peak = 65535.0 if bits == 16 else 255.0
+    out = (rgb[0] * peak).round_().permute(1, 2, 0).numpy()
+    return out.astype(np.uint16 if bits == 16 else np.uint8)
+
+
+def output_extension(source_ext: str, format_name: str | None) -> str:
+    """The output file extension: ``format_name`` (``png``, ``jpg``...) or the source's own."""
+    if format_name is None:
+        return source_ext
+    return OUTPUT_FORMATS[format_name.lower()]
+
+
+def encode_picture(rgb: np.ndarray, alpha: np.ndarray | None, gray: bool, ext: str) -> bytes:
+    """Encode an image for a file with extension ``ext``.
+
+    ``rgb`` ``(H, W, 3)`` and ``alpha`` ``(H, W)`` must share a dtype (uint8 or uint16);
+    the caller has already reduced them to what ``ext`` can hold (see
+    :data:`DEEP_EXTENSIONS`, :data:`ALPHA_EXTENSIONS`).
+
+    Raises:
+        EncodeError: OpenCV cannot encode it.
+    """
+    if gray:
+        data = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    else:
+        data = rgb[:, :, ::-1]
+    if alpha is not None:
+        data = np.dstack([data, alpha])
+    params: list[int] = []
+    if ext.lower() in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY]
+    try:
+        ok, buf = cv2.imencode(ext, np.ascontiguousarray(data), params)
+    except cv2.error as e:
+        raise EncodeError(f"cannot encode {ext} image: {e}") from e
+    if not ok:
+        raise EncodeError(f"cannot encode {ext} image")
+    return buf.tobytes()
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic
+    rename, so ``path`` either does not exist or is complete (even if the process is killed).
+
+    Raises:
+        EncodeError: the file cannot be written.
+    """
+    # os.open rather than mkstemp: mkstemp makes 0600 files; this honours the umask like open().
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}{TEMP_SUFFIX}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as e:
+        raise EncodeError(f"cannot write {path}: {e}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise EncodeError(f"cannot write {path}: {e}") from e
+
+
+def resize_alpha(alpha: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Upscale an ``(h, w)`` uint8/uint16 alpha plane to ``(height, width)`` with bicubic
+    interpolation (OpenCV saturates to the dtype's range)."""
+    return cv2.resize(alpha, (width, height), interpolation=cv2.INTER_CUBIC)
