@@ -1,0 +1,68 @@
+"""Registry models load from models/weights/ (pointed at a temporary folder here):
+state dicts round-trip through safetensors, cards are read, mismatches are ModelErrors,
+and the CLI reports unshipped weights in one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vidsr.cli import main
+from vidsr.errors import ModelError
+from vidsr.models.registry import REGISTRY
+from vidsr.upscaler import available_scales, load_model
+
+LEARNED = [n for n, e in REGISTRY.items() if e.family != "baseline"]
+
+
+@pytest.fixture
+def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr("vidsr.upscaler.weights_dir", lambda: tmp_path)
+    return tmp_path
+
+
+def _ship(folder: Path, name: str, scale: int, seed: int = 1) -> dict[str, torch.Tensor]:
+    torch.manual_seed(seed)
+    state = {k: v.contiguous() for k, v in REGISTRY[name].build(scale).state_dict().items()}
+    save_file(state, str(folder / REGISTRY[name].weights[scale]))
+    card = {"name": name, "scale": scale, "validation": {"Set5": {"psnr_y": 1.0}}}
+    (folder / f"{name}_x{scale}.json").write_text(json.dumps(card))
+    return state
+
+
+@pytest.mark.parametrize("name", LEARNED)
+def test_weights_round_trip_and_card(weights: Path, name: str) -> None:
+    state = _ship(weights, name, 3)
+    assert available_scales(REGISTRY[name]) == (3,)
+    model = load_model(name, 3)
+    assert not model.training and model.family == REGISTRY[name].family
+    assert model.card["validation"]["Set5"]["psnr_y"] == 1.0
+    for key, value in model.net.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+
+
+def test_weights_of_another_scale_do_not_fit(weights: Path) -> None:
+    _ship(weights, "fast", 2)
+    (weights / "fast_x2.safetensors").rename(weights / "fast_x4.safetensors")
+    with pytest.raises(ModelError, match=r"fast_x4.safetensors do not fit model 'fast'"):
+        load_model("fast", 4)
+
+
+def test_corrupt_shipped_weights(weights: Path) -> None:
+    (weights / "quality_x2.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelError, match="cannot read weights"):
+        load_model("quality", 2)
+
+
+def test_cli_eval_without_weights_is_one_line(
+    weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "--model", "perceptual", "--scale", "4", str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "vidsr: error: no trained weights shipped for 'perceptual' x4 yet (available: none)"
+    )
