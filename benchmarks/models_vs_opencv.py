@@ -119,7 +119,8 @@ def main() -> int:
         for algo, stem in (("espcn", "ESPCN"), ("fsrcnn", "FSRCNN"), ("fsrcnn", "FSRCNN-small")):
             file = PEERS / f"{stem}_x{args.scale}.pb"
             if file.is_file():
-                rows.append((f"opencv {stem}", time_opencv(cv2, algo, file, y, args.scale, args.repeats)))
+                t = time_opencv(cv2, algo, file, y, args.scale, args.repeats)
+                rows.append((f"opencv {stem}", t))
     except ImportError as e:
         print(f"peers skipped: {e}")
     for name in args.models.split(","):

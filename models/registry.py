@@ -85,7 +85,7 @@ REGISTRY: dict[str, ModelEntry] = {
         scales=SCALES,
         colour="rgb",
         build=lambda scale: PerceptualSR(scale),
-        description="Johnson et al. 2016 transformation net, VGG16 feature loss, ICNR shuffle (RGB)",
+        description="Johnson et al. 2016 net, ICNR shuffle, bicubic skip (RGB), VGG feature loss",
         receptive_radius=15,
         weights=_weights("perceptual"),
     ),

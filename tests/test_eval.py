@@ -84,7 +84,8 @@ def test_video_frames_score_like_a_frame_folder(tmp_path: Path) -> None:
     model = load_model("lanczos", 2)
     from_video = evaluate(model, [video])
     from_folder = evaluate(model, [folder])
-    assert [s.psnr for s in from_video.images] == pytest.approx([s.psnr for s in from_folder.images])
+    folder_psnr = [s.psnr for s in from_folder.images]
+    assert [s.psnr for s in from_video.images] == pytest.approx(folder_psnr)
     assert from_video.images[0].name == "clip/0000"
     both = evaluate(model, [video, folder])
     assert [c.frames for c in both.clips] == [4, 4]
@@ -139,7 +140,9 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
         args.func(args)
 
 
-def test_unshipped_weights_give_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unshipped_weights_give_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("vidsr.upscaler.weights_dir", lambda: tmp_path)
     assert available_scales(REGISTRY["fast"]) == ()
     assert available_scales(REGISTRY["bicubic"]) == (2, 3, 4)

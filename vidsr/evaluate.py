@@ -221,7 +221,7 @@ def evaluate(
             y_sr = shave(upscale_y(model, lr, device), scale)
             y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
             images.append(ImageScore(
-                name=f"{Path(path).name}/{name}" if len(paths) > 1 and Path(path).is_dir() else name,
+                name=_image_name(path, name, len(paths)),
                 psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
                 bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr),
             ))
@@ -241,6 +241,11 @@ def evaluate(
             "device": str(device),
         },
     )
+
+
+def _image_name(path: Path, name: str, n_paths: int) -> str:
+    """Prefix the folder when several folders are scored (video frames carry their stem)."""
+    return f"{Path(path).name}/{name}" if n_paths > 1 and Path(path).is_dir() else name
 
 
 def _mean_clip(name: str, scores: list[ImageScore]) -> ClipScore:
@@ -271,7 +276,8 @@ def format_table(report: EvalReport, *, per_image: bool = True) -> str:
         lines.append("-" * len(head))
     if len(report.clips) > 1:
         for c in report.clips:
-            lines.append(row(f"{c.name} ({c.frames})", c.psnr, c.ssim, c.bicubic_psnr, c.bicubic_ssim))
+            label = f"{c.name} ({c.frames})"
+            lines.append(row(label, c.psnr, c.ssim, c.bicubic_psnr, c.bicubic_ssim))
         lines.append("-" * len(head))
     lines.append(row(f"mean ({len(report.images)})", report.psnr, report.ssim,
                      report.bicubic_psnr, report.bicubic_ssim))

@@ -78,7 +78,9 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         try:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-            raise ModelError(f"cannot read {path.name}: corrupt safetensors file ({_line(e)})") from e
+            raise ModelError(
+                f"cannot read {path.name}: corrupt safetensors file ({_line(e)})"
+            ) from e
     if suffix in PICKLE_SUFFIXES:
         try:
             data = torch.load(path, map_location="cpu", weights_only=True)
@@ -92,12 +94,16 @@ def read_state_dict(path: Path) -> dict[str, Any]:
                 "(only plain state dicts are loaded; convert it to .safetensors)"
             ) from e
         except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
-            raise ModelError(f"cannot read {path.name}: corrupt or truncated file ({_line(e)})") from e
+            raise ModelError(
+                f"cannot read {path.name}: corrupt or truncated file ({_line(e)})"
+            ) from e
         if not isinstance(data, dict):
-            raise ModelError(f"cannot use {path.name}: it holds a {type(data).__name__}, not a state dict")
+            kind = type(data).__name__
+            raise ModelError(f"cannot use {path.name}: it holds a {kind}, not a state dict")
         return data
     known = ", ".join(SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES)
-    raise ModelError(f"unsupported model file type {suffix or '(none)'!r} for {path.name}; use {known}")
+    shown = suffix or "(none)"
+    raise ModelError(f"unsupported model file type {shown!r} for {path.name}; use {known}")
 
 
 def load_external(path: Path, scale: int) -> SRModel:
@@ -141,7 +147,8 @@ def load_external(path: Path, scale: int) -> SRModel:
     c_in, c_out = descriptor.input_channels, descriptor.output_channels
     if c_in != c_out or c_in not in (1, 3):
         raise ModelError(
-            f"{path.name} maps {c_in} to {c_out} channels; only RGB or grayscale models are supported"
+            f"{path.name} maps {c_in} to {c_out} channels; "
+            "only RGB or grayscale models are supported"
         )
 
     req = descriptor.size_requirements
