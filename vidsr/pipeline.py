@@ -42,6 +42,15 @@ class RunSummary:
     seconds: float
     output_bytes: int
     corrupt_packets: int = 0
+    expected_frames: int | None = None
+
+    @property
+    def frames_lost(self) -> int:
+        """Frames the input's header announced but that could not be decoded (truncated
+        or damaged input); 0 when the header gave no count."""
+        if self.expected_frames is None:
+            return 0
+        return max(0, self.expected_frames - self.frames)
 
     @property
     def fps(self) -> float:
@@ -71,6 +80,19 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise EncodeError(f"output folder does not exist: {folder}")
     if not os.access(folder, os.W_OK):
         raise EncodeError(f"output folder is not writable: {folder}")
+
+
+# Frames above this many input pixels are tiled even when --tile is not given, so 8K
+# input does not need the whole frame's activations in memory at once.
+AUTO_TILE_PIXELS = 3840 * 2160
+AUTO_TILE_SIZE = 512
+
+
+def auto_tile(info: VideoInfo, tile: int | None) -> int | None:
+    """The tile size to use: the user's, or ``AUTO_TILE_SIZE`` for frames larger than 4K."""
+    if tile is not None:
+        return tile
+    return AUTO_TILE_SIZE if info.width * info.height > AUTO_TILE_PIXELS else None
 
 
 def auto_batch_size(info: VideoInfo, on_cuda: bool) -> int:
@@ -124,7 +146,7 @@ def upscale_video(
     device = resolve_device(config.device)
     model = load_model(config.model, config.scale)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
-    processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, config.tile,
+    processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, auto_tile(info, config.tile),
                                colour_stage=make_colour_stage(config, info.yuv.bits))
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda")
 
@@ -158,7 +180,8 @@ def upscale_video(
         raise InputError(f"{src}: no frame could be decoded")
     os.replace(write_path, dst)
     seconds = time.perf_counter() - started
-    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets)
+    expected = info.frame_count if info.frame_count_exact else None
+    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets, expected)
 
 
 def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:

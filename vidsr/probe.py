@@ -61,6 +61,7 @@ class VideoInfo:
     time_base: Fraction
     frame_rate: Fraction
     frame_count: int | None
+    frame_count_exact: bool
     duration_seconds: float | None
     rotation: int
     color_primaries: int
@@ -159,6 +160,7 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         matrix, full, guessed = guess_matrix(frame.height, frame.width), False, False
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
     frames = stream.frames or None
+    exact = frames is not None  # from the container's index, not estimated from duration
     duration = None
     if stream.duration is not None and stream.time_base:
         duration = float(stream.duration * stream.time_base)
@@ -184,6 +186,7 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         time_base=stream.time_base or Fraction(1, 90000),
         frame_rate=Fraction(rate),
         frame_count=frames,
+        frame_count_exact=exact,
         duration_seconds=duration,
         rotation=int(frame.rotation or 0),
         color_primaries=frame.color_primaries or cc.color_primaries,

@@ -8,6 +8,7 @@ integer planes for the encoder.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -17,12 +18,15 @@ import torch.nn.functional as F
 
 from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
+from vidsr.errors import DeviceError
 from vidsr.models.baselines import resize_plane
 from vidsr.models.contract import SRModel
 from vidsr.sources import HostFrame
 from vidsr.tiling import tiled_apply
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels
+log = logging.getLogger(__name__)
 
 
 class ColourStage(Protocol):
@@ -95,14 +99,28 @@ class FrameProcessor:
         return codes_to_norm(codes, self.in_fmt.bits)[:, None]
 
     def run_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Model forward (tiled when configured), float32 out."""
-        with torch.inference_mode(), inference_context(self.device, self.half):
-            if self.tile:
-                overlap = max(self.model.receptive_radius, 4)
-                out = tiled_apply(self.model, x, self.model.scale, self.tile, overlap)
-            else:
-                out = self.model(x)
-        return out.float()
+        """Model forward, float32 out. Tiled when configured; when the device runs out
+        of memory, retried with tiles half the size each time, down to ``MIN_TILE``."""
+        while True:
+            try:
+                with torch.inference_mode(), inference_context(self.device, self.half):
+                    if self.tile:
+                        overlap = max(self.model.receptive_radius, 4)
+                        out = tiled_apply(self.model, x, self.model.scale, self.tile, overlap)
+                    else:
+                        out = self.model(x)
+                return out.float()
+            except torch.OutOfMemoryError as e:
+                current = self.tile or max(x.shape[-2:])
+                if current <= MIN_TILE:
+                    raise DeviceError(
+                        f"out of memory on {self.device} even with {current}px tiles; "
+                        f"try --batch-size 1 or --device cpu"
+                    ) from e
+                self.tile = max(MIN_TILE, current // 2)
+                log.warning("out of memory on %s; retrying with %dpx tiles", self.device, self.tile)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
 
     @torch.inference_mode()
     def process(self, frames: list[HostFrame]) -> list[Planes]:
