@@ -7,6 +7,7 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -90,9 +91,12 @@ def test_corrupt_and_truncated_files(tmp_path: Path, suffix: str) -> None:
     good = _save(_compact(2), tmp_path / f"good{suffix}")
     truncated = tmp_path / f"truncated{suffix}"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    garbage = tmp_path / f"garbage{suffix}"
-    garbage.write_bytes(os.urandom(4096))
-    for path in (truncated, garbage):
+    paths = [truncated]
+    for seed in range(8):  # random bytes make torch.load fail in many different ways
+        garbage = tmp_path / f"garbage{seed}{suffix}"
+        garbage.write_bytes(np.random.default_rng(seed).bytes(4096))
+        paths.append(garbage)
+    for path in paths:
         with pytest.raises(ModelError, match="cannot read") as info:
             load_external(path, 2)
         assert "\n" not in str(info.value)
@@ -105,6 +109,14 @@ def test_missing_file_and_bad_suffix(tmp_path: Path) -> None:
     onnx.write_bytes(b"x")
     with pytest.raises(ModelError, match="unsupported model file type"):
         load_external(onnx, 2)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+def test_torchscript_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scripted.pt"
+    torch.jit.script(torch.nn.Conv2d(3, 12, 3)).save(str(path))
+    with pytest.raises(ModelError, match="refusing to load scripted.pt: TorchScript"):
+        load_external(path, 2)
 
 
 class _Payload:

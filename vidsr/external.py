@@ -11,7 +11,7 @@ Every failure becomes a one-line :class:`~vidsr.errors.ModelError`.
 from __future__ import annotations
 
 import pickle
-import zipfile
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -83,7 +83,9 @@ def read_state_dict(path: Path) -> dict[str, Any]:
             ) from e
     if suffix in PICKLE_SUFFIXES:
         try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # we refuse TorchScript below, with our message
+                warnings.filterwarnings("ignore", message=".*TorchScript archive")
+                data = torch.load(path, map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as e:
             # weights_only refuses any global outside torch's allow-list, so a pickle that
             # would build objects or call functions stops here, before anything runs.
@@ -93,7 +95,12 @@ def read_state_dict(path: Path) -> dict[str, Any]:
                 f"refusing to load {path.name}: it holds Python objects, not just tensors "
                 "(only plain state dicts are loaded; convert it to .safetensors)"
             ) from e
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+        except Exception as e:  # noqa: BLE001 - arbitrary bytes make the unpickler raise anything
+            if "TorchScript" in str(e):
+                raise ModelError(
+                    f"refusing to load {path.name}: TorchScript archives can run code; "
+                    "save the model's state_dict (or .safetensors) instead"
+                ) from e
             raise ModelError(
                 f"cannot read {path.name}: corrupt or truncated file ({_line(e)})"
             ) from e
@@ -167,6 +174,7 @@ def load_external(path: Path, scale: int) -> SRModel:
             "minimum": req.minimum, "multiple_of": req.multiple_of, "square": req.square,
         },
         "supports_bfloat16": bool(descriptor.supports_bfloat16),
+        "tiling": descriptor.tiling.name.lower(),
         "source": str(path),
     }
     model = SRModel(
