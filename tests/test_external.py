@@ -80,6 +80,17 @@ def test_restoration_model_is_not_super_resolution(tmp_path: Path) -> None:
         load_external(path, 2)
 
 
+def test_inconsistent_weights_of_a_known_architecture(tmp_path: Path) -> None:
+    sd = {k: v.contiguous() for k, v in _compact(2).state_dict().items()}
+    last = max(k for k in sd if k.endswith(".weight"))
+    sd[last] = sd[last][:5]  # the upsampler conv loses channels: scale cannot be derived
+    path = tmp_path / "broken.safetensors"
+    save_file(sd, str(path))
+    with pytest.raises(ModelError) as info:
+        load_external(path, 2)
+    assert "\n" not in str(info.value)
+
+
 def test_unknown_architecture(tmp_path: Path) -> None:
     path = _save(torch.nn.Conv2d(3, 3, 3), tmp_path / "conv.safetensors")
     with pytest.raises(ModelError, match="unknown model architecture"):

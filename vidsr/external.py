@@ -140,7 +140,7 @@ def load_external(path: Path, scale: int) -> SRModel:
         raise ModelError(
             f"unknown model architecture in {path.name}: spandrel does not recognise its weights"
         ) from e
-    except (KeyError, RuntimeError, ValueError, AssertionError, TypeError, IndexError) as e:
+    except Exception as e:  # noqa: BLE001 - detection matched but the weights are inconsistent
         raise ModelError(f"cannot build the model in {path.name}: {_line(e)}") from e
 
     arch = descriptor.architecture.name
