@@ -191,7 +191,9 @@ def load_external(path: Path, scale: int) -> SRModel:
     return model.eval()
 
 
-def _line(e: BaseException) -> str:
-    """First line of an exception message (third-party errors can span pages)."""
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def _line(e: BaseException, limit: int = 200) -> str:
+    """A third-party error message on one line (they can span pages): the first two
+    non-empty lines, shortened to ``limit`` characters."""
+    parts = [p.strip() for p in str(e).splitlines() if p.strip()]
+    text = " ".join(parts[:2]) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
