@@ -144,6 +144,12 @@ def _errors(ref_y, ref_uv, out_y, out_uv) -> torch.Tensor:
     return (out - ref).abs() * 255
 
 
+def _pixel_errors(ref_y, ref_uv, out_y, out_uv) -> torch.Tensor:
+    """Per frame, mean |out - uncast upscale| over Y, Cb, Cr pixels in code values: (N,)."""
+    up_y, up_uv = _upscale(ref_y), _upscale(ref_uv)
+    return ((out_y - up_y).abs().mean((1, 2, 3)) + 2 * (out_uv - up_uv).abs().mean((1, 2, 3))) / 3 * 255
+
+
 def test_off_is_identity() -> None:
     ref_y, ref_uv = _batch(2, 0)
     out_y, out_uv = _cast(ref_y, ref_uv, 0.9, 0.05, 0.02, -0.03)
@@ -181,8 +187,11 @@ def test_shot_mode_resets_at_a_cut_across_batches() -> None:
         ys.append(y)
         uvs.append(uv)
     errors = _errors(ref_y, ref_uv, torch.cat(ys), torch.cat(uvs))
-    # every frame of both shots corrected, including the first frames after the cut
+    # every frame of both shots corrected, including the first frames after the cut:
+    # means (colour) and pixels (the curve's shape, e.g. the gain)
     assert float(errors.max()) < 0.6, errors
+    pixel = _pixel_errors(ref_y, ref_uv, torch.cat(ys), torch.cat(uvs))
+    assert float(pixel.max()) < 0.6, pixel
 
 
 def test_shot_mode_without_reset_would_leak() -> None:
@@ -194,7 +203,7 @@ def test_shot_mode_without_reset_would_leak() -> None:
     matcher = ColourMatcher("shot", ema=0.01)
     matcher.apply(ref_a, uv_a, *out_a, [True] + [False] * 4)
     y, uv = matcher.apply(ref_b, uv_b, *out_b, [False] * 5)
-    assert float(_errors(ref_b, uv_b, y, uv)[0].max()) > 2
+    assert float(_pixel_errors(ref_b, uv_b, y, uv)[0]) > 2
 
 
 def test_shot_mode_follows_a_fade() -> None:
@@ -210,6 +219,18 @@ def test_shot_mode_follows_a_fade() -> None:
     y2, uv2 = matcher.apply(ref_y[6:], ref_uv[6:], out_y[6:], out_uv[6:], flags[6:])
     errors = _errors(ref_y, ref_uv, torch.cat([y1, y2]), torch.cat([uv1, uv2]))
     assert float(errors.max()) < 0.6, errors
+
+
+def test_shot_mode_removes_frame_to_frame_pumping() -> None:
+    """The network's brightness pumps +-3 codes per frame: track_mean levels it out."""
+    ref_y, ref_uv = _batch(8, 60)
+    out_y, out_uv = _cast(ref_y, ref_uv, 0.9, 0.05, 0.02, 0.0)
+    pump = torch.tensor([3, -3, 2, -2, 3, -3, 1, -1], dtype=torch.float32).reshape(8, 1, 1, 1) / 255
+    flags = [True] + [False] * 7
+    y, uv = ColourMatcher("shot").apply(ref_y, ref_uv, out_y + pump, out_uv, flags)
+    assert float(_errors(ref_y, ref_uv, y, uv).max()) < 1.0
+    y, uv = ColourMatcher("shot", track_mean=False).apply(ref_y, ref_uv, out_y + pump, out_uv, flags)
+    assert float(_errors(ref_y, ref_uv, y, uv).max()) > 1.0  # control: the pumping stays
 
 
 def test_luma_only_and_partial_batches() -> None:
