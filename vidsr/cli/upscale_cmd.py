@@ -59,9 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="output image format (default: keep each image's; png for frames of a video)")
     frames.add_argument("--fps", type=_rate, default=None,
                         help="frame rate when encoding a folder as a video (e.g. 24, 23.976, 24000/1001; default 25)")
+    # --resume (shared with videos, see add_encode_options) skips frames whose output image
+    # exists: images are written atomically, so an existing one is complete.
     frames.add_argument("--strict", action="store_true", help="stop at an unreadable image instead of skipping it")
-    frames.add_argument("--resume", action="store_true",
-                        help="skip frames whose output image already exists (outputs are written atomically)")
     parser.set_defaults(func=run)
 
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output
     if args.input.is_dir() or (output is not None and _is_folder(output)):
         options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
-                                strict=args.strict, resume=args.resume)
+                                strict=args.strict, resume=getattr(args, "resume", False))
         if args.input.is_dir() and args.fps is None and output is not None and not _is_folder(output):
             log.warning("no --fps given: encoding the frames at 25 fps")
         summary = run_folder_with_progress(args.input, Path(output) if output else None, config, options)

@@ -1,0 +1,401 @@
+"""Live streaming: capture -> newest frame -> upscale (batch 1) -> window / recording / HTTP.
+
+Latency comes first. The capture thread keeps only the newest frame (:class:`LatestSlot`;
+stale frames are dropped and counted), the model sees one frame at a time on this thread,
+and every output is handed the result without blocking on the network: HTTP clients
+encode JPEGs in their own threads, the recording is encoded in a writer thread.
+
+Colour matching defaults to ``shot`` as for files, made causal: the shot detector runs
+with a look-ahead of one frame but nothing waits for it; a cut it finds at frame i resets
+the matcher at frame i+1. Between cuts the matcher follows slow changes (exposure,
+lighting) through its moving average. Latency added: none (a thumbnail per frame).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidsr.capture import (
+    STREAM_WORK_FORMAT, STREAM_YUV, CaptureThread, LatestSlot, Planes, open_capture, planes_to_bgr,
+)
+from vidsr.colour_match import ColourMatcher
+from vidsr.config import EncodeConfig
+from vidsr.device import resolve_device
+from vidsr.errors import EncodeError, OptionError, OutputExistsError
+from vidsr.folder_pipeline import synthetic_info
+from vidsr.processor import FrameProcessor
+from vidsr.shots import ShotConfig, ShotDetector, make_thumbnail
+from vidsr.sinks import FileSink, plan_output
+from vidsr.sources import HostFrame
+from vidsr.stream_server import FrameHub, StreamServer
+from vidsr.upscaler import check_model_choice, default_model, load_model
+
+log = logging.getLogger(__name__)
+_RECORD_TIME_BASE = Fraction(1, 1000)
+_LATENCY_WINDOW = 10_000  # frames kept for the latency percentiles
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Everything one ``vidsr stream`` run needs.
+
+    Attributes:
+        source: camera index, ``/dev/videoN``, file, URL or ``lavfi:GRAPH`` (see
+            :func:`vidsr.capture.open_capture`).
+        model: model name; ``None`` for the default (the fast model where shipped).
+        colour: ``shot`` (causal, see module doc), ``frame`` or ``off``.
+        record: output video path, or ``None``.
+        serve: ``(host, port)`` to serve MJPEG on, or ``None``.
+        show: open an OpenCV window (``s`` toggles bicubic | vidsr, ``q``/Esc quits).
+        frames / duration: stop after this many output frames / seconds.
+        paced: release file/lavfi frames at their timestamps (``None``: auto).
+    """
+
+    source: str
+    model: str | None = None
+    scale: int = 2
+    device: str = "auto"
+    tile: int | None = None
+    colour: str = "shot"
+    record: Path | None = None
+    overwrite: bool = False
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    serve: tuple[str, int] | None = None
+    show: bool = False
+    frames: int | None = None
+    duration: float | None = None
+    paced: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise OptionError(f"--scale must be 2, 3 or 4, got {self.scale}")
+        if self.colour not in ("shot", "frame", "off"):
+            raise OptionError(f"--color must be shot, frame or off, got {self.colour!r}")
+        if self.frames is not None and self.frames < 1:
+            raise OptionError(f"--frames must be >= 1, got {self.frames}")
+        if self.duration is not None and not self.duration > 0:
+            raise OptionError(f"--duration must be > 0, got {self.duration}")
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """Figures so far: output ``frames``, ``dropped`` captures, output ``fps`` over the last
+    second or so, capture-to-output latency percentiles in milliseconds."""
+
+    frames: int
+    dropped: int
+    fps: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+
+    def line(self) -> str:
+        return (f"{self.fps:5.1f} fps  latency p50 {self.latency_p50_ms:4.0f} ms "
+                f"p95 {self.latency_p95_ms:4.0f} ms  drops {self.dropped}")
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """A finished stream: ``end_reason`` says why it stopped; ``stats`` cover the whole run."""
+
+    source: str
+    model: str
+    width: int
+    height: int
+    out_width: int
+    out_height: int
+    captured: int
+    seconds: float
+    stats: StreamStats
+    end_reason: str
+    record: Path | None = None
+
+
+class _Stats:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.latencies: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+        self.recent: deque[float] = deque(maxlen=120)  # output times, for the current fps
+        self.frames = 0
+
+    def add(self, captured_at: float) -> None:
+        now = time.perf_counter()
+        self.latencies.append((now - captured_at) * 1000.0)
+        self.recent.append(now)
+        self.frames += 1
+
+    def snapshot(self, dropped: int, whole_run: bool = False) -> StreamStats:
+        lat = list(self.latencies)
+        p50, p95 = percentile(lat, 50), percentile(lat, 95)
+        now = time.perf_counter()
+        if whole_run:
+            fps = self.frames / (now - self.started) if now > self.started else 0.0
+        else:
+            window = [t for t in self.recent if now - t <= 2.0]
+            fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
+        return StreamStats(self.frames, dropped, fps, p50, p95)
+
+
+class _Recorder:
+    """Encodes the recording in its own thread; ``write`` blocks only when 8 frames wait."""
+
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction, config: StreamConfig) -> None:
+        if path.exists() and not config.overwrite:
+            raise OutputExistsError(f"output exists: {path} (use --overwrite to replace it)")
+        if not path.parent.is_dir():
+            raise EncodeError(f"output folder does not exist: {path.parent}")
+        info = synthetic_info(
+            path=path, container_format="live", width=width, height=height, source_format="yuv420p",
+            work_format=STREAM_WORK_FORMAT, yuv=STREAM_YUV, matrix_guessed=False,
+            time_base=_RECORD_TIME_BASE, frame_rate=rate, frame_count=None, duration_seconds=None,
+            rotation=0, color_primaries=2, color_trc=2, colorspace=STREAM_YUV.matrix, color_range=1,
+            stream_index=0,
+        )
+        # A live recording must keep up: x264/x265 default to "veryfast" here, not "medium".
+        preset = config.encode.preset
+        if preset is None and config.encode.codec in ("libx264", "libx265"):
+            preset = "veryfast"
+        encode = EncodeConfig(codec=config.encode.codec, crf=config.encode.crf, preset=preset,
+                              pix_fmt=STREAM_WORK_FORMAT, threads=config.encode.threads)
+        self.plan = plan_output(info, path, encode, config.scale)
+        self.path = path
+        self.write_path = path.with_name(f"{path.stem}.partial{path.suffix}")
+        self.sink = FileSink(self.plan, info, self.write_path)
+        self._queue: queue.Queue = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="vidsr-record", daemon=True)
+        self.error: BaseException | None = None
+        self._last_pts = -1
+        self._start: float | None = None
+
+    def start(self) -> None:
+        self.sink.open()
+        self._thread.start()
+
+    def write(self, planes: Planes, captured_at: float, index: int) -> None:
+        if self._start is None:
+            self._start = captured_at
+        pts = max(self._last_pts + 1, round((captured_at - self._start) / _RECORD_TIME_BASE))
+        self._last_pts = pts
+        while self._thread.is_alive():
+            try:
+                self._queue.put((planes, HostFrame(index, pts, 0, planes)), timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while (item := self._queue.get()) is not None:
+                self.sink.write_frame(*item)
+        except BaseException as e:  # raised on the main thread by finish()
+            self.error = e
+
+    def finish(self) -> None:
+        """Flush and close the recording, publish it under its name; join the thread."""
+        while self._thread.is_alive():
+            try:
+                self._queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                continue
+        self._thread.join()
+        self.sink.close()
+        if self.error is not None:
+            raise self.error
+        os.replace(self.write_path, self.path)
+
+
+class _Window:
+    """The ``--show`` window: ``s`` toggles bicubic | vidsr, ``q`` or Esc quits."""
+
+    title = "vidsr"
+
+    def __init__(self) -> None:
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise OptionError("--show needs a display (no DISPLAY or WAYLAND_DISPLAY); use --serve instead")
+        self.split = False
+
+    def show(self, render: Callable[[str], np.ndarray], overlay: str) -> bool:
+        """Show a frame; returns False when the user asked to quit."""
+        image = render("split" if self.split else "sr")
+        cv2.putText(image, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        try:
+            cv2.imshow(self.title, image)
+            key = cv2.waitKey(1) & 0xFF
+        except cv2.error as e:
+            raise OptionError(f"--show: OpenCV cannot open a window ({e}); use --serve instead") from e
+        if key == ord("s"):
+            self.split = not self.split
+        return key not in (ord("q"), 27)
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+
+def _renderer(lr: Planes, sr: Planes, overlay: str) -> Callable[[str], np.ndarray]:
+    """Views of one frame as BGR pictures: ``sr`` (vidsr) and ``split`` (bicubic | vidsr)."""
+
+    def render(view: str) -> np.ndarray:
+        out = planes_to_bgr(sr)
+        if view != "split":
+            return out
+        h, w = out.shape[:2]
+        bicubic = cv2.resize(planes_to_bgr(lr), (w, h), interpolation=cv2.INTER_CUBIC)
+        split = np.hstack([bicubic, out])
+        for x, label in ((8, "bicubic"), (w + 8, "vidsr")):
+            cv2.putText(split, label, (x, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(split, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        return split
+
+    return render
+
+
+def run_stream(config: StreamConfig, *, on_stats: Callable[[StreamStats], None] | None = None,
+               on_ready: Callable[[str | None], None] | None = None,
+               stop: threading.Event | None = None, stats_every: float = 1.0) -> StreamSummary:
+    """Capture, upscale and output a live stream until it ends, a bound is reached, the
+    user quits (``--show``: q), or ``stop`` is set.
+
+    Args:
+        on_stats: called about every ``stats_every`` seconds with the figures so far.
+        on_ready: called once everything runs, with the server URL (or ``None``).
+        stop: set it (from any thread) to end the stream cleanly.
+
+    Returns:
+        A :class:`StreamSummary`; the recording, if any, is complete and playable.
+
+    Raises:
+        InputError: the source cannot be opened (at once, naming it).
+        OptionError, ModelError, EncodeError, DeviceError, OutputExistsError.
+        ``KeyboardInterrupt`` passes through after a clean shutdown (recording kept).
+    """
+    stop = stop or threading.Event()
+    model_name = config.model or default_model(config.scale)
+
+    # 1. Checks that need nothing opened, then the source (fails at once, naming it).
+    check_model_choice(model_name, config.scale)
+    window = _Window() if config.show else None
+    capture = open_capture(config.source, paced=config.paced)
+    slot = LatestSlot()
+    grabber = CaptureThread(capture, slot, stop)
+    recorder: _Recorder | None = None
+    server: StreamServer | None = None
+    hub = FrameHub()
+    try:
+        # 2. Model and outputs.
+        device = resolve_device(config.device)
+        model = load_model(model_name, config.scale)
+        colour = None if config.colour == "off" else ColourMatcher(config.colour, bins=256)  # type: ignore[arg-type]
+        processor = FrameProcessor(model, device, STREAM_YUV, STREAM_YUV, STREAM_WORK_FORMAT, config.tile,
+                                   colour_stage=colour)
+        out_w, out_h = capture.width * config.scale, capture.height * config.scale
+        if config.record is not None:
+            recorder = _Recorder(config.record, capture.width, capture.height, capture.frame_rate, config)
+            recorder.start()
+        if config.serve is not None:
+            server = StreamServer(config.serve, hub)
+            server.start()
+        if on_ready is not None:
+            on_ready(server.url if server is not None else None)
+
+        # 3. Warm the model up (first calls allocate and pick kernels), start capturing,
+        #    then loop: newest frame -> model -> outputs.
+        _warm_up(processor, capture.width, capture.height)
+        grabber.start()
+        end_reason, stats = _loop(config, processor, slot, grabber, recorder, hub, window, stop,
+                                  on_stats, stats_every)
+    finally:
+        # 4. Shutdown: capture joined, streams ended, recording flushed and published.
+        stop.set()
+        if grabber.ident is not None:
+            grabber.join()
+        else:
+            capture.close()
+        if server is not None:
+            server.stop()
+        if window is not None:
+            window.close()
+        if recorder is not None:
+            recorder.finish()
+    if grabber.error is not None:
+        raise grabber.error
+    return StreamSummary(config.source, model_name, capture.width, capture.height, out_w, out_h,
+                         slot.captured, time.perf_counter() - stats.started,
+                         stats.snapshot(slot.dropped, whole_run=True), end_reason, config.record)
+
+
+def _warm_up(processor: FrameProcessor, width: int, height: int, calls: int = 2) -> None:
+    """Run the model on grey frames so the first live frame is not the slow one."""
+    grey = (np.full((height, width), 128, np.uint8), np.full((height // 2, width // 2), 128, np.uint8),
+            np.full((height // 2, width // 2), 128, np.uint8))
+    for i in range(calls):
+        processor.process([HostFrame(i, i, 0, grey, new_shot=True)])
+
+
+def _loop(config: StreamConfig, processor: FrameProcessor, slot: LatestSlot, grabber: CaptureThread,
+          recorder: _Recorder | None, hub: FrameHub, window: _Window | None, stop: threading.Event,
+          on_stats: Callable[[StreamStats], None] | None, stats_every: float) -> tuple[str, _Stats]:
+    """The processing loop (this thread does all device work). Returns why it ended."""
+    stats = _Stats()
+    detector = ShotDetector(ShotConfig(lookahead=1)) if config.colour == "shot" else None
+    cut_pending = False
+    next_report = stats.started + stats_every
+    overlay, next_overlay = "", 0.0
+    while True:
+        if stop.is_set():
+            return "stopped", stats
+        if config.duration is not None and time.perf_counter() - stats.started >= config.duration:
+            return f"--duration {config.duration:g} s reached", stats
+        if recorder is not None and recorder.error is not None:
+            raise recorder.error
+        got = slot.take(timeout=0.1)
+        if got is None:
+            if slot.ended:
+                return (f"source ended ({slot.end_reason})" if grabber.error is None else slot.end_reason), stats
+            continue
+        y, u, v = got.planes
+        new_shot = stats.frames == 0 or cut_pending
+        if detector is not None:  # decisions come one frame late; the reset follows the cut
+            decided = detector.push(make_thumbnail(y, u, v, bits=8, thumb_size=detector.config.thumb_size))
+            cut_pending = any(cut for index, cut in decided if index > 0)
+        frame = HostFrame(stats.frames, stats.frames, 0, got.planes, new_shot=new_shot)
+        sr = processor.process([frame])[0]
+        if time.perf_counter() >= next_overlay:  # percentiles sort: twice a second is enough
+            overlay, next_overlay = stats.snapshot(slot.dropped).line(), time.perf_counter() + 0.5
+        render = _renderer(got.planes, sr, overlay)
+        hub.publish(render)
+        if recorder is not None:
+            recorder.write(sr, got.captured_at, stats.frames)
+        stats.add(got.captured_at)
+        if window is not None and not window.show(render, overlay):
+            return "quit", stats
+        if on_stats is not None and time.perf_counter() >= next_report:
+            on_stats(stats.snapshot(slot.dropped))
+            next_report += stats_every
+        if config.frames is not None and stats.frames >= config.frames:
+            return f"--frames {config.frames} reached", stats
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile ``q`` in [0, 100] of ``values`` (0 when empty)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
+
