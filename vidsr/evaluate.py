@@ -170,14 +170,43 @@ def upscale_y(model: SRModel, lr: np.ndarray, device: torch.device) -> np.ndarra
         with torch.inference_mode():
             out = model(x)[0, 0].double().cpu().numpy()
         return np.round(out * 255.0)
-    rgb_in = np.repeat(lr[:, :, None], 3, axis=2) if grey else np.ascontiguousarray(lr)
-    x = torch.from_numpy(rgb_in).to(device).permute(2, 0, 1)[None]
+    rgb_in = np.repeat(lr[:, :, None], 3, axis=2) if grey else lr
+    x = torch.tensor(rgb_in, device=device).permute(2, 0, 1)[None]
     with torch.inference_mode():
         out = model(x.float() / 255.0)[0]
     rgb = (out * 255.0).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
     if grey:  # studio-range Y back to the grey scale of the HR plane
         return np.round((rgb_to_y(rgb, round_to_code=False) - 16.0) * 255.0 / 219.0)
     return rgb_to_y(rgb)
+
+
+def upscale_rgb(model: SRModel, lr: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """Upscale one LR image to a viewable RGB image.
+
+    RGB models map RGB to RGB. Luma models upscale the Y plane (BT.601 studio range, as
+    in training); Cb and Cr are upscaled with MATLAB bicubic, as the video pipeline does.
+
+    Args:
+        model: an :class:`SRModel` on ``device``.
+        lr: ``(h, w, 3)`` uint8 RGB, or ``(h, w)`` uint8 grayscale (replicated).
+
+    Returns:
+        ``(s*h, s*w, 3)`` uint8 RGB.
+    """
+    from vidsr.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
+    from vidsr.models.baselines import bicubic_upsample
+
+    rgb_in = np.repeat(lr[:, :, None], 3, axis=2) if lr.ndim == 2 else lr
+    x = torch.tensor(rgb_in, device=device).permute(2, 0, 1)[None].float() / 255.0
+    with torch.inference_mode():
+        if model.colour == "rgb":
+            out = model(x)
+        else:
+            bt601 = YuvFormat(matrix=6, full_range=False, bits=8)
+            y, uv = rgb_to_yuv(x, bt601)
+            out = yuv_to_rgb(model(y), bicubic_upsample(uv, model.scale), bt601)
+    out = (out[0] * 255.0).round().clamp(0, 255).to(torch.uint8)
+    return out.permute(1, 2, 0).cpu().numpy()
 
 
 def evaluate(
