@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "vidsr.cli.models_cmd",
     "vidsr.cli.shots_cmd",
     "vidsr.cli.eval_cmd",
+    "vidsr.cli.compare_cmd",
     "vidsr.cli.dataset_cmd",
     "vidsr.cli.train_cmd",
 )
