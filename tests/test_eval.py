@@ -150,3 +150,24 @@ def test_unshipped_weights_give_a_clear_error(
         load_model("fast", 3)
     (tmp_path / "fast_x2.safetensors").write_bytes(b"")
     assert available_scales(REGISTRY["fast"]) == (2,)
+
+
+VGG = DATA / "weights" / "vgg16_caffe_imagenet_conv1_1-conv3_3.npz"
+
+
+@pytest.mark.skipif(not VGG.is_file(), reason=f"shared VGG16 weights absent ({VGG})")
+def test_vgg_feature_distance_in_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hr = _pattern(1, 36, 40)[0]
+    Image.fromarray(hr).save(tmp_path / "a.png")
+    distance = eval_cmd.VGGDistance(str(VGG), ("relu2_2",), "cpu")
+    assert distance(hr, hr) == 0.0
+    args = _args([tmp_path], model="lanczos", json=True)
+    args.vgg = str(VGG)
+    assert args.func(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    image = report["images"][0]
+    assert image["feature"] > 0 and image["bicubic_feature"] > 0
+    assert report["feature"] == pytest.approx(image["feature"])
+    assert "relu2_2" in report["protocol"]["feature"]

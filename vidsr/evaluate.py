@@ -17,7 +17,7 @@ range. Whole images are processed at once: benchmark images are small enough for
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -29,18 +29,23 @@ from vidsr.metrics import luma, psnr, rgb_to_y, shave, ssim
 from vidsr.models.contract import SRModel
 from vidsr.resize import bicubic_downscale, modcrop
 
+FeatureDistance = Callable[[np.ndarray, np.ndarray], float]
+
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)
 class ImageScore:
-    """Scores of one HR image (or video frame): model and bicubic, Y channel."""
+    """Scores of one HR image (or video frame): model and bicubic, Y channel; the
+    feature distances (lower is better) only when one was asked for."""
 
     name: str
     psnr: float
     ssim: float
     bicubic_psnr: float
     bicubic_ssim: float
+    feature: float | None = None
+    bicubic_feature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,8 @@ class ClipScore:
     ssim: float
     bicubic_psnr: float
     bicubic_ssim: float
+    feature: float | None = None
+    bicubic_feature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ class EvalReport:
     bicubic_ssim: float
     clip_mean_psnr: float = math.nan
     clip_mean_bicubic_psnr: float = math.nan
+    feature: float | None = None
+    bicubic_feature: float | None = None
     protocol: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -215,6 +224,7 @@ def evaluate(
     *,
     baseline: SRModel | None = None,
     device: torch.device | str = "cpu",
+    feature_distance: FeatureDistance | None = None,
 ) -> EvalReport:
     """Score ``model`` on every HR image under ``paths`` (folders or videos).
 
@@ -224,6 +234,9 @@ def evaluate(
         baseline: the reference model (default: the registry's ``bicubic`` at the same
             scale).
         device: where to run both models.
+        feature_distance: optional perceptual distance ``(sr, hr) -> float`` on
+            ``(H, W, 3)`` uint8 RGB with the border cropped, e.g. a VGG feature distance
+            (``vidsr eval --vgg-weights``); models are then also run to RGB.
 
     Raises:
         InputError: a path cannot be read, or an image is too small for the scale.
@@ -249,10 +262,13 @@ def evaluate(
             y_hr = shave(luma(hr), scale)
             y_sr = shave(upscale_y(model, lr, device), scale)
             y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
+            feats: dict[str, float] = {}
+            if feature_distance is not None:
+                feats = _feature_scores(feature_distance, model, baseline, lr, hr, device)
             images.append(ImageScore(
                 name=_image_name(path, name, len(paths)),
                 psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
-                bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr),
+                bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr), **feats,
             ))
         clips.append(_mean_clip(Path(path).stem or str(path), images[first:]))
 
@@ -263,13 +279,31 @@ def evaluate(
         bicubic_psnr=overall.bicubic_psnr, bicubic_ssim=overall.bicubic_ssim,
         clip_mean_psnr=float(np.mean([c.psnr for c in clips])),
         clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in clips])),
+        feature=overall.feature, bicubic_feature=overall.bicubic_feature,
         protocol={
             "lr": "MATLAB-compatible bicubic downscale of the mod-cropped HR",
             "metric": "Y (BT.601 studio, rgb2ycbcr), border of scale pixels cropped",
             "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255",
             "device": str(device),
+            "feature": getattr(feature_distance, "description", None)
+            if feature_distance is not None else None,
         },
     )
+
+
+def _feature_scores(
+    distance: FeatureDistance, model: SRModel, baseline: SRModel, lr: np.ndarray,
+    hr: np.ndarray, device: torch.device,
+) -> dict[str, float]:
+    """Feature distances of the model's and the baseline's RGB output to ``hr``."""
+    border = model.scale
+    hr_rgb = shave(hr if hr.ndim == 3 else np.repeat(hr[:, :, None], 3, axis=2), border)
+    sr = shave(upscale_rgb(model, lr, device), border)
+    feature = float(distance(sr, hr_rgb))
+    if baseline is model:
+        return {"feature": feature, "bicubic_feature": feature}
+    bic = shave(upscale_rgb(baseline, lr, device), border)
+    return {"feature": feature, "bicubic_feature": float(distance(bic, hr_rgb))}
 
 
 def _image_name(path: Path, name: str, n_paths: int) -> str:
@@ -284,32 +318,41 @@ def _mean_clip(name: str, scores: list[ImageScore]) -> ClipScore:
     def mean(key: str) -> float:
         return float(np.mean([getattr(s, key) for s in scores]))
 
+    has_features = all(s.feature is not None for s in scores)
     return ClipScore(
         name=name, frames=len(scores), psnr=mean("psnr"), ssim=mean("ssim"),
         bicubic_psnr=mean("bicubic_psnr"), bicubic_ssim=mean("bicubic_ssim"),
+        feature=mean("feature") if has_features else None,
+        bicubic_feature=mean("bicubic_feature") if has_features else None,
     )
 
 
 def format_table(report: EvalReport, *, per_image: bool = True) -> str:
     """A plain-text table of the report: one row per image (optional), per clip, and
-    the mean; PSNR in dB, SSIM to four decimals."""
+    the mean; PSNR in dB, SSIM to four decimals, feature distances when measured."""
+    feats = report.feature is not None
     head = f"{'image':<28} {'PSNR':>7} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>6}"
+    if feats:
+        head += f" {'feat':>9} {'bic feat':>9}"
     lines = [f"{report.model} ({report.family}) x{report.scale}, Y channel", head, "-" * len(head)]
 
-    def row(name: str, p: float, s: float, bp: float, bs: float) -> str:
-        return f"{name[:28]:<28} {p:7.2f} {s:7.4f} {bp:8.2f} {bs:7.4f} {p - bp:+6.2f}"
+    def row(name: str, sc: ImageScore | ClipScore) -> str:
+        text = (f"{name[:28]:<28} {sc.psnr:7.2f} {sc.ssim:7.4f} {sc.bicubic_psnr:8.2f} "
+                f"{sc.bicubic_ssim:7.4f} {sc.psnr - sc.bicubic_psnr:+6.2f}")
+        if feats and sc.feature is not None and sc.bicubic_feature is not None:
+            text += f" {sc.feature:9.4g} {sc.bicubic_feature:9.4g}"
+        return text
 
     if per_image:
-        for im in report.images:
-            lines.append(row(im.name, im.psnr, im.ssim, im.bicubic_psnr, im.bicubic_ssim))
+        lines += [row(im.name, im) for im in report.images]
         lines.append("-" * len(head))
     if len(report.clips) > 1:
-        for c in report.clips:
-            label = f"{c.name} ({c.frames})"
-            lines.append(row(label, c.psnr, c.ssim, c.bicubic_psnr, c.bicubic_ssim))
+        lines += [row(f"{c.name} ({c.frames})", c) for c in report.clips]
         lines.append("-" * len(head))
-    lines.append(row(f"mean ({len(report.images)})", report.psnr, report.ssim,
-                     report.bicubic_psnr, report.bicubic_ssim))
+    lines.append(row(f"mean ({len(report.images)})", ClipScore(
+        name="all", frames=len(report.images), psnr=report.psnr, ssim=report.ssim,
+        bicubic_psnr=report.bicubic_psnr, bicubic_ssim=report.bicubic_ssim,
+        feature=report.feature, bicubic_feature=report.bicubic_feature)))
     if len(report.clips) > 1:
         lines.append(f"{'mean of clip means':<28} {report.clip_mean_psnr:7.2f} {'':7} "
                      f"{report.clip_mean_bicubic_psnr:8.2f} {'':7} "

@@ -7,6 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import torch
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -23,6 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--vgg", "--vgg-weights", dest="vgg", nargs="?", const="", default=None,
+                   metavar="WEIGHTS",
+                   help="also report the VGG16 feature distance (MSE of ReLU features, "
+                        "lower is better) of model and bicubic; WEIGHTS is a Caffe .npz or "
+                        "torchvision .pth (default: $VIDSR_VGG16_WEIGHTS, then torchvision's "
+                        "cache)")
+    p.add_argument("--vgg-layers", default="relu2_2",
+                   help="comma list of relu1_2, relu2_2, relu3_3 (default relu2_2)")
     p.set_defaults(func=run)
 
 
@@ -33,10 +44,39 @@ def run(args: argparse.Namespace) -> int:
 
     device = resolve_device(args.device)
     model = load_model(args.model, args.scale)
-    report = evaluate(model, [Path(p) for p in args.paths], device=device)
+    distance = None
+    if args.vgg is not None:
+        layers = tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip())
+        distance = VGGDistance(args.vgg or None, layers, device)
+    report = evaluate(model, [Path(p) for p in args.paths], device=device,
+                      feature_distance=distance)
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(format_table(report, per_image=not args.summary))
     return 0
+
+
+class VGGDistance:
+    """``(sr, hr) -> float``: summed MSE of VGG16 ReLU features (Johnson et al.'s feature
+    reconstruction loss) of two ``(H, W, 3)`` uint8 RGB images, computed on ``device``.
+    The loss network comes from :mod:`vidsr.training.losses`, as for training."""
+
+    def __init__(self, weights: str | None, layers: tuple[str, ...], device: torch.device) -> None:
+        from vidsr.errors import OptionError
+        from vidsr.training.losses import VGGFeatureLoss
+
+        try:
+            self.loss = VGGFeatureLoss(weights, layers).to(device)
+        except ValueError as e:
+            raise OptionError(str(e)) from e
+        self.device = device
+        self.description = f"VGG16 {'+'.join(layers)} feature MSE ({self.loss.path.name})"
+
+    def _tensor(self, image: np.ndarray) -> torch.Tensor:
+        return torch.tensor(image, device=self.device).permute(2, 0, 1)[None].float() / 255.0
+
+    def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        with torch.inference_mode():
+            return float(self.loss(self._tensor(sr), self._tensor(hr)))
