@@ -21,6 +21,8 @@ class EncodeConfig:
         preset: encoder speed preset, ``None`` for the encoder's default.
         pix_fmt: output pixel format, ``None`` to keep the input's bit depth.
         threads: encoder threads (0: FFmpeg decides).
+        gop: keyframe interval in frames; ``None`` for 2 seconds of video (seekable
+            output, and ``--resume`` can continue from any finished 2-second group).
     """
 
     codec: str = "libx264"
@@ -28,8 +30,11 @@ class EncodeConfig:
     preset: str | None = None
     pix_fmt: str | None = None
     threads: int = 0
+    gop: int | None = None
 
     def __post_init__(self) -> None:
+        if self.gop is not None and self.gop < 1:
+            raise OptionError(f"--gop must be >= 1, got {self.gop}")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise OptionError(f"--crf must be between 0 and 63, got {self.crf}")
         if self.threads < 0:
@@ -49,6 +54,7 @@ class RunConfig:
         colour: ``shot`` (per-shot histogram matching), ``frame`` or ``off``.
         overwrite: replace an existing output.
         queue_size: frames buffered between each pair of stages (bounds memory).
+        resume: continue an interrupted run from its ``.partial`` output.
     """
 
     model: str = "bicubic"
@@ -59,6 +65,7 @@ class RunConfig:
     colour: ColourMode = "shot"
     overwrite: bool = False
     queue_size: int = 16
+    resume: bool = False
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:

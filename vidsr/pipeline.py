@@ -23,6 +23,7 @@ from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
+from vidsr.resume import ResumePoint, read_resume_point, remove_settings, run_settings, write_settings
 from vidsr.runner import run_stages
 from vidsr.sinks import FileSink, OutputPlan, plan_output
 from vidsr.shots import ShotConfig, ShotDetector
@@ -151,9 +152,19 @@ def upscale_video(
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda")
 
     # 3. Source (decode thread, with shot marks) and sink (encode thread, temporary name).
-    source = FileSource(info, plan.passthrough)
     write_path = partial_path(dst)
-    sink = FileSink(plan, info, write_path)
+    settings = run_settings(info, config)
+    point = read_resume_point(write_path, settings) if config.resume else None
+    previous = write_path.with_name(f"{dst.stem}.partial-previous{dst.suffix}")
+    if point is not None:  # continue from a copy; the new partial is written in its place
+        os.replace(write_path, previous)
+        point = ResumePoint(previous, point.frames_done)
+        log.info("resuming %s: %d frames already done", dst, point.frames_done)
+        if progress is not None:
+            progress(point.frames_done)
+    source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0)
+    sink = FileSink(plan, info, write_path, resume_from=point)
+    write_settings(write_path, settings)
 
     def items(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         frames = source.items(stop)
@@ -169,9 +180,14 @@ def upscale_video(
                    progress=progress)
     except Exception:
         _remove(write_path)
+        if point is not None:  # give the earlier partial back, to resume again
+            os.replace(previous, write_path)
+        else:
+            remove_settings(write_path)
         raise
     except BaseException:  # Ctrl-C, SIGTERM: the sink flushed what it had; keep it
-        log.warning("stopped: partial output left at %s", write_path)
+        _remove(previous)
+        log.warning("stopped: partial output left at %s (continue with --resume)", write_path)
         raise
 
     # 5. Publish under the final name only when complete.
@@ -179,6 +195,8 @@ def upscale_video(
         _remove(write_path)
         raise InputError(f"{src}: no frame could be decoded")
     os.replace(write_path, dst)
+    remove_settings(write_path)
+    _remove(previous)
     seconds = time.perf_counter() - started
     expected = info.frame_count if info.frame_count_exact else None
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets, expected)

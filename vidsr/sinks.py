@@ -19,6 +19,7 @@ from vidsr.colour import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
 from vidsr.probe import VideoInfo, work_format_for
+from vidsr.resume import ResumePoint, copy_packets
 from vidsr.sources import HostFrame
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         options["crf"] = str(encode.crf)
     if encode.preset is not None:
         options["preset"] = encode.preset
+    options["g"] = str(encode.gop or max(1, round(2 * info.frame_rate)))
     return OutputPlan(out_path, container_format, encode.codec, pix_fmt, work, bits, width, height,
                       options, tuple(passthrough), encode.threads)
 
@@ -144,11 +146,14 @@ class FileSink:
     playable file).
     """
 
-    def __init__(self, plan: OutputPlan, info: VideoInfo, write_path: Path) -> None:
+    def __init__(self, plan: OutputPlan, info: VideoInfo, write_path: Path,
+                 resume_from: ResumePoint | None = None) -> None:
         self.plan = plan
         self.info = info
         self.write_path = write_path
+        self.resume_from = resume_from
         self.frames_written = 0
+        self._last_dts: int | None = None  # of the video stream, in its time base
         self._container: av.container.OutputContainer | None = None
         self._video: av.video.stream.VideoStream | None = None
         self._stream_map: dict[int, av.stream.Stream] = {}
@@ -192,6 +197,12 @@ class FileSink:
                 copied.metadata.update({k: v for k, v in template.metadata.items() if k.upper() != "DURATION"})
                 copied.disposition = template.disposition
                 self._stream_map[index] = copied
+        if self.resume_from is not None:
+            try:
+                self._last_dts = copy_packets(self.resume_from, video, out)
+            except (av.error.FFmpegError, OSError) as e:
+                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: {e}") from e
+            self.frames_written = self.resume_from.frames_done
 
     def write_frame(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], source: HostFrame) -> None:
         """Encode one frame given as work-format planes (uint8, or uint16 for deeper
@@ -215,10 +226,28 @@ class FileSink:
             frame = frame.reformat(format=plan.pix_fmt)
         try:
             for packet in self._video.encode(frame):
-                self._container.mux(packet)
+                self._mux_video(packet)
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot write {plan.path}: {e}") from e
         self.frames_written += 1
+
+    def _mux_video(self, packet: av.Packet) -> None:
+        """Mux an encoded packet. After resumed, copied packets, a fresh encoder's first
+        decode timestamps can fall at or before the last copied one (B-frame delay);
+        they are nudged forward, which keeps dts increasing and still at or before pts."""
+        assert self._container is not None and self._video is not None
+        tb = self._video.time_base
+        if self._last_dts is not None and packet.dts is not None and packet.time_base is not None:
+            dts = int(packet.dts * packet.time_base / tb)
+            if dts <= self._last_dts:
+                pts = packet.pts * packet.time_base / tb if packet.pts is not None else None
+                packet.time_base = tb
+                packet.dts = self._last_dts + 1
+                if pts is not None:
+                    packet.pts = max(round(pts), packet.dts)
+        self._container.mux(packet)
+        if packet.dts is not None:
+            self._last_dts = packet.dts  # rebased to the stream's time base by mux()
 
     def mux_packet(self, stream_index: int, packet: av.Packet) -> None:
         """Copy a packet of input stream ``stream_index`` without re-encoding it."""
@@ -234,16 +263,17 @@ class FileSink:
 
     def close(self) -> None:
         """Flush the encoder and write the container trailer. Safe to call twice."""
-        container, self._container = self._container, None
+        container = self._container
         try:
             if container is not None:
                 if self._video is not None:
                     for packet in self._video.encode():
-                        container.mux(packet)
+                        self._mux_video(packet)
                 container.close()
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot finish {self.plan.path}: {e}") from e
         finally:
+            self._container = None
             if self._source is not None:
                 self._source.close()
                 self._source = None

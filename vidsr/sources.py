@@ -79,12 +79,16 @@ class FileSource:
         info: the probe result for the file.
         passthrough: input stream indices whose packets are forwarded for copying.
         threads: FFmpeg decoder threads (0 = FFmpeg decides).
+        skip_frames: decode but do not yield the first frames (already done by a
+            resumed run); other streams' packets are still all yielded.
     """
 
-    def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0) -> None:
+    def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0,
+                 skip_frames: int = 0) -> None:
         self.info = info
         self.passthrough = passthrough
         self.threads = threads
+        self.skip_frames = skip_frames
         self.corrupt_packets = 0
         self.frames_decoded = 0
 
@@ -126,7 +130,8 @@ class FileSource:
                         pts = frame.pts if frame.pts is not None else next_pts
                         duration = int(frame.duration or 0)
                         next_pts = pts + max(duration, self._default_duration())
-                        yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
+                        if self.frames_decoded >= self.skip_frames:
+                            yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
                         self.frames_decoded += 1
             except av.error.FFmpegError as e:
                 if self.frames_decoded == 0:
@@ -148,7 +153,8 @@ def with_shot_marks(
     Frames are held back until the detector has seen its look-ahead past them (a few
     frames); packets of copied streams pass straight through.
     """
-    pending: dict[int, HostFrame] = {}
+    pending: dict[int, HostFrame] = {}  # keyed by the detector's own frame count
+    pushed = 0
 
     def release(decisions: list[tuple[int, bool]]) -> Iterator[HostFrame]:
         for index, starts_shot in decisions:
@@ -158,7 +164,8 @@ def with_shot_marks(
 
     for item in items:
         if isinstance(item, HostFrame):
-            pending[item.index] = item
+            pending[pushed] = item
+            pushed += 1
             y, u, v = item.planes
             thumb = make_thumbnail(y, u, v, bits=bits, thumb_size=thumb_size)
             yield from release(detector.push(thumb))

@@ -40,7 +40,10 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default=None, help="encoder preset, e.g. medium, fast, veryfast")
     parser.add_argument("--pix-fmt", default=None,
                         help="output pixel format (default: keep the input's bit depth: yuv420p or yuv420p10le)")
+    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run from its .partial output instead of starting over")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,10 +84,11 @@ def _is_folder(output: str) -> bool:
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
-    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt)
+    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, gop=args.gop)
     model = args.model or default_model(args.scale)
     return RunConfig(model=model, scale=args.scale, device=args.device, batch_size=args.batch_size,
-                     tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode)
+                     tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode,
+                     resume=args.resume)
 
 
 def run(args: argparse.Namespace) -> int:

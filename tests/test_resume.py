@@ -1,0 +1,73 @@
+"""`--resume`: an interrupted run continues where it stopped, same length, in sync."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import frame_times, make_video, packet_payloads, read_frames
+
+from vidsr import RunConfig
+from vidsr.errors import InputError
+from vidsr.pipeline import partial_path, upscale_video
+from vidsr.processor import FrameProcessor
+from vidsr.resume import settings_path
+
+
+def interrupt_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> dict:
+    """Make FrameProcessor.process raise KeyboardInterrupt on batch ``batches + 1``,
+    and count the frames it processes."""
+    monkeypatch.undo()  # wrap the real method, not an earlier wrapper
+    original = FrameProcessor.process
+    state = {"calls": 0, "frames": 0}
+
+    def process(self: FrameProcessor, frames: list) -> list:
+        state["calls"] += 1
+        if batches is not None and state["calls"] > batches:
+            raise KeyboardInterrupt
+        state["frames"] += len(frames)
+        return original(self, frames)
+
+    monkeypatch.setattr(FrameProcessor, "process", process)
+    return state
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_resume_continues_and_stays_in_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
+    src = make_video(tmp_path / f"long{ext}", n=40, rate=5, audio=True)  # 2-second GOPs = 10 frames
+    dst = tmp_path / f"long_x2{ext}"
+    config = RunConfig(model="bicubic", device="cpu", batch_size=4, queue_size=2)
+
+    interrupt_after(monkeypatch, batches=7)  # 28 frames processed, then Ctrl-C
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(src, dst, config)
+    partial = partial_path(dst)
+    assert partial.exists() and settings_path(partial).exists() and not dst.exists()
+    done_before = len(read_frames(partial))
+    assert 0 < done_before < 40
+
+    state = interrupt_after(monkeypatch, batches=None)
+    summary = upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True))
+    assert state["frames"] < 40 - 10  # at least one finished GOP was not redone
+    assert summary.frames == 40
+    assert len(read_frames(dst)) == 40
+    assert frame_times(dst) == frame_times(src)
+    assert packet_payloads(dst, "audio") == packet_payloads(src, "audio")
+    assert not partial.exists() and not settings_path(partial).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"long{ext}", f"long_x2{ext}"]
+
+
+def test_resume_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_video(tmp_path / "v.mp4", n=30, rate=5)
+    dst = tmp_path / "v_x2.mp4"
+    interrupt_after(monkeypatch, batches=4)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4))
+    with pytest.raises(InputError, match="other settings"):
+        upscale_video(src, dst, RunConfig(model="lanczos", device="cpu", batch_size=4, resume=True))
+
+
+def test_resume_without_partial_runs_from_the_start(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "v.mp4", n=6)
+    summary = upscale_video(src, tmp_path / "o.mp4", RunConfig(model="bicubic", device="cpu", resume=True))
+    assert summary.frames == 6
