@@ -89,21 +89,19 @@ class PolyphaseUpsampler(nn.Module):
         ]
 
     def _upsample_axis(self, x: torch.Tensor, dim: int) -> torch.Tensor:
-        """Upsample along ``dim`` (2 = height, 3 = width) by ``scale``."""
+        """Upsample along ``dim`` (2 = height, 3 = width) by ``scale``; autograd-safe."""
         size = x.shape[dim]
         padded = _pad_symmetric(x, self.radius, dim=dim)
-        shape = list(x.shape)
-        shape.insert(dim + 1, self.scale)  # phases live in their own axis, then merge
-        out = torch.empty(shape, dtype=x.dtype, device=x.device)
-        for phase, taps in enumerate(self.phase_taps):
-            acc = out.select(dim + 1, phase)
+        phases = []
+        for taps in self.phase_taps:
             (first, w0), rest = taps[0], taps[1:]
-            torch.mul(padded.narrow(dim, first, size), w0, out=acc)
+            acc = padded.narrow(dim, first, size) * w0
             for offset, weight in rest:
-                acc.add_(padded.narrow(dim, offset, size), alpha=weight)  # fused multiply-add
+                acc = acc.add_(padded.narrow(dim, offset, size), alpha=weight)  # fused multiply-add
+            phases.append(acc)
         merged = list(x.shape)
         merged[dim] = size * self.scale
-        return out.reshape(merged)
+        return torch.stack(phases, dim=dim + 1).reshape(merged)
 
     def _upsample_plane_cv2(self, plane: np.ndarray, out: np.ndarray) -> None:
         """CPU fast path for one ``(H, W)`` float32 plane: OpenCV's SIMD ``filter2D`` per

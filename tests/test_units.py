@@ -96,3 +96,10 @@ def test_cpu_fast_path_matches_torch_path(kernel: str, scale: int) -> None:
     fast = up(x)  # OpenCV path (CPU, float32, no grad)
     reference = up._upsample_axis(up._upsample_axis(x, 3), 2)  # pure torch path
     assert torch.allclose(fast, reference, atol=1e-5)
+
+
+def test_torch_upsampler_path_supports_autograd() -> None:
+    up = PolyphaseUpsampler(2, "bicubic")
+    x = torch.rand(1, 1, 8, 8, requires_grad=True)
+    up(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
