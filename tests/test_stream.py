@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import subprocess
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -48,7 +52,10 @@ def _read_jpegs(url: str, count: int) -> tuple[str, list[np.ndarray]]:
     return content_type, images
 
 
-def test_mjpeg_endpoints_page_and_404() -> None:
+@contextlib.contextmanager
+def serving() -> Iterator[str]:
+    """Run a served stream of :data:`LAVFI` in a thread; yields its base URL; stops and
+    joins it on exit and checks it ended cleanly."""
     ready = threading.Event()
     urls: list[str] = []
     stop = threading.Event()
@@ -61,9 +68,9 @@ def test_mjpeg_endpoints_page_and_404() -> None:
 
         try:
             result.append(run_stream(StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="off",
-                                                  serve=("127.0.0.1", 0), duration=60),
+                                                  serve=("127.0.0.1", 0), duration=120),
                                      on_ready=on_ready, stop=stop))
-        except BaseException as e:  # reported by the test thread
+        except BaseException as e:  # noqa: BLE001 - reported by the test thread
             result.append(e)
             ready.set()
 
@@ -71,8 +78,17 @@ def test_mjpeg_endpoints_page_and_404() -> None:
     thread.start()
     try:
         assert ready.wait(60) and urls, result
-        base = urls[0]
-        assert base.startswith("http://127.0.0.1:")
+        assert urls[0].startswith("http://127.0.0.1:")
+        yield urls[0]
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not thread.is_alive()
+    assert isinstance(result[0], StreamSummary) and result[0].end_reason == "stopped"
+
+
+def test_mjpeg_endpoints_page_and_404() -> None:
+    with serving() as base:
         content_type, images = _read_jpegs(base + "stream.mjpg", 2)
         assert content_type.startswith("multipart/x-mixed-replace")
         assert all(img is not None and img.shape == (96, 128, 3) for img in images)
@@ -84,11 +100,22 @@ def test_mjpeg_endpoints_page_and_404() -> None:
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(base + "etc/passwd", timeout=10)
         assert missing.value.code == 404
-    finally:
-        stop.set()
-        thread.join(60)
-    assert not thread.is_alive()
-    assert isinstance(result[0], StreamSummary) and result[0].end_reason == "stopped"
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs a headless browser: Debian's chromium package "
+                                             "(apt-get install chromium)")
+def test_page_plays_the_stream_in_a_headless_browser(tmp_path: Path) -> None:
+    with serving() as base:
+        # --timeout stops loading (the MJPEG response never ends) and then dumps the DOM,
+        # in which the page's script has marked the picture as playing.
+        result = subprocess.run(
+            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--timeout=5000", "--dump-dom", base],
+            capture_output=True, text=True, timeout=90, check=False)
+    assert 'id="status">live<' in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
 
 
 def test_source_that_ends_mid_stream_finishes_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,7 @@ from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
 from vidsr.runner import FrameSink, run_stages
 from vidsr.shots import ShotConfig, ShotDetector
-from vidsr.sinks import FileSink, plan_output
+from vidsr.sinks import CONTAINERS, FileSink, plan_output
 from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
 from vidsr.upscaler import check_model_choice, load_model
 
@@ -113,6 +113,10 @@ def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunCo
     """Upscale every image of folder ``src`` into folder ``dst``, or into a video when
     ``dst`` has a video extension (``.mp4``, ``.mkv``...).
 
+    The images are one clip: batched, and colour-matched per shot (``config.colour``) as
+    a video's frames are. With ``options.resume`` the frames already written are not
+    read again, so the shot statistics of the remaining ones start afresh.
+
     Args:
         progress: called with the number of frames just written (encode thread).
         on_start: called with the number of frames to write, once everything is checked.
@@ -129,7 +133,7 @@ def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunCo
         raise InputError(f"not a folder: {src}")
 
     # 1. Check everything before any work: images, output, model.
-    to_video = dst.suffix != "" and not dst.is_dir()
+    to_video = dst.suffix.lower() in CONTAINERS and not dst.is_dir()  # "out.v2/" is a folder
     scan = scan_folder(src, image_format=None if to_video else options.image_format, strict=options.strict)
     check_model_choice(config.model, config.scale)
     if to_video:
