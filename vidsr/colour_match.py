@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 Mode = Literal["off", "frame", "shot"]
+_FINE = 16  # sub-bin resolution of histogram counts and of apply_lut's table
 MODES: tuple[str, ...] = ("off", "frame", "shot")
 
 
@@ -53,7 +54,8 @@ def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
 
     Bin ``k`` is centred on ``k / (bins - 1)``, so 8-bit codes fall exactly on the centres
     of a 256-bin histogram; a value between two centres is shared between them in
-    proportion, which keeps the histogram of a continuous network output smooth.
+    proportion (to 1/16 of a bin), which keeps the histogram of a continuous network
+    output smooth and its mean exact.
 
     Args:
         x: ``(..., H, W)`` float tensor, code-normalised (values clamped to [0, 1]).
@@ -69,15 +71,16 @@ def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
     lead = x.shape[:-2]
     groups = x.reshape(-1, x.shape[-2] * x.shape[-1])
     n_groups, n = groups.shape
-    pos = groups.float().clamp(0.0, 1.0) * (bins - 1)
-    low = pos.floor().clamp_(max=bins - 2)
-    frac = pos - low
-    # One bincount for all groups: offset each group's bins by group * bins.
-    offset = torch.arange(n_groups, device=x.device).unsqueeze(1) * bins
-    index = low.long() + offset
-    counts = torch.bincount(index.flatten(), (1.0 - frac).flatten(), minlength=n_groups * bins)
-    counts += torch.bincount((index + 1).flatten(), frac.flatten(), minlength=n_groups * bins)
-    return (counts.reshape(*lead, bins) / n).float()
+    # Count on a grid 16x finer than the bins (nearest), then share each fine count between
+    # the two nearest bins with a triangular kernel: soft binning to 1/16 of a bin, but with
+    # an unweighted bincount, which is far faster than a weighted one on CPU.
+    fine = _FINE * (bins - 1) + 1
+    offset = torch.arange(n_groups, device=x.device).unsqueeze(1) * fine
+    index = groups.float().mul(fine - 1).add_(0.5).clamp_(0, fine - 1).long().add_(offset)
+    counts = torch.bincount(index.flatten(), minlength=n_groups * fine).reshape(n_groups, 1, fine)
+    tent = 1.0 - torch.arange(-_FINE + 1, _FINE, device=x.device).abs() / _FINE
+    coarse = F.conv1d(counts.float(), tent.reshape(1, 1, -1), stride=_FINE, padding=_FINE - 1)
+    return (coarse.reshape(*lead, bins) / n).float()
 
 
 def _quantile(cdf: torch.Tensor, edges: torch.Tensor, q: torch.Tensor, right: bool) -> torch.Tensor:
@@ -167,7 +170,7 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
     if x.ndim < 2:
         raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(x.shape)}")
     bins = lut.shape[-1]
-    resolution = 16 * (bins - 1) + 1 if resolution is None else resolution
+    resolution = _FINE * (bins - 1) + 1 if resolution is None else resolution
     if bins < 2 or resolution < 2:
         raise ValueError(f"lut and resolution need at least 2 entries, got {bins} and {resolution}")
     h, w = x.shape[-2:]
@@ -184,7 +187,7 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
     # Index into the flattened tables: row offset + nearest entry.
     offset = torch.arange(groups, device=x.device).unsqueeze(1) * resolution
     index = flat_x.float().mul(resolution - 1).add_(0.5).clamp_(0, resolution - 1).long().add_(offset)
-    out = table.reshape(-1)[index]
+    out = torch.take(table, index)
     return out.reshape(*lead, h, w).to(x.dtype)
 
 

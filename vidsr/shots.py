@@ -13,8 +13,8 @@ starts a new shot when
 4. at least ``min_shot_len`` frames have passed since the last cut.
 
 The score is a *motion-compensated* mean absolute difference: the thumbnail is compared
-with the previous one at every global shift of up to ``max_shift`` thumbnail pixels and
-the smallest difference is kept. A camera pan then scores near zero, while two unrelated
+with the previous one at the global shift (up to ``max_shift`` thumbnail pixels) that
+aligns them best. A camera pan then scores near zero, while two unrelated
 pictures differ at every shift.
 
 The decode thread calls :func:`make_thumbnail` on host numpy planes and feeds
@@ -161,18 +161,26 @@ def make_thumbnail(
 
 
 def _shifted_distance(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
-    """Smallest weighted mean |a - shift(b)| over global shifts, in 8-bit code values."""
+    """Weighted mean |a - shift(b)| at the global shift that best aligns b with a.
+
+    The shift (up to ``max_shift`` pixels each way) is the one with the smallest weighted
+    squared difference, found by OpenCV's template matching in one call per channel;
+    the score is then the weighted mean absolute difference there, in 8-bit code values.
+    """
     m = max_shift
     _, h, w = a.shape
     weights = _CHANNEL_WEIGHTS if a.shape[0] == 3 else (1.0,)
     centre = a[:, m : h - m, m : w - m]
-    best = np.inf
-    for dy in range(-m, m + 1):
-        for dx in range(-m, m + 1):
-            moved = b[:, m + dy : h - m + dy, m + dx : w - m + dx]
-            per_channel = np.abs(centre - moved).mean(axis=(1, 2))
-            best = min(best, float(np.dot(weights, per_channel)))
-    return best * 255.0
+    if m > 0:
+        ssd = sum(
+            wt * cv2.matchTemplate(b[c], centre[c], cv2.TM_SQDIFF) for c, wt in enumerate(weights)
+        )
+        dy, dx = np.unravel_index(int(np.argmin(ssd)), ssd.shape)
+    else:
+        dy = dx = 0
+    moved = b[:, dy : dy + h - 2 * m, dx : dx + w - 2 * m]
+    per_channel = np.abs(centre - moved).mean(axis=(1, 2))
+    return float(np.dot(weights, per_channel)) * 255.0
 
 
 class ShotDetector:
