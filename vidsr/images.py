@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
 from vidsr.errors import EncodeError, InputError
 
 # Extensions read as images (lower case). Output formats are named without the dot.
@@ -85,15 +86,37 @@ def read_picture(path: Path) -> Picture:
     return Picture(np.ascontiguousarray(data[:, :, ::-1]), None, False)
 
 
+def _affine(fn: Callable[[torch.Tensor], torch.Tensor], in_scale: float, out_scale: float) -> np.ndarray:
+    """The 3x4 matrix ``[A | b]`` with ``fn(x / in_scale) * out_scale == A @ x + b`` for an
+    affine colour conversion ``fn`` of ``(1, 3, 1, 1)`` tensors, read off by evaluating it
+    at 0 and the unit vectors (so :mod:`vidsr.colour` stays the one definition)."""
+    points = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64)[:, :, None, None]
+    values = fn(points / in_scale)[:, :, 0, 0] * out_scale  # (4, 3)
+    offset = values[0]
+    return torch.cat([(values[1:] - offset).T, offset[:, None]], dim=1).numpy()
+
+
+def _apply_affine(pixels: np.ndarray, matrix: np.ndarray, peak: int, dtype: type) -> np.ndarray:
+    """``(H, W, 3)`` -> ``(H, W, 3)`` of ``dtype``: ``matrix @ [p, 1]``, rounded and clamped
+    to ``[0, peak]``. cv2.transform is one vectorised pass (torch or numpy would take
+    several full-size temporaries)."""
+    out = cv2.transform(pixels.astype(np.float32), matrix.astype(np.float32))
+    np.rint(out, out=out)
+    np.clip(out, 0, peak, out=out)
+    return out.astype(dtype)
+
+
 def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(H, W, 3)`` uint8/uint16 RGB -> ``(Y, Cb, Cr)`` 4:4:4 planes, ``(H, W)`` each,
     holding ``fmt`` codes (uint16 when ``fmt.bits > 8``, else uint8)."""
-    peak = 65535.0 if rgb.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(rgb.astype(np.float32)).permute(2, 0, 1)[None] / peak
-    y, uv = rgb_to_yuv(x, fmt)
-    codes = torch.cat([norm_to_codes(y, fmt.bits), norm_to_codes(uv, fmt.bits)], dim=1)[0].numpy()
-    codes = codes.astype(np.uint16 if fmt.bits > 8 else np.uint8)
-    return codes[0], codes[1], codes[2]
+    peak = 65535 if rgb.dtype == np.uint16 else 255
+
+    def to_yuv(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(rgb_to_yuv(x, fmt), dim=1)
+
+    matrix = _affine(to_yuv, peak, fmt.code_scale)
+    codes = _apply_affine(rgb, matrix, fmt.max_code, np.uint16 if fmt.bits > 8 else np.uint8)
+    return codes[:, :, 0].copy(), codes[:, :, 1].copy(), codes[:, :, 2].copy()
 
 
 def planes_to_rgb(planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFormat, bits: int) -> np.ndarray:
@@ -104,12 +127,13 @@ def planes_to_rgb(planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFor
     if u.shape != (h, w):
         u = cv2.resize(u, (w, h), interpolation=cv2.INTER_LINEAR)
         v = cv2.resize(v, (w, h), interpolation=cv2.INTER_LINEAR)
-    codes = torch.from_numpy(np.stack([y, u, v]).astype(np.int32))[None]
-    norm = codes_to_norm(codes, fmt.bits)
-    rgb = yuv_to_rgb(norm[:, :1], norm[:, 1:], fmt).clamp_(0.0, 1.0)
-    peak = 65535.0 if bits == 16 else 255.0
-    out = (rgb[0] * peak).round_().permute(1, 2, 0).numpy()
-    return out.astype(np.uint16 if bits == 16 else np.uint8)
+    peak = 65535 if bits == 16 else 255
+
+    def to_rgb(x: torch.Tensor) -> torch.Tensor:
+        return yuv_to_rgb(x[:, :1], x[:, 1:], fmt)
+
+    matrix = _affine(to_rgb, fmt.code_scale, peak)
+    return _apply_affine(cv2.merge([y, u, v]), matrix, peak, np.uint16 if bits == 16 else np.uint8)
 
 
 def output_extension(source_ext: str, format_name: str | None) -> str:
