@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -64,6 +65,7 @@ def test_mixed_formats_depth_alpha_and_bad_files(tmp_path: Path, caplog: pytest.
     with caplog.at_level(logging.WARNING):
         summary = upscale_folder(src, dst, config())
     assert summary.frames == 8 and summary.skipped == 2
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("vidsr")]  # pools joined
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "bad.png" in warned and "notes.txt" in warned
     assert sorted(p.name for p in dst.iterdir()) == [

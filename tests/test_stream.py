@@ -31,6 +31,7 @@ def test_record_has_the_expected_size_and_frame_count(tmp_path: Path, capsys: py
                  "--model", "bicubic", "--quiet"])
     assert code == 0
     assert "--frames 6 reached" in capsys.readouterr().out
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("vidsr")]
     frames = read_frames(out)
     assert len(frames) == 6
     assert (frames[0].width, frames[0].height) == (128, 96)
@@ -88,6 +89,7 @@ def serving() -> Iterator[str]:
 
 
 def test_mjpeg_endpoints_page_and_404() -> None:
+    before = set(threading.enumerate())
     with serving() as base:
         content_type, images = _read_jpegs(base + "stream.mjpg", 2)
         assert content_type.startswith("multipart/x-mixed-replace")
@@ -100,6 +102,7 @@ def test_mjpeg_endpoints_page_and_404() -> None:
         with pytest.raises(urllib.error.HTTPError) as missing:
             urllib.request.urlopen(base + "etc/passwd", timeout=10)
         assert missing.value.code == 404
+    assert set(threading.enumerate()) <= before  # capture, HTTP and handler threads all joined
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
