@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     output = args.output
     if args.input.is_dir() or (output is not None and _is_folder(output)):
         options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
-                                strict=args.strict, resume=getattr(args, "resume", False))
+                                strict=args.strict, resume=args.resume)
         if args.input.is_dir() and args.fps is None and output is not None and not _is_folder(output):
             log.warning("no --fps given: encoding the frames at 25 fps")
         summary = run_folder_with_progress(args.input, Path(output) if output else None, config, options)
