@@ -164,3 +164,9 @@ def test_serve_address_defaults_to_localhost() -> None:
     assert parse_address("0.0.0.0:9000") == ("0.0.0.0", 9000)
     with pytest.raises(ValueError):
         parse_address("localhost:http")
+
+
+def test_duration_bounds_a_run() -> None:
+    summary = run_stream(StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="frame", duration=0.5))
+    assert summary.end_reason.startswith("--duration")
+    assert summary.stats.frames >= 1 and summary.seconds < 30

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from vidsr.config import COLOUR_MODES, EncodeConfig
+from vidsr.errors import OptionError
 from vidsr.stream import StreamConfig, StreamStats, StreamSummary, run_stream
 from vidsr.stream_server import parse_address
 
@@ -44,11 +45,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     parser.add_argument("--no-pace", dest="paced", action="store_false", default=None,
                         help="read files and lavfi graphs as fast as possible instead of at their frame rate")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for the model (default: torch's choice); on a machine busy with "
+                             "other work, 1 often gives lower and steadier latency")
     parser.add_argument("--quiet", action="store_true", help="no status line")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise OptionError(f"--threads must be >= 1, got {args.threads}")
+        import torch  # the process's own setting: only the command line may change it
+
+        torch.set_num_threads(args.threads)
     config = StreamConfig(
         source=args.source, model=args.model, scale=args.scale, device=args.device, tile=args.tile,
         colour=args.colour, record=args.record, overwrite=args.overwrite,
