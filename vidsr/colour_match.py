@@ -182,12 +182,11 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         frac = positions - low
         index = low.long()
         table = torch.lerp(table[:, index], table[:, index + 1], frac)
-    groups = table.shape[0]
-    flat_x = x.expand(*lead, h, w).reshape(groups, h * w)
-    # Index into the flattened tables: row offset + nearest entry.
-    offset = torch.arange(groups, device=x.device).unsqueeze(1) * resolution
-    index = flat_x.float().mul(resolution - 1).add_(0.5).clamp_(0, resolution - 1).long().add_(offset)
-    out = torch.take(table, index)
+    flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
+    out = torch.empty(flat_x.shape, dtype=torch.float32, device=x.device)
+    for g in range(flat_x.shape[0]):  # one plane at a time: smaller temporaries
+        index = flat_x[g].float().mul(resolution - 1).add_(0.5).clamp_(0, resolution - 1).long()
+        torch.take(table[g], index, out=out[g])
     return out.reshape(*lead, h, w).to(x.dtype)
 
 
@@ -204,13 +203,21 @@ def _match_means(lut: torch.Tensor, out_hist: torch.Tensor, ref_hist: torch.Tens
     return (lut + (ref_mean - mapped_mean)).clamp_(0.0, 1.0)
 
 
-def _to_size(x: torch.Tensor, like: torch.Tensor | None) -> torch.Tensor:
-    """Box-downscale ``x`` (N, C, H, W) to ``like``'s H, W (identity when equal)."""
-    assert like is not None
-    if x.shape[-2:] == like.shape[-2:]:
-        return x
-    # "area" averages each output pixel's footprint, as the source's own downscale did.
-    return F.interpolate(x.float(), size=like.shape[-2:], mode="area")
+def _sample(x: torch.Tensor, size: tuple[int, int], stride: int) -> torch.Tensor:
+    """Every ``stride``-th pixel of ``x`` (N, C, H, W) box-downscaled to ``size`` (h, w).
+
+    When H, W are whole multiples of h, w only the sampled boxes are averaged (one
+    ``avg_pool2d`` with a wider stride), so a 1080p output is read about once per stride**2.
+    """
+    h, w = size
+    big_h, big_w = x.shape[-2:]
+    if (big_h, big_w) == (h, w):
+        return x[..., ::stride, ::stride]
+    if big_h % h == 0 and big_w % w == 0:
+        fh, fw = big_h // h, big_w // w
+        return F.avg_pool2d(x.float(), (fh, fw), stride=(fh * stride, fw * stride))
+    # "area" averages each pixel's footprint, as the source's own downscale did.
+    return F.interpolate(x.float(), size=size, mode="area")[..., ::stride, ::stride]
 
 
 class ColourMatcher:
@@ -296,8 +303,8 @@ class ColourMatcher:
             raise ValueError("give chroma for both reference and output, or for neither")
         if self.mode == "off" or n == 0:
             return out_y, out_uv
-        ref_h = self._channel_histograms(ref_y, ref_uv)  # (N, C, bins)
-        out_h = self._channel_histograms(_to_size(out_y, ref_y), None if out_uv is None else _to_size(out_uv, ref_uv))
+        ref_h = self._channel_histograms(ref_y, ref_uv, ref_y, ref_uv)  # (N, C, bins)
+        out_h = self._channel_histograms(out_y, out_uv, ref_y, ref_uv)
         if self.mode == "shot":
             ref_acc, out_acc = self._accumulate(ref_h, out_h, new_shot)
             lut = matching_lut(out_acc, ref_acc)  # (N, C, bins)
@@ -309,17 +316,20 @@ class ColourMatcher:
         new_uv = None if out_uv is None else apply_lut(out_uv, lut[:, 1:])
         return new_y, new_uv
 
-    def _channel_histograms(self, y: torch.Tensor, uv: torch.Tensor | None) -> torch.Tensor:
-        """``(N, 1 or 3, bins)`` histograms of Y (and Cb, Cr), each plane subsampled."""
-        hist = [histogram(self._subsample(y), self.bins)]
-        if uv is not None:
-            hist.append(histogram(self._subsample(uv), self.bins))
-        return torch.cat(hist, 1)
+    def _channel_histograms(
+        self, y: torch.Tensor, uv: torch.Tensor | None, like_y: torch.Tensor, like_uv: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``(N, 1 or 3, bins)`` histograms of Y (and Cb, Cr) at the size of ``like_*``.
 
-    def _subsample(self, plane: torch.Tensor) -> torch.Tensor:
-        pixels = plane.shape[-1] * plane.shape[-2]
-        stride = max(1, math.ceil(math.sqrt(pixels / self.max_samples)))
-        return plane[..., ::stride, ::stride]
+        Each plane is subsampled to about ``max_samples`` pixels, on the grid of ``like_*``.
+        """
+        planes = [(y, like_y)] if uv is None or like_uv is None else [(y, like_y), (uv, like_uv)]
+        hist = []
+        for plane, like in planes:
+            h, w = like.shape[-2:]
+            stride = max(1, math.ceil(math.sqrt(h * w / self.max_samples)))
+            hist.append(histogram(_sample(plane, (h, w), stride), self.bins))
+        return torch.cat(hist, 1)
 
     def _accumulate(
         self, ref_h: torch.Tensor, out_h: torch.Tensor, new_shot: Sequence[bool]
