@@ -63,30 +63,47 @@ def load(data: Path) -> tuple[list[Planes], list[Planes], list[bool]]:
 
 
 def upscale(p: Planes) -> Planes:
-    up = [F.interpolate(t, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1) for t in p]
+    up = [
+        F.interpolate(t, scale_factor=SCALE, mode="bicubic", align_corners=False).clamp(0, 1)
+        for t in p
+    ]
     return up[0], up[1]
 
 
 def downscale(p: Planes, like: Planes) -> Planes:
-    down = [F.interpolate(t, size=r.shape[-2:], mode="bicubic", antialias=True).clamp(0, 1) for t, r in zip(p, like)]
+    down = [
+        F.interpolate(t, size=r.shape[-2:], mode="bicubic", antialias=True).clamp(0, 1)
+        for t, r in zip(p, like)
+    ]
     return down[0], down[1]
 
 
 def cast(p: Planes, rng: np.random.Generator | None) -> Planes:
     y, uv = p
-    flicker, wobble = (0.0, 1.0) if rng is None else (rng.normal(0, 1.5) / 255, 1 + rng.normal(0, 0.01))
+    flicker, wobble = (
+        (0.0, 1.0) if rng is None else (rng.normal(0, 1.5) / 255, 1 + rng.normal(0, 0.01))
+    )
     y = (y.clamp(0, 1) ** 0.9 * wobble + flicker).clamp(0, 1)
     uv = (uv + torch.tensor([4 / 255, -3 / 255]).reshape(1, 2, 1, 1)).clamp(0, 1)
     return y, uv
 
 
-def run(outputs: list[Planes], lr: list[Planes], hr: list[Planes], flags: list[bool], mode: str, device: torch.device):
+def run(
+    outputs: list[Planes],
+    lr: list[Planes],
+    hr: list[Planes],
+    flags: list[bool],
+    mode: str,
+    device: torch.device,
+):
     matcher = ColourMatcher(mode)  # type: ignore[arg-type]
     corrected: list[Planes] = []
     start = 0
     while start < len(outputs):
         # Vid4 clips differ in size, so a batch never spans two clips here.
-        stop = min(start + 8, len(outputs), *(k for k in range(start + 1, len(outputs)) if flags[k]))
+        stop = min(
+            start + 8, len(outputs), *(k for k in range(start + 1, len(outputs)) if flags[k])
+        )
         sl = range(start, stop)
         ref_y = torch.cat([lr[i][0] for i in sl]).to(device)
         ref_uv = torch.cat([lr[i][1] for i in sl]).to(device)
@@ -106,7 +123,12 @@ def run(outputs: list[Planes], lr: list[Planes], hr: list[Planes], flags: list[b
         std_err.append(np.mean([float((a.std() - b.std()).abs()) for a, b in zip(o, r)]))
         psnr.append(float(10 * torch.log10(1 / F.mse_loss(out[0], gt[0]))))
         bic = upscale(ref)
-        d = np.array([float((out[0].mean() - bic[0].mean()) * 255), float((out[1].mean((0, 2, 3)) - bic[1].mean((0, 2, 3))).mean() * 255)])
+        d = np.array(
+            [
+                float((out[0].mean() - bic[0].mean()) * 255),
+                float((out[1].mean((0, 2, 3)) - bic[1].mean((0, 2, 3))).mean() * 255),
+            ]
+        )
         if flag:
             drift.append([])
         drift[-1].append(d)
@@ -116,11 +138,15 @@ def run(outputs: list[Planes], lr: list[Planes], hr: list[Planes], flags: list[b
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV {av.__version__}")
+    print(
+        f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV {av.__version__}"
+    )
     hr, lr, flags = load(args.data)
     rng = np.random.default_rng(0)
     cases = {
@@ -130,7 +156,9 @@ def main() -> None:
         "flicker": [cast(p, rng) for p in hr],
     }
     print(f"Vid4, {len(hr)} frames, 4 shots, x{SCALE}; 8-bit code values")
-    print(f"{'output':8} {'mode':6} {'|d mean|':>9} {'|d std|':>8} {'stab Y':>7} {'stab C':>7} {'PSNR-Y':>7}")
+    print(
+        f"{'output':8} {'mode':6} {'|d mean|':>9} {'|d std|':>8} {'stab Y':>7} {'stab C':>7} {'PSNR-Y':>7}"
+    )
     for name, outputs in cases.items():
         for mode in ("off", "frame", "shot"):
             m, s, sy, sc, p = run(outputs, lr, hr, flags, mode, device)

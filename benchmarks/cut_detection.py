@@ -56,12 +56,16 @@ def vid4_concat(data: Path) -> tuple[list[Frame], set[int]]:
             cuts.add(len(frames))
         with av.open(str(data / "video" / "Vid4" / f"{name}.mkv")) as container:
             for frame in container.decode(video=0):
-                rgb = cv2.resize(frame.to_ndarray(format="rgb24"), (704, 576), interpolation=cv2.INTER_AREA)
+                rgb = cv2.resize(
+                    frame.to_ndarray(format="rgb24"), (704, 576), interpolation=cv2.INTER_AREA
+                )
                 frames.append(rgb_to_planes(rgb))
     return frames, cuts
 
 
-def _camera(image: np.ndarray, n: int, kind: str, size: tuple[int, int] = (128, 176)) -> list[Frame]:
+def _camera(
+    image: np.ndarray, n: int, kind: str, size: tuple[int, int] = (128, 176)
+) -> list[Frame]:
     """Frames of a virtual camera moving over ``image`` (RGB); size (H, W)."""
     ih, iw = image.shape[:2]
     h, w = size
@@ -98,7 +102,14 @@ def still_motion(data: Path) -> list[tuple[str, list[Frame]]]:
         image = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         if min(image.shape[:2]) < 200:
             image = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
-        for kind, n in (("pan", 40), ("fast_pan", 12), ("diagonal", 30), ("tilt", 25), ("zoom", 30), ("shake", 40)):
+        for kind, n in (
+            ("pan", 40),
+            ("fast_pan", 12),
+            ("diagonal", 30),
+            ("tilt", 25),
+            ("zoom", 30),
+            ("shake", 40),
+        ):
             sequences.append((f"{path.stem}:{kind}", _camera(image, n, kind)))
     return sequences
 
@@ -112,7 +123,9 @@ def synthetic() -> tuple[list[Frame], set[int]]:
         return cv2.resize(small, (176, 128), interpolation=cv2.INTER_CUBIC)
 
     def noisy(image: np.ndarray) -> Frame:
-        return rgb_to_planes(np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8))
+        return rgb_to_planes(
+            np.clip(image + rng.normal(0, 2, image.shape), 0, 255).astype(np.uint8)
+        )
 
     frames: list[Frame] = []
     cuts: set[int] = set()
@@ -165,7 +178,8 @@ def median_ms(fn, runs: int) -> float:
     return statistics.median(times) * 1000
 
 
-def time_costs(device: torch.device, runs: int) -> None:
+def time_costs(device: torch.device, runs: int) -> float:
+    """Print the costs; return thumbnail + detection + shot matching per frame, in ms."""
     rng = np.random.default_rng(0)
     y = rng.integers(16, 236, (1080, 1920), dtype=np.uint8)
     u = rng.integers(16, 241, (540, 960), dtype=np.uint8)
@@ -182,30 +196,64 @@ def time_costs(device: torch.device, runs: int) -> None:
     out_y = torch.rand(8, 1, 1080, 1920, generator=g).to(device)
     out_uv = torch.rand(8, 2, 540, 960, generator=g).to(device)
     flags = [False] * 8
+    match_ms = {}
     for mode in ("frame", "shot"):
         matcher = ColourMatcher(mode)  # type: ignore[arg-type]
         matcher.apply(ref_y, ref_uv, out_y, out_uv, [True] + flags[1:])
 
-        def step() -> None:
+        def step(matcher: ColourMatcher = matcher) -> None:
             matcher.apply(ref_y, ref_uv, out_y, out_uv, flags)
             if device.type == "cuda":
                 torch.cuda.synchronize()
 
         ms = median_ms(step, runs)
-        print(f"ColourMatcher({mode!r}) 1080p 4:2:0, batch 8: {ms:.1f} ms/batch = {ms / 8:.2f} ms/frame")
+        match_ms[mode] = ms / 8
+        print(
+            f"ColourMatcher({mode!r}) 1080p 4:2:0, batch 8: {ms:.1f} ms/batch = {ms / 8:.2f} ms/frame"
+        )
+    return push_ms + match_ms["shot"]
+
+
+def time_models(names: list[str], device: torch.device, ours_ms: float) -> None:
+    """Per-frame forward time of registry networks (random weights) at 960x540 -> 1080p."""
+    from vidsr.models.registry import REGISTRY
+
+    x = torch.rand(1, 1, 540, 960, device=device)
+    for name in names:
+        net = REGISTRY[name].build(2).eval().to(device)
+        with torch.no_grad():
+            ms = median_ms(lambda net=net: net(x), 3)
+        share = ours_ms / (ms + ours_ms)
+        print(
+            f"model {name!r} x2 to 1080p (luma net only): {ms:.0f} ms/frame; "
+            f"detection + shot matching = {share:.1%} of the two"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--skip-timing", action="store_true")
+    parser.add_argument(
+        "--models", default="fast,srcnn", help="registry models to time for context"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"device {device} ({name}); {torch.get_num_threads()} torch threads; python {platform.python_version()}")
-    print(f"torch {torch.__version__}, PyAV {av.__version__}, numpy {np.__version__}, OpenCV {cv2.__version__}")
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or "cpu"
+    )
+    print(
+        f"device {device} ({name}); {torch.get_num_threads()} torch threads; python {platform.python_version()}"
+    )
+    print(
+        f"torch {torch.__version__}, PyAV {av.__version__}, numpy {np.__version__}, OpenCV {cv2.__version__}"
+    )
     base = ShotConfig()
     print(f"config {base}")
 
@@ -224,7 +272,9 @@ def main() -> None:
     }
     for label, config in variants.items():
         print(f"\n[{label}]")
-        print(f"a. Vid4 concatenated ({len(vid4)} frames, 3 cuts): {fmt(*score(detect(vid4, config), vid4_cuts))}")
+        print(
+            f"a. Vid4 concatenated ({len(vid4)} frames, 3 cuts): {fmt(*score(detect(vid4, config), vid4_cuts))}"
+        )
         false = [(n, sorted(detect(seq, config))) for n, seq in motion]
         n_frames = sum(len(seq) for _, seq in motion)
         bad = [(n, f) for n, f in false if f]
@@ -232,7 +282,9 @@ def main() -> None:
             f"b. {len(motion)} pans/zooms over Set5+Set14 ({n_frames} frames, no cuts): "
             f"{sum(len(f) for _, f in bad)} false cuts in {len(bad)} sequences {bad[:4]}"
         )
-        print(f"b. the same concatenated ({len(joined_cuts)} cuts): {fmt(*score(detect(joined, config), joined_cuts))}")
+        print(
+            f"b. the same concatenated ({len(joined_cuts)} cuts): {fmt(*score(detect(joined, config), joined_cuts))}"
+        )
         found = detect(synth, config)
         print(
             f"c. synthetic ({len(synth)} frames; cuts, flashes, fade, dissolve): "
@@ -240,7 +292,8 @@ def main() -> None:
         )
     if not args.skip_timing:
         print()
-        time_costs(device, args.runs)
+        ours = time_costs(device, args.runs)
+        time_models([m for m in args.models.split(",") if m], device, ours)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ def test_continuous_gain_and_shift_are_undone() -> None:
 
 def test_lut_is_monotonic() -> None:
     ref = _codes(1, 1, 64, 64, seed=2)
-    out = (ref ** 2.2 + 0.02 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(3)))
+    out = ref**2.2 + 0.02 * torch.randn(ref.shape, generator=torch.Generator().manual_seed(3))
     lut = matching_lut(histogram(out.clamp(0, 1)), histogram(ref))
     assert bool((torch.diff(lut) >= 0).all())
     assert float(lut.min()) >= 0.0 and float(lut.max()) <= 1.0
@@ -100,7 +100,9 @@ def test_lut_extends_with_slope_one_outside_seen_range() -> None:
 
 def test_apply_lut_keeps_dtype_and_broadcasts_per_channel() -> None:
     x = torch.rand(2, 3, 8, 8).half()
-    lut = torch.stack([torch.linspace(0, 1, 256), torch.linspace(0, 1, 256) ** 2, torch.full((256,), 0.5)])
+    lut = torch.stack(
+        [torch.linspace(0, 1, 256), torch.linspace(0, 1, 256) ** 2, torch.full((256,), 0.5)]
+    )
     y = apply_lut(x, lut)
     assert y.dtype == torch.float16 and y.shape == x.shape
     torch.testing.assert_close(y[:, 0].float(), x[:, 0].float(), atol=2e-3, rtol=0)
@@ -147,7 +149,11 @@ def _errors(ref_y, ref_uv, out_y, out_uv) -> torch.Tensor:
 def _pixel_errors(ref_y, ref_uv, out_y, out_uv) -> torch.Tensor:
     """Per frame, mean |out - uncast upscale| over Y, Cb, Cr pixels in code values: (N,)."""
     up_y, up_uv = _upscale(ref_y), _upscale(ref_uv)
-    return ((out_y - up_y).abs().mean((1, 2, 3)) + 2 * (out_uv - up_uv).abs().mean((1, 2, 3))) / 3 * 255
+    return (
+        ((out_y - up_y).abs().mean((1, 2, 3)) + 2 * (out_uv - up_uv).abs().mean((1, 2, 3)))
+        / 3
+        * 255
+    )
 
 
 def test_off_is_identity() -> None:
@@ -229,7 +235,9 @@ def test_shot_mode_removes_frame_to_frame_pumping() -> None:
     flags = [True] + [False] * 7
     y, uv = ColourMatcher("shot").apply(ref_y, ref_uv, out_y + pump, out_uv, flags)
     assert float(_errors(ref_y, ref_uv, y, uv).max()) < 1.0
-    y, uv = ColourMatcher("shot", track_mean=False).apply(ref_y, ref_uv, out_y + pump, out_uv, flags)
+    y, uv = ColourMatcher("shot", track_mean=False).apply(
+        ref_y, ref_uv, out_y + pump, out_uv, flags
+    )
     assert float(_errors(ref_y, ref_uv, y, uv).max()) > 1.0  # control: the pumping stays
 
 

@@ -37,7 +37,9 @@ def _still(seed: int, n: int, noise_seed: int = 0) -> list[np.ndarray]:
 def _pan(seed: int, n: int, step: tuple[int, int]) -> list[np.ndarray]:
     """A window sliding over a large texture, ``step`` = (dy, dx) pixels per frame."""
     tex = _texture(seed)
-    return [tex[i * step[0] : i * step[0] + H, i * step[1] : i * step[1] + W].copy() for i in range(n)]
+    return [
+        tex[i * step[0] : i * step[0] + H, i * step[1] : i * step[1] + W].copy() for i in range(n)
+    ]
 
 
 def _cuts(frames: list[np.ndarray], config: ShotConfig | None = None) -> list[int]:
@@ -55,8 +57,16 @@ def _cuts(frames: list[np.ndarray], config: ShotConfig | None = None) -> list[in
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("threshold", 1.0), ("min_score", -1.0), ("min_shot_len", 0), ("window", 0),
-     ("lookahead", 0), ("flash_ratio", 1.0), ("max_shift", -1), ("thumb_size", 8)],
+    [
+        ("threshold", 1.0),
+        ("min_score", -1.0),
+        ("min_shot_len", 0),
+        ("window", 0),
+        ("lookahead", 0),
+        ("flash_ratio", 1.0),
+        ("max_shift", -1),
+        ("thumb_size", 8),
+    ],
 )
 def test_config_rejects_bad_values(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
@@ -111,7 +121,9 @@ def test_zoom_has_no_cuts() -> None:
         crop = 1.0 - 0.015 * i
         h, w = int(2 * H * crop), int(2 * W * crop)
         y0, x0 = (2 * H - h) // 2, (2 * W - w) // 2
-        frames.append(cv2.resize(tex[y0 : y0 + h, x0 : x0 + w], (W, H), interpolation=cv2.INTER_AREA))
+        frames.append(
+            cv2.resize(tex[y0 : y0 + h, x0 : x0 + w], (W, H), interpolation=cv2.INTER_AREA)
+        )
     assert _cuts(frames) == [0]
 
 
@@ -120,7 +132,11 @@ def test_fade_out_and_in_is_at_most_one_cut() -> None:
     black = 16.0
     out = [black + (a - black) * (1 - t) for t in np.linspace(0, 1, 15)]
     into = [black + (b - black) * t for t in np.linspace(0, 1, 15)]
-    frames = [a.astype(np.uint8)] * 10 + [f.astype(np.uint8) for f in out + into] + [b.astype(np.uint8)] * 10
+    frames = (
+        [a.astype(np.uint8)] * 10
+        + [f.astype(np.uint8) for f in out + into]
+        + [b.astype(np.uint8)] * 10
+    )
     assert len(_cuts(frames)) <= 2  # frame 0 and at most one cut
 
 

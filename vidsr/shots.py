@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -36,6 +37,8 @@ from vidsr.errors import InputError
 # Luma carries most of the structure; chroma catches cuts between pictures of equal
 # brightness. Weights for (Y, Cb, Cr) in the score.
 _CHANNEL_WEIGHTS = (0.5, 0.25, 0.25)
+# 8-bit planar YUV formats whose planes the detector reads as they are (others: swscale).
+_PLANAR_YUV8 = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p")
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,9 @@ def make_thumbnail(
     h, w = thumbnail_shape(y.shape[0], y.shape[1], thumb_size)
     planes = [y] if u is None or v is None else [y, u, v]
     # INTER_AREA averages the pixels under each thumbnail pixel: noise and grain cancel.
-    out = [cv2.resize(_plane_to_float(p, bits), (w, h), interpolation=cv2.INTER_AREA) for p in planes]
+    out = [
+        cv2.resize(_plane_to_float(p, bits), (w, h), interpolation=cv2.INTER_AREA) for p in planes
+    ]
     return np.stack(out)
 
 
@@ -167,8 +172,8 @@ def _shifted_distance(a: np.ndarray, b: np.ndarray, max_shift: int) -> float:
     squared difference, found by OpenCV's template matching in one call per channel;
     the score is then the weighted mean absolute difference there, in 8-bit code values.
     """
-    m = max_shift
     _, h, w = a.shape
+    m = min(max_shift, (min(h, w) - 1) // 4)  # keep most of a very flat thumbnail compared
     weights = _CHANNEL_WEIGHTS if a.shape[0] == 3 else (1.0,)
     centre = a[:, m : h - m, m : w - m]
     if m > 0:
@@ -270,12 +275,9 @@ class ShotDetector:
         return True
 
 
-def _frame_planes(frame: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """8-bit Y, Cb, Cr planes of a PyAV ``VideoFrame`` (converted by swscale if needed)."""
-    import av
-
-    assert isinstance(frame, av.VideoFrame)
-    if frame.format.name not in ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"):
+def _frame_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8-bit Y, Cb, Cr planes of a decoded frame (other formats converted by swscale)."""
+    if frame.format.name not in _PLANAR_YUV8:
         frame = frame.reformat(format="yuv420p")
     planes = []
     for plane in frame.planes[:3]:
@@ -286,8 +288,6 @@ def _frame_planes(frame: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _thumbnails(path: Path, thumb_size: int) -> Iterator[tuple[np.ndarray, int | None, float]]:
     """Yield ``(thumbnail, pts, seconds)`` for each frame of the first video stream."""
-    import av
-
     try:
         container = av.open(str(path))
     except (OSError, av.FFmpegError) as e:

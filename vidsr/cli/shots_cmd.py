@@ -18,21 +18,31 @@ def register(subparsers: Any) -> None:
         description="Detect cuts and print each shot's first frame index and timestamp.",
     )
     parser.add_argument("input", help="video file")
-    parser.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
     parser.add_argument(
-        "--threshold", type=float, default=defaults.threshold,
+        "--json", action="store_true", help="print a JSON document instead of a table"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=defaults.threshold,
         help="a cut's change must be this multiple of its neighbours' (default %(default)s)",
     )
     parser.add_argument(
-        "--min-score", type=float, default=defaults.min_score,
+        "--min-score",
+        type=float,
+        default=defaults.min_score,
         help="smallest change that can be a cut, in 8-bit code values (default %(default)s)",
     )
     parser.add_argument(
-        "--min-shot-len", type=int, default=defaults.min_shot_len,
+        "--min-shot-len",
+        type=int,
+        default=defaults.min_shot_len,
         help="minimum frames per shot (default %(default)s)",
     )
     parser.add_argument(
-        "--lookahead", type=int, default=defaults.lookahead,
+        "--lookahead",
+        type=int,
+        default=defaults.lookahead,
         help="frames of look-ahead, also the longest flash ignored (default %(default)s)",
     )
     parser.set_defaults(func=run)
@@ -62,7 +72,13 @@ def run(args: argparse.Namespace) -> int:
         doc = {
             "input": args.input,
             "shots": [
-                {"shot": n, "first_frame": s.index, "frames": s.frames, "pts": s.pts, "time": s.time}
+                {
+                    "shot": n,
+                    "first_frame": s.index,
+                    "frames": s.frames,
+                    "pts": s.pts,
+                    "time": s.time,
+                }
                 for n, s in enumerate(shots)
             ],
         }
