@@ -41,9 +41,16 @@ def untrained_fast_model() -> Iterator[str]:
 
     def load(name: str, scale: int) -> SRModel:
         torch.manual_seed(0)
-        return SRModel(entry.build(scale), name="fast (untrained)", family="fast", scale=scale,
-                       colour=entry.colour, multiple_of=entry.multiple_of,
-                       supports_half=entry.supports_half, receptive_radius=entry.receptive_radius).eval()
+        return SRModel(
+            entry.build(scale),
+            name="fast (untrained)",
+            family="fast",
+            scale=scale,
+            colour=entry.colour,
+            multiple_of=entry.multiple_of,
+            supports_half=entry.supports_half,
+            receptive_radius=entry.receptive_radius,
+        ).eval()
 
     stream_module.load_model = load
     stream_module.check_model_choice = lambda name, scale: None
@@ -55,21 +62,39 @@ def untrained_fast_model() -> Iterator[str]:
 
 def measure(model: str, size: tuple[int, int], seconds: float, colour: str, device: str) -> dict:
     width, height = size
-    config = StreamConfig(source=f"lavfi:testsrc2=size={width}x{height}:rate=30", model=model, scale=2,
-                          device=device, colour=colour, duration=seconds)
+    config = StreamConfig(
+        source=f"lavfi:testsrc2=size={width}x{height}:rate=30",
+        model=model,
+        scale=2,
+        device=device,
+        colour=colour,
+        duration=seconds,
+    )
     s = run_stream(config)
-    return {"fps": s.stats.fps, "p50": s.stats.latency_p50_ms, "p95": s.stats.latency_p95_ms,
-            "frames": s.stats.frames, "dropped": s.stats.dropped, "captured": s.captured}
+    return {
+        "fps": s.stats.fps,
+        "p50": s.stats.latency_p50_ms,
+        "p95": s.stats.latency_p95_ms,
+        "frames": s.stats.frames,
+        "dropped": s.stats.dropped,
+        "captured": s.captured,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0, help="stream length per case (default 8)")
+    parser.add_argument(
+        "--seconds", type=float, default=8.0, help="stream length per case (default 8)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="runs per case; medians are printed")
     parser.add_argument("--colour", default="shot", choices=("shot", "frame", "off"))
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (default: torch's). On a machine shared with other "
-                             "busy processes, 1 avoids OpenMP barriers waiting on preempted threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's). On a machine shared with other "
+        "busy processes, 1 avoids OpenMP barriers waiting on preempted threads",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -77,30 +102,46 @@ def main() -> None:
     print(banner())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sizes = CPU_SIZES + (GPU_SIZES if device == "cuda" else ())
-    print(f"device: {device}, source: lavfi testsrc2 paced at 30 fps, scale x2, batch 1, "
-          f"colour matching: {args.colour}, {args.seconds:g} s per run, {args.repeats} run(s) per case\n")
+    print(
+        f"device: {device}, source: lavfi testsrc2 paced at 30 fps, scale x2, batch 1, "
+        f"colour matching: {args.colour}, {args.seconds:g} s per run, {args.repeats} run(s) per case\n"
+    )
 
-    cases: list[tuple[str, contextlib.AbstractContextManager]] = [(default_model(2), contextlib.nullcontext())]
+    cases: list[tuple[str, contextlib.AbstractContextManager]] = [
+        (default_model(2), contextlib.nullcontext())
+    ]
     if 2 in available_scales(REGISTRY["fast"]):
         if cases[0][0] != "fast":
             cases.append(("fast", contextlib.nullcontext()))
     else:
-        print("note: no fast weights shipped yet; the default model is "
-              f"{default_model(2)!r}, and 'fast' runs with untrained weights (same speed)\n")
+        print(
+            "note: no fast weights shipped yet; the default model is "
+            f"{default_model(2)!r}, and 'fast' runs with untrained weights (same speed)\n"
+        )
         cases.append(("fast", untrained_fast_model()))
 
-    print(f"{'model':40s} {'input':>9s} -> {'output':9s} {'fps':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'dropped':>9s}")
+    print(
+        f"{'model':40s} {'input':>9s} -> {'output':9s} {'fps':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'dropped':>9s}"
+    )
     for model, context in cases:
         with context as label:
             name = label or model
             for size in sizes:
-                runs = [measure(model, size, args.seconds, args.colour, device) for _ in range(args.repeats)]
+                runs = [
+                    measure(model, size, args.seconds, args.colour, device)
+                    for _ in range(args.repeats)
+                ]
                 med = {k: statistics.median(r[k] for r in runs) for k in ("fps", "p50", "p95")}
                 dropped = f"{sum(r['dropped'] for r in runs)}/{sum(r['captured'] for r in runs)}"
                 w, h = size
-                print(f"{name:40s} {w:>4d}x{h:<4d} -> {2 * w}x{2 * h:<4d} {med['fps']:6.1f} "
-                      f"{med['p50']:7.1f} {med['p95']:7.1f} {dropped:>9s}", flush=True)
-    print("\ntargets (issue 4): >= 24 fps and p95 < 100 ms at 320x240 x2 on 2 CPU cores; 1280x720 x2 on a GPU")
+                print(
+                    f"{name:40s} {w:>4d}x{h:<4d} -> {2 * w}x{2 * h:<4d} {med['fps']:6.1f} "
+                    f"{med['p50']:7.1f} {med['p95']:7.1f} {dropped:>9s}",
+                    flush=True,
+                )
+    print(
+        "\ntargets (issue 4): >= 24 fps and p95 < 100 ms at 320x240 x2 on 2 CPU cores; 1280x720 x2 on a GPU"
+    )
 
 
 if __name__ == "__main__":

@@ -28,7 +28,9 @@ def picture(seed: int, channels: int = 3, dtype: type = np.uint8) -> np.ndarray:
     """A smooth random ``(H, W, C)`` test picture (BGR order, as OpenCV writes it)."""
     rng = np.random.default_rng(seed)
     small = rng.random((4, 6, channels)).astype(np.float32)
-    img = cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC).clip(0, 1).reshape(H, W, channels)
+    img = (
+        cv2.resize(small, (W, H), interpolation=cv2.INTER_CUBIC).clip(0, 1).reshape(H, W, channels)
+    )
     peak = np.iinfo(dtype).max
     return (img * peak).round().astype(dtype)
 
@@ -47,7 +49,9 @@ def test_natural_order_and_hidden_files(tmp_path: Path) -> None:
     assert (scan.width, scan.height) == (W, H)
 
 
-def test_mixed_formats_depth_alpha_and_bad_files(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_mixed_formats_depth_alpha_and_bad_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src, dst = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), picture(1))
@@ -69,7 +73,15 @@ def test_mixed_formats_depth_alpha_and_bad_files(tmp_path: Path, caplog: pytest.
     warned = " ".join(r.getMessage() for r in caplog.records)
     assert "bad.png" in warned and "notes.txt" in warned
     assert sorted(p.name for p in dst.iterdir()) == [
-        "a.png", "b.jpg", "c.bmp", "d.webp", "e16.png", "f16.tif", "g_alpha.png", "h_gray.png"]
+        "a.png",
+        "b.jpg",
+        "c.bmp",
+        "d.webp",
+        "e16.png",
+        "f16.tif",
+        "g_alpha.png",
+        "h_gray.png",
+    ]
     read = {p.name: cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in dst.iterdir()}
     for name, img in read.items():
         assert img.shape[:2] == (2 * H, 2 * W), name
@@ -85,13 +97,26 @@ def test_mixed_formats_depth_alpha_and_bad_files(tmp_path: Path, caplog: pytest.
     assert np.abs(read["a.png"].astype(int) - ref).mean() < 3
 
 
-def test_strict_stops_at_an_unreadable_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_strict_stops_at_an_unreadable_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "in"
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), picture(1))
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    code = main(["upscale", str(src), "-o", str(tmp_path / "out") + "/", "--model", "bicubic",
-                 "--device", "cpu", "--strict"])
+    code = main(
+        [
+            "upscale",
+            str(src),
+            "-o",
+            str(tmp_path / "out") + "/",
+            "--model",
+            "bicubic",
+            "--device",
+            "cpu",
+            "--strict",
+        ]
+    )
     assert code == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("vidsr: error: ") and "broken.jpg" in err[0]
@@ -161,7 +186,9 @@ def test_folder_to_video_in_natural_order(tmp_path: Path) -> None:
         assert c.streams.video[0].average_rate == 24
 
 
-def test_video_to_folder_and_cli_dispatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_video_to_folder_and_cli_dispatch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = make_video(tmp_path / "clip.mp4", n=4, size=(32, 24))
     out = tmp_path / "frames"
     summary = video_to_folder(src, out, config())
@@ -169,10 +196,23 @@ def test_video_to_folder_and_cli_dispatch(tmp_path: Path, capsys: pytest.Capture
     assert sorted(p.name for p in out.iterdir()) == [f"clip_{i:06d}.png" for i in range(4)]
     assert cv2.imread(str(out / "clip_000000.png")).shape == (48, 64, 3)
     # The CLI: folder in, folder out (named with a trailing slash), default model.
-    code = main(["upscale", str(out), "-o", str(tmp_path / "x2") + "/", "--device", "cpu", "--format", "jpg"])
+    code = main(
+        [
+            "upscale",
+            str(out),
+            "-o",
+            str(tmp_path / "x2") + "/",
+            "--device",
+            "cpu",
+            "--format",
+            "jpg",
+        ]
+    )
     assert code == 0
     assert "4 frames" in capsys.readouterr().out
-    assert sorted(p.name for p in (tmp_path / "x2").iterdir()) == [f"clip_{i:06d}.jpg" for i in range(4)]
+    assert sorted(p.name for p in (tmp_path / "x2").iterdir()) == [
+        f"clip_{i:06d}.jpg" for i in range(4)
+    ]
 
 
 def test_sink_never_writes_outside_its_folder(tmp_path: Path) -> None:

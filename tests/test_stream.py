@@ -25,10 +25,26 @@ from vidsr.stream_server import parse_address
 LAVFI = "lavfi:testsrc2=size=64x48:rate=30"
 
 
-def test_record_has_the_expected_size_and_frame_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_record_has_the_expected_size_and_frame_count(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "live.mp4"
-    code = main(["stream", "--source", LAVFI, "--frames", "6", "--record", str(out), "--device", "cpu",
-                 "--model", "bicubic", "--quiet"])
+    code = main(
+        [
+            "stream",
+            "--source",
+            LAVFI,
+            "--frames",
+            "6",
+            "--record",
+            str(out),
+            "--device",
+            "cpu",
+            "--model",
+            "bicubic",
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert "--frames 6 reached" in capsys.readouterr().out
     assert not [t.name for t in threading.enumerate() if t.name.startswith("vidsr")]
@@ -47,8 +63,12 @@ def _read_jpegs(url: str, count: int) -> tuple[str, list[np.ndarray]]:
             chunk = response.read1(65536)
             assert chunk, "stream ended early"
             data += chunk
-            while (start := data.find(b"\xff\xd8")) >= 0 and (end := data.find(b"\xff\xd9", start)) >= 0:
-                images.append(cv2.imdecode(np.frombuffer(data[start : end + 2], np.uint8), cv2.IMREAD_COLOR))
+            while (start := data.find(b"\xff\xd8")) >= 0 and (
+                end := data.find(b"\xff\xd9", start)
+            ) >= 0:
+                images.append(
+                    cv2.imdecode(np.frombuffer(data[start : end + 2], np.uint8), cv2.IMREAD_COLOR)
+                )
                 data = data[end + 2 :]
     return content_type, images
 
@@ -68,9 +88,20 @@ def serving() -> Iterator[str]:
             ready.set()
 
         try:
-            result.append(run_stream(StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="off",
-                                                  serve=("127.0.0.1", 0), duration=120),
-                                     on_ready=on_ready, stop=stop))
+            result.append(
+                run_stream(
+                    StreamConfig(
+                        source=LAVFI,
+                        model="bicubic",
+                        device="cpu",
+                        colour="off",
+                        serve=("127.0.0.1", 0),
+                        duration=120,
+                    ),
+                    on_ready=on_ready,
+                    stop=stop,
+                )
+            )
         except BaseException as e:  # noqa: BLE001 - reported by the test thread
             result.append(e)
             ready.set()
@@ -108,24 +139,54 @@ def test_mjpeg_endpoints_page_and_404() -> None:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs a headless browser: Debian's chromium package "
-                                             "(apt-get install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="needs a headless browser: Debian's chromium package (apt-get install chromium)",
+)
 def test_page_plays_the_stream_in_a_headless_browser(tmp_path: Path) -> None:
     with serving() as base:
         # --timeout stops loading (the MJPEG response never ends) and then dumps the DOM,
         # in which the page's script has marked the picture as playing.
         result = subprocess.run(
-            [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--timeout=5000", "--dump-dom", base],
-            capture_output=True, text=True, timeout=90, check=False)
+            [
+                str(CHROMIUM),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--timeout=5000",
+                "--dump-dom",
+                base,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
     assert 'id="status">live<' in result.stdout, result.stdout[-2000:] + result.stderr[-2000:]
 
 
-def test_source_that_ends_mid_stream_finishes_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_source_that_ends_mid_stream_finishes_cleanly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     src = make_video(tmp_path / "short.mp4", n=8, size=(32, 24))
     out = tmp_path / "rec.mkv"
-    code = main(["stream", "--source", str(src), "--record", str(out), "--device", "cpu", "--model", "bicubic",
-                 "--quiet"])
+    code = main(
+        [
+            "stream",
+            "--source",
+            str(src),
+            "--record",
+            str(out),
+            "--device",
+            "cpu",
+            "--model",
+            "bicubic",
+            "--quiet",
+        ]
+    )
     assert code == 0
     assert "source ended" in capsys.readouterr().out
     frames = read_frames(out)  # finalised: decodable to the end
@@ -134,8 +195,9 @@ def test_source_that_ends_mid_stream_finishes_cleanly(tmp_path: Path, capsys: py
 
 
 @pytest.mark.parametrize("source", ["missing.mp4", "lavfi:nosuchfilter=1", "/dev/video99"])
-def test_unopenable_source_fails_at_once_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                        source: str) -> None:
+def test_unopenable_source_fails_at_once_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], source: str
+) -> None:
     spec = str(tmp_path / source) if source.endswith(".mp4") else source
     code = main(["stream", "--source", spec, "--device", "cpu", "--model", "bicubic"])
     assert code == 1
@@ -167,6 +229,8 @@ def test_serve_address_defaults_to_localhost() -> None:
 
 
 def test_duration_bounds_a_run() -> None:
-    summary = run_stream(StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="frame", duration=0.5))
+    summary = run_stream(
+        StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="frame", duration=0.5)
+    )
     assert summary.end_reason.startswith("--duration")
     assert summary.stats.frames >= 1 and summary.seconds < 30

@@ -79,7 +79,9 @@ def planes_to_bgr(planes: Planes) -> np.ndarray:
 
 def _check_even(name: str, width: int, height: int) -> None:
     if width % 2 or height % 2:
-        raise InputError(f"{name}: frame size {width}x{height} is odd; streaming needs even sizes (4:2:0)")
+        raise InputError(
+            f"{name}: frame size {width}x{height} is odd; streaming needs even sizes (4:2:0)"
+        )
 
 
 class OpenCVCapture:
@@ -91,14 +93,18 @@ class OpenCVCapture:
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # one clear error instead
         try:
-            self._cap = cv2.VideoCapture(device, cv2.CAP_V4L2 if isinstance(device, str) else cv2.CAP_ANY)
+            self._cap = cv2.VideoCapture(
+                device, cv2.CAP_V4L2 if isinstance(device, str) else cv2.CAP_ANY
+            )
             opened = self._cap.isOpened()
             ok, bgr = self._cap.read() if opened else (False, None)
         finally:
             cv2.utils.logging.setLogLevel(level)
         if not ok or bgr is None:
             self._cap.release()
-            raise InputError(f"cannot open {self.name}" + ("" if opened else ": no such camera or it is busy"))
+            raise InputError(
+                f"cannot open {self.name}" + ("" if opened else ": no such camera or it is busy")
+            )
         self.height, self.width = bgr.shape[:2]
         _check_even(self.name, self.width, self.height)
         fps = self._cap.get(cv2.CAP_PROP_FPS)
@@ -134,11 +140,13 @@ class PyAVCapture:
         self.paced = paced
         try:
             if spec.startswith("lavfi:"):
-                self._container = av.open(spec[len("lavfi:"):], format="lavfi")
+                self._container = av.open(spec[len("lavfi:") :], format="lavfi")
             else:
                 self._container = av.open(spec, timeout=_OPEN_TIMEOUT_S, metadata_errors="replace")
         except (av.error.FFmpegError, OSError, ValueError) as e:
-            raise InputError(f"cannot open stream source {spec}: {getattr(e, 'strerror', None) or e}") from e
+            raise InputError(
+                f"cannot open stream source {spec}: {getattr(e, 'strerror', None) or e}"
+            ) from e
         try:
             if not self._container.streams.video:
                 raise InputError(f"stream source {spec} has no video")

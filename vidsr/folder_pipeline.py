@@ -88,11 +88,24 @@ def image_info(path: Path, width: int, height: int, bits: int, fps: Fraction) ->
     frame per ``1/fps`` tick, sRGB-like BT.709 primaries, no other streams."""
     yuv = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, bits)
     return synthetic_info(
-        path=path, container_format="image2", width=width, height=height,
-        source_format="rgb48le" if bits > 8 else "rgb24", work_format=IMAGE_WORK_FORMAT, yuv=yuv,
-        matrix_guessed=False, time_base=1 / fps, frame_rate=fps, frame_count=None,
-        duration_seconds=None, rotation=0, color_primaries=1, color_trc=13,
-        colorspace=IMAGE_YUV.matrix, color_range=1, stream_index=0,
+        path=path,
+        container_format="image2",
+        width=width,
+        height=height,
+        source_format="rgb48le" if bits > 8 else "rgb24",
+        work_format=IMAGE_WORK_FORMAT,
+        yuv=yuv,
+        matrix_guessed=False,
+        time_base=1 / fps,
+        frame_rate=fps,
+        frame_count=None,
+        duration_seconds=None,
+        rotation=0,
+        color_primaries=1,
+        color_trc=13,
+        colorspace=IMAGE_YUV.matrix,
+        color_range=1,
+        stream_index=0,
     )
 
 
@@ -106,10 +119,15 @@ def synthetic_info(**fields: object) -> VideoInfo:
     return VideoInfo(**fields)  # type: ignore[arg-type]
 
 
-def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunConfig | None = None,
-                   options: FolderOptions | None = None, *,
-                   progress: Callable[[int], None] | None = None,
-                   on_start: Callable[[int], None] | None = None) -> FolderSummary:
+def upscale_folder(
+    src: str | Path,
+    dst: str | Path | None = None,
+    config: RunConfig | None = None,
+    options: FolderOptions | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> FolderSummary:
     """Upscale every image of folder ``src`` into folder ``dst``, or into a video when
     ``dst`` has a video extension (``.mp4``, ``.mkv``...).
 
@@ -134,7 +152,9 @@ def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunCo
 
     # 1. Check everything before any work: images, output, model.
     to_video = dst.suffix.lower() in CONTAINERS and not dst.is_dir()  # "out.v2/" is a folder
-    scan = scan_folder(src, image_format=None if to_video else options.image_format, strict=options.strict)
+    scan = scan_folder(
+        src, image_format=None if to_video else options.image_format, strict=options.strict
+    )
     check_model_choice(config.model, config.scale)
     if to_video:
         return _folder_to_video(scan, dst, config, options, progress, on_start)
@@ -146,20 +166,32 @@ def upscale_folder(src: str | Path, dst: str | Path | None = None, config: RunCo
         return FolderSummary(dst, 0, len(scan.skipped), resumed, 0.0)
 
     # 2. Model, source and sink: 16-bit YUV 4:4:4 in and out.
-    source = FolderSource(entries, scan.width, scan.height, strict=options.strict, workers=options.workers)
+    source = FolderSource(
+        entries, scan.width, scan.height, strict=options.strict, workers=options.workers
+    )
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
-    processor, batch_size = _processor(config, IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT, scan.width, scan.height)
+    processor, batch_size = _processor(
+        config, IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT, scan.width, scan.height
+    )
 
     # 3. Run read -> batch -> model -> colour -> write, overlapped.
-    run_stages(_with_shots(source.items, config, IMAGE_YUV.bits), processor, sink,
-               batch_size=batch_size, queue_size=config.queue_size, progress=progress)
+    run_stages(
+        _with_shots(source.items, config, IMAGE_YUV.bits),
+        processor,
+        sink,
+        batch_size=batch_size,
+        queue_size=config.queue_size,
+        progress=progress,
+    )
     if source.frames_read == 0:
         raise InputError(f"no image in {src} could be read")
     skipped = len(scan.skipped) + len(source.skipped)
     return FolderSummary(dst, sink.frames_written, skipped, resumed, time.perf_counter() - started)
 
 
-def _plan_folder_output(scan: FolderScan, dst: Path, overwrite: bool, resume: bool) -> tuple[list, int]:
+def _plan_folder_output(
+    scan: FolderScan, dst: Path, overwrite: bool, resume: bool
+) -> tuple[list, int]:
     """Create the output folder; return the entries still to write and how many are done.
 
     Raises:
@@ -189,9 +221,14 @@ def _plan_folder_output(scan: FolderScan, dst: Path, overwrite: bool, resume: bo
     return list(scan.entries), 0
 
 
-def _folder_to_video(scan: FolderScan, dst: Path, config: RunConfig, options: FolderOptions,
-                     progress: Callable[[int], None] | None,
-                     on_start: Callable[[int], None] | None) -> FolderSummary:
+def _folder_to_video(
+    scan: FolderScan,
+    dst: Path,
+    config: RunConfig,
+    options: FolderOptions,
+    progress: Callable[[int], None] | None,
+    on_start: Callable[[int], None] | None,
+) -> FolderSummary:
     """Encode the upscaled images of ``scan`` as a video at ``options.fps``."""
     bits = read_picture(scan.entries[0].path).bits
     info = image_info(scan.folder, scan.width, scan.height, bits, options.fps)
@@ -200,13 +237,24 @@ def _folder_to_video(scan: FolderScan, dst: Path, config: RunConfig, options: Fo
     if on_start is not None:
         on_start(len(scan.entries))
     out_fmt = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, plan.bits)
-    processor, batch_size = _processor(config, IMAGE_YUV, out_fmt, plan.work_format, scan.width, scan.height)
-    source = FolderSource(scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers)
+    processor, batch_size = _processor(
+        config, IMAGE_YUV, out_fmt, plan.work_format, scan.width, scan.height
+    )
+    source = FolderSource(
+        scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers
+    )
     write_path = partial_path(dst)
     sink = FileSink(plan, info, write_path)
     started = time.perf_counter()
-    _run_to_file(_with_shots(source.items, config, IMAGE_YUV.bits), processor, sink, config, batch_size,
-                 write_path, progress)
+    _run_to_file(
+        _with_shots(source.items, config, IMAGE_YUV.bits),
+        processor,
+        sink,
+        config,
+        batch_size,
+        write_path,
+        progress,
+    )
     if source.frames_read == 0:
         _remove(write_path)
         raise InputError(f"no image in {scan.folder} could be read")
@@ -215,10 +263,15 @@ def _folder_to_video(scan: FolderScan, dst: Path, config: RunConfig, options: Fo
     return FolderSummary(dst, sink.frames_written, skipped, 0, time.perf_counter() - started)
 
 
-def video_to_folder(src: str | Path, dst: str | Path, config: RunConfig | None = None,
-                    options: FolderOptions | None = None, *,
-                    progress: Callable[[int], None] | None = None,
-                    on_start: Callable[[int], None] | None = None) -> FolderSummary:
+def video_to_folder(
+    src: str | Path,
+    dst: str | Path,
+    config: RunConfig | None = None,
+    options: FolderOptions | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> FolderSummary:
     """Upscale a video into a folder of images ``<stem>_000000.png``, ... (0-based decode
     order; ``options.image_format`` picks another format). 8-bit videos give 8-bit images,
     deeper ones 16-bit (in formats that hold it). Audio and subtitles are not written.
@@ -236,12 +289,16 @@ def video_to_folder(src: str | Path, dst: str | Path, config: RunConfig | None =
     ext = OUTPUT_FORMATS[(options.image_format or "png").lower()]
     pattern = f"{src.stem}_{{index:06d}}{ext}"
     scan = FolderScan(src, (), info.width, info.height)
-    _plan_folder_output(scan, dst, config.overwrite, options.resume)  # creates dst, checks writability
+    _plan_folder_output(
+        scan, dst, config.overwrite, options.resume
+    )  # creates dst, checks writability
     existing = {p.name for p in dst.iterdir()}
     clash = [n for n in existing if n.startswith(f"{src.stem}_") and n.endswith(ext)]
     if clash and not options.resume and not config.overwrite:
-        raise OutputExistsError(f"{len(clash)} output image(s) exist in {dst}, e.g. {sorted(clash)[0]} "
-                                f"(use --resume to skip them or --overwrite to replace them)")
+        raise OutputExistsError(
+            f"{len(clash)} output image(s) exist in {dst}, e.g. {sorted(clash)[0]} "
+            f"(use --resume to skip them or --overwrite to replace them)"
+        )
     if on_start is not None:
         on_start(info.frame_count or 0)
 
@@ -258,19 +315,34 @@ def video_to_folder(src: str | Path, dst: str | Path, config: RunConfig | None =
 
     # 3. Run decode -> batch -> model -> colour -> write.
     started = time.perf_counter()
-    run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size, progress=progress)
+    run_stages(
+        items,
+        processor,
+        sink,
+        batch_size=batch_size,
+        queue_size=config.queue_size,
+        progress=progress,
+    )
     if source.frames_decoded == 0:
         raise InputError(f"{src}: no frame could be decoded")
     resumed = source.frames_decoded - sink.frames_written
     return FolderSummary(dst, sink.frames_written, 0, resumed, time.perf_counter() - started)
 
 
-def _processor(config: RunConfig, in_fmt: YuvFormat, out_fmt: YuvFormat, work: str,
-               width: int, height: int) -> tuple[FrameProcessor, int]:
+def _processor(
+    config: RunConfig, in_fmt: YuvFormat, out_fmt: YuvFormat, work: str, width: int, height: int
+) -> tuple[FrameProcessor, int]:
     device = resolve_device(config.device)
     model = load_model(config.model, config.scale)
-    processor = FrameProcessor(model, device, in_fmt, out_fmt, work, config.tile,
-                               colour_stage=make_colour_stage(config, in_fmt.bits))
+    processor = FrameProcessor(
+        model,
+        device,
+        in_fmt,
+        out_fmt,
+        work,
+        config.tile,
+        colour_stage=make_colour_stage(config, in_fmt.bits),
+    )
     size_only = image_info(Path("."), width, height, 8, Fraction(25))
     batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda")
     return processor, batch_size
@@ -305,12 +377,25 @@ def _skip_done(items: Items, done: Callable[[HostFrame], bool]) -> Items:
     return kept
 
 
-def _run_to_file(items: Items, processor: FrameProcessor, sink: FrameSink, config: RunConfig,
-                 batch_size: int, write_path: Path, progress: Callable[[int], None] | None) -> None:
+def _run_to_file(
+    items: Items,
+    processor: FrameProcessor,
+    sink: FrameSink,
+    config: RunConfig,
+    batch_size: int,
+    write_path: Path,
+    progress: Callable[[int], None] | None,
+) -> None:
     """Run into a file under its temporary name: removed on error, kept on Ctrl-C."""
     try:
-        run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size,
-                   progress=progress)
+        run_stages(
+            items,
+            processor,
+            sink,
+            batch_size=batch_size,
+            queue_size=config.queue_size,
+            progress=progress,
+        )
     except Exception:
         _remove(write_path)
         raise

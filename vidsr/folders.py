@@ -25,9 +25,20 @@ from PIL import Image
 from vidsr.colour import YuvFormat
 from vidsr.errors import EncodeError, InputError, OptionError
 from vidsr.images import (
-    ALPHA_EXTENSIONS, DEEP_EXTENSIONS, IMAGE_EXTENSIONS, IMAGE_YUV, TEMP_SUFFIX, Picture,
-    encode_picture, natural_key, output_extension, planes_to_rgb, read_picture, resize_alpha,
-    rgb_to_planes, write_atomic,
+    ALPHA_EXTENSIONS,
+    DEEP_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    IMAGE_YUV,
+    TEMP_SUFFIX,
+    Picture,
+    encode_picture,
+    natural_key,
+    output_extension,
+    planes_to_rgb,
+    read_picture,
+    resize_alpha,
+    rgb_to_planes,
+    write_atomic,
 )
 from vidsr.sources import HostFrame
 
@@ -71,7 +82,9 @@ class ImageFrame(HostFrame):
     gray: bool = False
 
 
-def scan_folder(folder: Path, *, image_format: str | None = None, strict: bool = False) -> FolderScan:
+def scan_folder(
+    folder: Path, *, image_format: str | None = None, strict: bool = False
+) -> FolderScan:
     """List ``folder``'s images in natural order and check their headers.
 
     Hidden files and sub-folders are ignored; other non-image files are skipped with a
@@ -88,7 +101,9 @@ def scan_folder(folder: Path, *, image_format: str | None = None, strict: bool =
     """
     if not folder.is_dir():
         raise InputError(f"not a folder: {folder}")
-    names = sorted((p.name for p in folder.iterdir() if not p.name.startswith(".")), key=natural_key)
+    names = sorted(
+        (p.name for p in folder.iterdir() if not p.name.startswith(".")), key=natural_key
+    )
     entries: list[FolderEntry] = []
     skipped: list[str] = []
     sizes: dict[tuple[int, int], str] = {}
@@ -126,7 +141,7 @@ def scan_folder(folder: Path, *, image_format: str | None = None, strict: bool =
             f"images differ in size: {first} is {w1}x{h1} but {other} is {w2}x{h2}; "
             f"a folder is upscaled as one clip, so put each size in its own folder"
         )
-    (width, height), = sizes
+    ((width, height),) = sizes
     return FolderScan(folder, tuple(entries), width, height, tuple(skipped))
 
 
@@ -147,8 +162,16 @@ class FolderSource:
         yuv: the planes' format (default :data:`~vidsr.images.IMAGE_YUV`).
     """
 
-    def __init__(self, entries: tuple[FolderEntry, ...] | list[FolderEntry], width: int, height: int,
-                 *, yuv: YuvFormat = IMAGE_YUV, strict: bool = False, workers: int = 2) -> None:
+    def __init__(
+        self,
+        entries: tuple[FolderEntry, ...] | list[FolderEntry],
+        width: int,
+        height: int,
+        *,
+        yuv: YuvFormat = IMAGE_YUV,
+        strict: bool = False,
+        workers: int = 2,
+    ) -> None:
         self.entries = tuple(entries)
         self.width, self.height = width, height
         self.yuv = yuv
@@ -178,7 +201,9 @@ class FolderSource:
                     planes, picture = future.result()
                     h, w = picture.rgb.shape[:2]
                     if (w, h) != (self.width, self.height):
-                        raise InputError(f"{entry.path} is {w}x{h}, expected {self.width}x{self.height}")
+                        raise InputError(
+                            f"{entry.path} is {w}x{h}, expected {self.width}x{self.height}"
+                        )
                 except InputError as e:
                     if self.strict:
                         raise
@@ -187,8 +212,16 @@ class FolderSource:
                     continue
                 index = self.frames_read
                 self.frames_read += 1
-                yield ImageFrame(index, index, 1, planes, out_name=entry.out_name, bits=picture.bits,
-                                 alpha=picture.alpha, gray=picture.gray)
+                yield ImageFrame(
+                    index,
+                    index,
+                    1,
+                    planes,
+                    out_name=entry.out_name,
+                    bits=picture.bits,
+                    alpha=picture.alpha,
+                    gray=picture.gray,
+                )
         finally:
             for _, future in pending:
                 future.cancel()
@@ -246,7 +279,9 @@ class FolderSink:
             self._pending.popleft().result()
             self.frames_written += 1
 
-    def _write(self, planes: Planes, path: Path, bits: int, alpha: np.ndarray | None, gray: bool) -> None:
+    def _write(
+        self, planes: Planes, path: Path, bits: int, alpha: np.ndarray | None, gray: bool
+    ) -> None:
         out_bits = bits if path.suffix.lower() in DEEP_EXTENSIONS else 8
         rgb = planes_to_rgb(planes, self.yuv, out_bits)
         if alpha is not None:

@@ -30,8 +30,15 @@ from vidsr.errors import EncodeError, InputError
 
 # Extensions read as images (lower case). Output formats are named without the dot.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-OUTPUT_FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "tif": ".tif", "tiff": ".tiff",
-                  "bmp": ".bmp", "webp": ".webp"}
+OUTPUT_FORMATS = {
+    "png": ".png",
+    "jpg": ".jpg",
+    "jpeg": ".jpg",
+    "tif": ".tif",
+    "tiff": ".tiff",
+    "bmp": ".bmp",
+    "webp": ".webp",
+}
 DEEP_EXTENSIONS = (".png", ".tif", ".tiff")  # can hold 16 bits per channel
 ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")  # can hold an alpha channel
 IMAGE_YUV = YuvFormat(matrix=6, full_range=False, bits=16)
@@ -77,16 +84,22 @@ def read_picture(path: Path) -> Picture:
     if data is None:
         raise InputError(f"cannot read image {path}")
     if data.dtype not in (np.uint8, np.uint16):
-        raise InputError(f"{path}: {data.dtype} samples are not supported (8- or 16-bit images only)")
+        raise InputError(
+            f"{path}: {data.dtype} samples are not supported (8- or 16-bit images only)"
+        )
     if data.ndim == 2 or data.shape[2] == 1:
         gray = data.reshape(data.shape[0], data.shape[1])
         return Picture(np.repeat(gray[:, :, None], 3, axis=2), None, True)
     if data.shape[2] == 4:
-        return Picture(np.ascontiguousarray(data[:, :, 2::-1]), np.ascontiguousarray(data[:, :, 3]), False)
+        return Picture(
+            np.ascontiguousarray(data[:, :, 2::-1]), np.ascontiguousarray(data[:, :, 3]), False
+        )
     return Picture(np.ascontiguousarray(data[:, :, ::-1]), None, False)
 
 
-def _affine(fn: Callable[[torch.Tensor], torch.Tensor], in_scale: float, out_scale: float) -> np.ndarray:
+def _affine(
+    fn: Callable[[torch.Tensor], torch.Tensor], in_scale: float, out_scale: float
+) -> np.ndarray:
     """The 3x4 matrix ``[A | b]`` with ``fn(x / in_scale) * out_scale == A @ x + b`` for an
     affine colour conversion ``fn`` of ``(1, 3, 1, 1)`` tensors, read off by evaluating it
     at 0 and the unit vectors (so :mod:`vidsr.colour` stays the one definition)."""
@@ -106,7 +119,9 @@ def _apply_affine(pixels: np.ndarray, matrix: np.ndarray, peak: int, dtype: type
     return out.astype(dtype)
 
 
-def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rgb_to_planes(
+    rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(H, W, 3)`` uint8/uint16 RGB -> ``(Y, Cb, Cr)`` 4:4:4 planes, ``(H, W)`` each,
     holding ``fmt`` codes (uint16 when ``fmt.bits > 8``, else uint8)."""
     peak = 65535 if rgb.dtype == np.uint16 else 255
@@ -119,7 +134,9 @@ def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> tuple[np.ndarr
     return codes[:, :, 0].copy(), codes[:, :, 1].copy(), codes[:, :, 2].copy()
 
 
-def planes_to_rgb(planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFormat, bits: int) -> np.ndarray:
+def planes_to_rgb(
+    planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFormat, bits: int
+) -> np.ndarray:
     """``(Y, Cb, Cr)`` planes of ``fmt`` codes -> ``(H, W, 3)`` RGB with ``bits`` (8 or 16)
     per sample, clamped and rounded. Subsampled chroma is upsampled (bilinear) first."""
     y, u, v = planes

@@ -93,8 +93,10 @@ class StreamStats:
     latency_p95_ms: float
 
     def line(self) -> str:
-        return (f"{self.fps:5.1f} fps  latency p50 {self.latency_p50_ms:4.0f} ms "
-                f"p95 {self.latency_p95_ms:4.0f} ms  drops {self.dropped}")
+        return (
+            f"{self.fps:5.1f} fps  latency p50 {self.latency_p50_ms:4.0f} ms "
+            f"p95 {self.latency_p95_ms:4.0f} ms  drops {self.dropped}"
+        )
 
 
 @dataclass(frozen=True)
@@ -135,13 +137,22 @@ class _Stats:
             fps = self.frames / (now - self.started) if now > self.started else 0.0
         else:
             window = [t for t in self.recent if now - t <= 2.0]
-            fps = (len(window) - 1) / (window[-1] - window[0]) if len(window) > 1 and window[-1] > window[0] else 0.0
+            fps = (
+                (len(window) - 1) / (window[-1] - window[0])
+                if len(window) > 1 and window[-1] > window[0]
+                else 0.0
+            )
         return StreamStats(self.frames, dropped, fps, p50, p95)
 
 
-def run_stream(config: StreamConfig, *, on_stats: Callable[[StreamStats], None] | None = None,
-               on_ready: Callable[[str | None], None] | None = None,
-               stop: threading.Event | None = None, stats_every: float = 1.0) -> StreamSummary:
+def run_stream(
+    config: StreamConfig,
+    *,
+    on_stats: Callable[[StreamStats], None] | None = None,
+    on_ready: Callable[[str | None], None] | None = None,
+    stop: threading.Event | None = None,
+    stats_every: float = 1.0,
+) -> StreamSummary:
     """Capture, upscale and output a live stream until it ends, a bound is reached, the
     user quits (``--show``: q), or ``stop`` is set.
 
@@ -175,12 +186,26 @@ def run_stream(config: StreamConfig, *, on_stats: Callable[[StreamStats], None] 
         device = resolve_device(config.device)
         model = load_model(model_name, config.scale)
         colour = None if config.colour == "off" else ColourMatcher(config.colour, bins=256)  # type: ignore[arg-type]
-        processor = FrameProcessor(model, device, STREAM_YUV, STREAM_YUV, STREAM_WORK_FORMAT, config.tile,
-                                   colour_stage=colour)
+        processor = FrameProcessor(
+            model,
+            device,
+            STREAM_YUV,
+            STREAM_YUV,
+            STREAM_WORK_FORMAT,
+            config.tile,
+            colour_stage=colour,
+        )
         out_w, out_h = capture.width * config.scale, capture.height * config.scale
         if config.record is not None:
-            recorder = Recorder(config.record, capture.width, capture.height, capture.frame_rate, config.scale,
-                                config.encode, config.overwrite)
+            recorder = Recorder(
+                config.record,
+                capture.width,
+                capture.height,
+                capture.frame_rate,
+                config.scale,
+                config.encode,
+                config.overwrite,
+            )
             recorder.start()
         if config.serve is not None:
             server = StreamServer(config.serve, hub)
@@ -192,8 +217,9 @@ def run_stream(config: StreamConfig, *, on_stats: Callable[[StreamStats], None] 
         #    then loop: newest frame -> model -> outputs.
         _warm_up(processor, capture.width, capture.height)
         grabber.start()
-        end_reason, stats = _loop(config, processor, slot, grabber, recorder, hub, window, stop,
-                                  on_stats, stats_every)
+        end_reason, stats = _loop(
+            config, processor, slot, grabber, recorder, hub, window, stop, on_stats, stats_every
+        )
     finally:
         # 4. Shutdown: capture joined, streams ended, recording flushed and published.
         stop.set()
@@ -209,22 +235,44 @@ def run_stream(config: StreamConfig, *, on_stats: Callable[[StreamStats], None] 
             recorder.finish()
     if grabber.error is not None:
         raise grabber.error
-    return StreamSummary(config.source, model_name, capture.width, capture.height, out_w, out_h,
-                         slot.captured, time.perf_counter() - stats.started,
-                         stats.snapshot(slot.dropped, whole_run=True), end_reason, config.record)
+    return StreamSummary(
+        config.source,
+        model_name,
+        capture.width,
+        capture.height,
+        out_w,
+        out_h,
+        slot.captured,
+        time.perf_counter() - stats.started,
+        stats.snapshot(slot.dropped, whole_run=True),
+        end_reason,
+        config.record,
+    )
 
 
 def _warm_up(processor: FrameProcessor, width: int, height: int, calls: int = 2) -> None:
     """Run the model on grey frames so the first live frame is not the slow one."""
-    grey = (np.full((height, width), 128, np.uint8), np.full((height // 2, width // 2), 128, np.uint8),
-            np.full((height // 2, width // 2), 128, np.uint8))
+    grey = (
+        np.full((height, width), 128, np.uint8),
+        np.full((height // 2, width // 2), 128, np.uint8),
+        np.full((height // 2, width // 2), 128, np.uint8),
+    )
     for i in range(calls):
         processor.process([HostFrame(i, i, 0, grey, new_shot=True)])
 
 
-def _loop(config: StreamConfig, processor: FrameProcessor, slot: LatestSlot, grabber: CaptureThread,
-          recorder: Recorder | None, hub: FrameHub, window: Window | None, stop: threading.Event,
-          on_stats: Callable[[StreamStats], None] | None, stats_every: float) -> tuple[str, _Stats]:
+def _loop(
+    config: StreamConfig,
+    processor: FrameProcessor,
+    slot: LatestSlot,
+    grabber: CaptureThread,
+    recorder: Recorder | None,
+    hub: FrameHub,
+    window: Window | None,
+    stop: threading.Event,
+    on_stats: Callable[[StreamStats], None] | None,
+    stats_every: float,
+) -> tuple[str, _Stats]:
     """The processing loop (this thread does all device work). Returns why it ended."""
     stats = _Stats()
     detector = ShotDetector(ShotConfig(lookahead=1)) if config.colour == "shot" else None
@@ -241,12 +289,18 @@ def _loop(config: StreamConfig, processor: FrameProcessor, slot: LatestSlot, gra
         got = slot.take(timeout=0.1)
         if got is None:
             if slot.ended:
-                return (f"source ended ({slot.end_reason})" if grabber.error is None else slot.end_reason), stats
+                return (
+                    f"source ended ({slot.end_reason})"
+                    if grabber.error is None
+                    else slot.end_reason
+                ), stats
             continue
         y, u, v = got.planes
         new_shot = stats.frames == 0 or cut_pending
         if detector is not None:  # decisions come one frame late; the reset follows the cut
-            decided = detector.push(make_thumbnail(y, u, v, bits=8, thumb_size=detector.config.thumb_size))
+            decided = detector.push(
+                make_thumbnail(y, u, v, bits=8, thumb_size=detector.config.thumb_size)
+            )
             cut_pending = any(cut for index, cut in decided if index > 0)
         frame = HostFrame(stats.frames, stats.frames, 0, got.planes, new_shot=new_shot)
         sr = processor.process([frame])[0]
@@ -272,4 +326,3 @@ def percentile(values: list[float], q: float) -> float:
         return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q / 100.0 * len(ordered)))]
-

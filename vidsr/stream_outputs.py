@@ -31,25 +31,51 @@ _RECORD_TIME_BASE = Fraction(1, 1000)
 class Recorder:
     """Encodes the recording in its own thread; ``write`` blocks only when 8 frames wait."""
 
-    def __init__(self, path: Path, width: int, height: int, rate: Fraction, scale: int,
-                 encode: EncodeConfig, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        rate: Fraction,
+        scale: int,
+        encode: EncodeConfig,
+        overwrite: bool = False,
+    ) -> None:
         if path.exists() and not overwrite:
             raise OutputExistsError(f"output exists: {path} (use --overwrite to replace it)")
         if not path.parent.is_dir():
             raise EncodeError(f"output folder does not exist: {path.parent}")
         info = synthetic_info(
-            path=path, container_format="live", width=width, height=height, source_format="yuv420p",
-            work_format=STREAM_WORK_FORMAT, yuv=STREAM_YUV, matrix_guessed=False,
-            time_base=_RECORD_TIME_BASE, frame_rate=rate, frame_count=None, duration_seconds=None,
-            rotation=0, color_primaries=2, color_trc=2, colorspace=STREAM_YUV.matrix, color_range=1,
+            path=path,
+            container_format="live",
+            width=width,
+            height=height,
+            source_format="yuv420p",
+            work_format=STREAM_WORK_FORMAT,
+            yuv=STREAM_YUV,
+            matrix_guessed=False,
+            time_base=_RECORD_TIME_BASE,
+            frame_rate=rate,
+            frame_count=None,
+            duration_seconds=None,
+            rotation=0,
+            color_primaries=2,
+            color_trc=2,
+            colorspace=STREAM_YUV.matrix,
+            color_range=1,
             stream_index=0,
         )
         # A live recording must keep up: x264/x265 default to "veryfast" here, not "medium".
         preset = encode.preset
         if preset is None and encode.codec in ("libx264", "libx265"):
             preset = "veryfast"
-        encode = EncodeConfig(codec=encode.codec, crf=encode.crf, preset=preset,
-                              pix_fmt=STREAM_WORK_FORMAT, threads=encode.threads)
+        encode = EncodeConfig(
+            codec=encode.codec,
+            crf=encode.crf,
+            preset=preset,
+            pix_fmt=STREAM_WORK_FORMAT,
+            threads=encode.threads,
+        )
         self.plan = plan_output(info, path, encode, scale)
         self.path = path
         self.write_path = path.with_name(f"{path.stem}.partial{path.suffix}")
@@ -104,19 +130,27 @@ class Window:
     title = "vidsr"
 
     def __init__(self) -> None:
-        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise OptionError("--show needs a display (no DISPLAY or WAYLAND_DISPLAY); use --serve instead")
+        if sys.platform.startswith("linux") and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+        ):
+            raise OptionError(
+                "--show needs a display (no DISPLAY or WAYLAND_DISPLAY); use --serve instead"
+            )
         self.split = False
 
     def show(self, render: Callable[[str], np.ndarray], overlay: str) -> bool:
         """Show a frame; returns False when the user asked to quit."""
         image = render("split" if self.split else "sr")
-        cv2.putText(image, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            image, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA
+        )
         try:
             cv2.imshow(self.title, image)
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as e:
-            raise OptionError(f"--show: OpenCV cannot open a window ({e}); use --serve instead") from e
+            raise OptionError(
+                f"--show: OpenCV cannot open a window ({e}); use --serve instead"
+            ) from e
         if key == ord("s"):
             self.split = not self.split
         return key not in (ord("q"), 27)
@@ -140,8 +174,19 @@ def renderer(lr: Planes, sr: Planes, overlay: str) -> Callable[[str], np.ndarray
         bicubic = cv2.resize(planes_to_bgr(lr), (w, h), interpolation=cv2.INTER_CUBIC)
         split = np.hstack([bicubic, out])
         for x, label in ((8, "bicubic"), (w + 8, "vidsr")):
-            cv2.putText(split, label, (x, h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
-        cv2.putText(split, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA)
+            cv2.putText(
+                split,
+                label,
+                (x, h - 10),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.6,
+                (255, 255, 255),
+                1,
+                cv2.LINE_AA,
+            )
+        cv2.putText(
+            split, overlay, (8, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1, cv2.LINE_AA
+        )
         return split
 
     return render

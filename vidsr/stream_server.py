@@ -85,7 +85,9 @@ class FrameHub:
                 return None
             jpeg = self._cache.get(view)
             if jpeg is None:
-                ok, buf = cv2.imencode(".jpg", self._render(view), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+                ok, buf = cv2.imencode(
+                    ".jpg", self._render(view), [cv2.IMWRITE_JPEG_QUALITY, self.quality]
+                )
                 jpeg = buf.tobytes() if ok else b""
                 self._cache[view] = jpeg
             return self._seq, jpeg

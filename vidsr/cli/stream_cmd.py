@@ -21,33 +21,73 @@ def _address(text: str) -> tuple[str, int]:
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
-        "stream", help="upscale a live source (webcam, stream, file) with low latency",
+        "stream",
+        help="upscale a live source (webcam, stream, file) with low latency",
         description="Capture a live source, upscale each newest frame (stale frames are dropped) and show, "
-                    "record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.")
-    parser.add_argument("--source", required=True,
-                        help="camera index (0) or /dev/videoN; a video file; an rtsp:// or http:// URL; "
-                             "or lavfi:GRAPH (e.g. lavfi:testsrc2=size=320x240:rate=30)")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="upscaling factor (default 2)")
-    parser.add_argument("--model", default=None, help="model name (default: the fast model, else bicubic)")
+        "record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.",
+    )
+    parser.add_argument(
+        "--source",
+        required=True,
+        help="camera index (0) or /dev/videoN; a video file; an rtsp:// or http:// URL; "
+        "or lavfi:GRAPH (e.g. lavfi:testsrc2=size=320x240:rate=30)",
+    )
+    parser.add_argument(
+        "--scale", type=int, default=2, choices=(2, 3, 4), help="upscaling factor (default 2)"
+    )
+    parser.add_argument(
+        "--model", default=None, help="model name (default: the fast model, else bicubic)"
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--tile", type=int, default=None, metavar="PX", help="process frames in tiles of PX pixels")
-    parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
-                        help="colour matching: shot (causal, no added latency; default), frame, or off")
-    parser.add_argument("--show", action="store_true", help="show an OpenCV window (s: split view, q: quit)")
-    parser.add_argument("--record", type=Path, default=None, metavar="OUT", help="record the upscaled video")
+    parser.add_argument(
+        "--tile", type=int, default=None, metavar="PX", help="process frames in tiles of PX pixels"
+    )
+    parser.add_argument(
+        "--color",
+        "--colour",
+        dest="colour",
+        choices=COLOUR_MODES,
+        default="shot",
+        help="colour matching: shot (causal, no added latency; default), frame, or off",
+    )
+    parser.add_argument(
+        "--show", action="store_true", help="show an OpenCV window (s: split view, q: quit)"
+    )
+    parser.add_argument(
+        "--record", type=Path, default=None, metavar="OUT", help="record the upscaled video"
+    )
     parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
     parser.add_argument("--crf", type=int, default=None, help="recording quality")
-    parser.add_argument("--preset", default=None, help="recording preset (default veryfast for x264/x265)")
+    parser.add_argument(
+        "--preset", default=None, help="recording preset (default veryfast for x264/x265)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing recording")
-    parser.add_argument("--serve", type=_address, default=None, metavar="HOST:PORT",
-                        help="serve MJPEG (/stream.mjpg, /split.mjpg) and a page (/); PORT alone binds 127.0.0.1")
+    parser.add_argument(
+        "--serve",
+        type=_address,
+        default=None,
+        metavar="HOST:PORT",
+        help="serve MJPEG (/stream.mjpg, /split.mjpg) and a page (/); PORT alone binds 127.0.0.1",
+    )
     parser.add_argument("--frames", type=int, default=None, help="stop after N output frames")
-    parser.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
-    parser.add_argument("--no-pace", dest="paced", action="store_false", default=None,
-                        help="read files and lavfi graphs as fast as possible instead of at their frame rate")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for the model (default: torch's choice); on a machine busy with "
-                             "other work, 1 often gives lower and steadier latency")
+    parser.add_argument(
+        "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
+    )
+    parser.add_argument(
+        "--no-pace",
+        dest="paced",
+        action="store_false",
+        default=None,
+        help="read files and lavfi graphs as fast as possible instead of at their frame rate",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads for the model (default: torch's choice); on a machine busy with "
+        "other work, 1 often gives lower and steadier latency",
+    )
     parser.add_argument("--quiet", action="store_true", help="no status line")
     parser.set_defaults(func=run)
 
@@ -60,17 +100,34 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     config = StreamConfig(
-        source=args.source, model=args.model, scale=args.scale, device=args.device, tile=args.tile,
-        colour=args.colour, record=args.record, overwrite=args.overwrite,
+        source=args.source,
+        model=args.model,
+        scale=args.scale,
+        device=args.device,
+        tile=args.tile,
+        colour=args.colour,
+        record=args.record,
+        overwrite=args.overwrite,
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
-        serve=args.serve, show=args.show, frames=args.frames, duration=args.duration, paced=args.paced,
+        serve=args.serve,
+        show=args.show,
+        frames=args.frames,
+        duration=args.duration,
+        paced=args.paced,
     )
+
     def on_ready(url: str | None) -> None:
         if not (args.show or args.record or args.serve):
-            print("vidsr: note: no --show, --record or --serve: frames are upscaled and measured only",
-                  file=sys.stderr)
+            print(
+                "vidsr: note: no --show, --record or --serve: frames are upscaled and measured only",
+                file=sys.stderr,
+            )
         if url is not None:
-            print(f"serving {url} (MJPEG: {url}stream.mjpg, split view: {url}split.mjpg)", file=sys.stderr, flush=True)
+            print(
+                f"serving {url} (MJPEG: {url}stream.mjpg, split view: {url}split.mjpg)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def on_stats(stats: StreamStats) -> None:
         if not args.quiet:
@@ -92,10 +149,12 @@ def run(args: argparse.Namespace) -> int:
 
 def format_summary(s: StreamSummary) -> str:
     st = s.stats
-    text = (f"stream {s.source} ended: {s.end_reason}. {st.frames} frames {s.width}x{s.height} -> "
-            f"{s.out_width}x{s.out_height} [{s.model}] in {s.seconds:.1f} s ({st.fps:.1f} fps), "
-            f"latency p50 {st.latency_p50_ms:.0f} ms p95 {st.latency_p95_ms:.0f} ms, "
-            f"{st.dropped} of {s.captured} captured frames dropped")
+    text = (
+        f"stream {s.source} ended: {s.end_reason}. {st.frames} frames {s.width}x{s.height} -> "
+        f"{s.out_width}x{s.out_height} [{s.model}] in {s.seconds:.1f} s ({st.fps:.1f} fps), "
+        f"latency p50 {st.latency_p50_ms:.0f} ms p95 {st.latency_p95_ms:.0f} ms, "
+        f"{st.dropped} of {s.captured} captured frames dropped"
+    )
     if s.record is not None:
         text += f"; recorded {s.record}"
     return text
