@@ -4,6 +4,7 @@ Public API::
 
     import vidsr
     vidsr.upscale_video("movie.mp4", "movie_x2.mp4", scale=2, model="bicubic")
+    vidsr.upscale_folder("frames/", "out/", vidsr.RunConfig(scale=2))
     model = vidsr.load_model("bicubic", 2)   # torch module + contract (scale, colour, multiple_of)
 """
 
@@ -21,6 +22,7 @@ from vidsr.errors import (
     OutputExistsError,
     VidsrError,
 )
+from vidsr.folder_pipeline import FolderOptions, upscale_folder, video_to_folder
 from vidsr.models.contract import SRModel
 from vidsr.pipeline import RunSummary
 from vidsr.pipeline import upscale_video as _run_pipeline
@@ -29,9 +31,9 @@ from vidsr.upscaler import load_model
 __version__ = "0.1.0"
 
 __all__ = [
-    "DeviceError", "EncodeConfig", "EncodeError", "InputError", "ModelError", "OptionError",
-    "OutputExistsError", "RunConfig", "RunSummary", "SRModel", "VidsrError", "__version__",
-    "load_model", "upscale_video",
+    "DeviceError", "EncodeConfig", "EncodeError", "FolderOptions", "InputError", "ModelError",
+    "OptionError", "OutputExistsError", "RunConfig", "RunSummary", "SRModel", "VidsrError",
+    "__version__", "load_model", "upscale_folder", "upscale_video", "video_to_folder",
 ]
 
 
