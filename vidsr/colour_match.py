@@ -188,8 +188,12 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         table = torch.lerp(table[:, index], table[:, index + 1], frac)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
     out = torch.empty(flat_x.shape, dtype=torch.float32, device=x.device)
+    half = torch.tensor(0.5, device=x.device)
+    scale = torch.tensor(float(resolution - 1), device=x.device)
     for g in range(flat_x.shape[0]):  # one plane at a time: smaller temporaries
-        index = flat_x[g].float().mul(resolution - 1).add_(0.5).clamp_(0, resolution - 1).long()
+        # nearest entry: x * (resolution - 1) + 0.5 in one pass (addcmul), then truncate
+        position = torch.addcmul(half, flat_x[g].float(), scale)
+        index = position.clamp_(0, resolution - 1).long()
         torch.take(table[g], index, out=out[g])
     return out.reshape(*lead, h, w).to(x.dtype)
 
