@@ -1,6 +1,7 @@
 """Colour fidelity and temporal stability of ColourMatcher off / frame / shot on Vid4.
 
     .venv/bin/python benchmarks/colour_fidelity.py [--data ../shared/data] [--device cpu]
+        [--models perceptual,fast,quality]
 
 Each Vid4 clip is one shot (the four are fed as one stream, batches of 8, with a cut flag
 at each clip's first frame). LR = MATLAB-style bicubic x4 downscale of the ground truth
@@ -11,7 +12,9 @@ at each clip's first frame). LR = MATLAB-style bicubic x4 downscale of the groun
 * ``cast``: the ground truth through a simulated network colour error, the same on every
   frame: a luma tone curve (gamma 0.9) and a chroma cast (+4 Cb, -3 Cr codes);
 * ``flicker``: ``cast`` plus a per-frame luma offset (normal, 1.5 codes) and gain wobble
-  (normal, 1 %), a network whose colour pumps from frame to frame.
+  (normal, 1 %), a network whose colour pumps from frame to frame;
+* each model named with ``--models`` (registry name; needs its trained weights): luma
+  models on Y with bicubic chroma, RGB models on the LR RGB frames.
 
 Figures (8-bit code values; all means over frames):
 
@@ -35,6 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.colour_match import ColourMatcher
+from vidsr.errors import VidsrError
 from vidsr.resize import bicubic_downscale, modcrop
 
 SCALE = 4
@@ -49,17 +53,36 @@ def rgb_to_planes(rgb: np.ndarray) -> Planes:
     return y, uv
 
 
-def load(data: Path) -> tuple[list[Planes], list[Planes], list[bool]]:
-    """Ground-truth and LR planes of the four clips, and the shot-start flags."""
-    hr, lr, flags = [], [], []
+def load(data: Path) -> tuple[list[Planes], list[Planes], list[bool], list[np.ndarray]]:
+    """Ground-truth and LR planes of the four clips, shot-start flags, LR RGB frames."""
+    hr, lr, flags, lr_rgb = [], [], [], []
     for name in ("calendar", "city", "foliage", "walk"):
         with av.open(str(data / "video" / "Vid4" / f"{name}.mkv")) as container:
             for i, frame in enumerate(container.decode(video=0)):
                 rgb = modcrop(frame.to_ndarray(format="rgb24"), 2 * SCALE)
                 hr.append(rgb_to_planes(rgb))
-                lr.append(rgb_to_planes(bicubic_downscale(rgb, SCALE)))
+                lr_rgb.append(bicubic_downscale(rgb, SCALE))
+                lr.append(rgb_to_planes(lr_rgb[-1]))
                 flags.append(i == 0)
-    return hr, lr, flags
+    return hr, lr, flags, lr_rgb
+
+
+def model_outputs(name: str, lr: list[Planes], lr_rgb: list[np.ndarray], device: torch.device):
+    """Outputs of a registry model: luma nets on Y (chroma bicubic), RGB nets on RGB."""
+    from vidsr.upscaler import load_model
+
+    model = load_model(name, SCALE).to(device)
+    outputs: list[Planes] = []
+    with torch.no_grad():
+        for planes, rgb in zip(lr, lr_rgb):
+            if model.colour == "luma":
+                y = model(planes[0].to(device)).clamp(0, 1).cpu()
+                outputs.append((y, upscale(planes)[1]))
+            else:
+                x = torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div(255)
+                sr = model(x.to(device)).clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy()
+                outputs.append(rgb_to_planes((sr * 255).round().astype(np.uint8)))
+    return outputs
 
 
 def upscale(p: Planes) -> Planes:
@@ -142,12 +165,15 @@ def main() -> None:
         "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--models", default="", help="comma-separated registry models to test (need weights)"
+    )
     args = parser.parse_args()
     device = torch.device(args.device)
     print(
         f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV {av.__version__}"
     )
-    hr, lr, flags = load(args.data)
+    hr, lr, flags, lr_rgb = load(args.data)
     rng = np.random.default_rng(0)
     cases = {
         "gt": hr,
@@ -155,6 +181,11 @@ def main() -> None:
         "cast": [cast(p, None) for p in hr],
         "flicker": [cast(p, rng) for p in hr],
     }
+    for model_name in [m for m in args.models.split(",") if m]:
+        try:
+            cases[model_name] = model_outputs(model_name, lr, lr_rgb, device)
+        except VidsrError as e:  # e.g. weights not trained yet
+            print(f"model {model_name!r} skipped: {e}")
     print(f"Vid4, {len(hr)} frames, 4 shots, x{SCALE}; 8-bit code values")
     print(
         f"{'output':8} {'mode':6} {'|d mean|':>9} {'|d std|':>8} {'stab Y':>7} {'stab C':>7} {'PSNR-Y':>7}"
