@@ -263,3 +263,41 @@ def test_apply_validates_inputs() -> None:
         ColourMatcher("auto")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ema"):
         ColourMatcher("shot", ema=0.0)
+
+
+def test_detector_flags_drive_shot_matching() -> None:
+    """Stream of two shots with different casts: ShotDetector flags -> ColourMatcher."""
+    import numpy as np
+
+    from vidsr.shots import ShotDetector, make_thumbnail
+
+    g = torch.Generator().manual_seed(5)
+
+    def shot(seed: int) -> tuple[torch.Tensor, torch.Tensor]:  # one picture, 12 noisy frames
+        y, uv = _batch(1, seed, size=48)
+        noise = torch.randn(12, 1, 48, 48, generator=g) * 1.5 / 255
+        return (y + noise).clamp(0, 1), uv.expand(12, -1, -1, -1).clone()
+
+    ref_a, uv_a = shot(70)
+    ref_b, uv_b = shot(80)
+    ref_y, ref_uv = torch.cat([ref_a, ref_b]), torch.cat([uv_a, uv_b])
+    out_a = _cast(ref_a, uv_a, 0.8, 0.1, 0.05, 0.0)
+    out_b = _cast(ref_b, uv_b, 1.1, -0.08, -0.05, 0.04)
+    out_y, out_uv = torch.cat([out_a[0], out_b[0]]), torch.cat([out_a[1], out_b[1]])
+    detector = ShotDetector()
+    decided: list[tuple[int, bool]] = []
+    for i in range(24):
+        planes = [p.numpy() for p in (ref_y[i, 0], ref_uv[i, 0], ref_uv[i, 1])]
+        decided += detector.push(make_thumbnail(*planes))
+    decided += detector.flush()
+    flags = [cut for _, cut in decided]
+    assert [i for i, cut in enumerate(flags) if cut] == [0, 12]
+    matcher = ColourMatcher("shot")
+    ys, uvs = [], []
+    for start in range(0, 24, 5):  # batches of 5, the last one partial
+        sl = slice(start, start + 5)
+        y, uv = matcher.apply(ref_y[sl], ref_uv[sl], out_y[sl], out_uv[sl], flags[sl])
+        ys.append(y)
+        uvs.append(uv)
+    pixel = _pixel_errors(ref_y, ref_uv, torch.cat(ys), torch.cat(uvs))
+    assert float(pixel.max()) < 0.8, np.round(pixel.numpy(), 2)
