@@ -109,6 +109,11 @@ def test_apply_lut_keeps_dtype_and_broadcasts_per_channel() -> None:
     assert bool((y[:, 2] == 0.5).all())
 
 
+def test_apply_lut_rejects_integer_input() -> None:
+    with pytest.raises(TypeError, match="float"):
+        apply_lut(torch.zeros(4, 4, dtype=torch.uint8), torch.linspace(0, 1, 256))
+
+
 def test_apply_lut_interpolates_linearly() -> None:
     lut = torch.tensor([0.0, 0.5, 1.0, 1.0])
     x = torch.tensor([[0.0, 1 / 6, 1 / 3, 5 / 6]])

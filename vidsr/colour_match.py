@@ -173,6 +173,8 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
     """
     if x.ndim < 2:
         raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"apply_lut expects a float tensor (code-normalised), got {x.dtype}")
     bins = lut.shape[-1]
     resolution = _FINE * (bins - 1) + 1 if resolution is None else resolution
     if bins < 2 or resolution < 2:
@@ -187,7 +189,9 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         index = low.long()
         table = torch.lerp(table[:, index], table[:, index + 1], frac)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
-    out = torch.empty(flat_x.shape, dtype=torch.float32, device=x.device)
+    # Gather straight into x's dtype: no full-size float32 copy of a half-precision output.
+    table = table.to(x.dtype)
+    out = torch.empty(flat_x.shape, dtype=x.dtype, device=x.device)
     half = torch.tensor(0.5, device=x.device)
     scale = torch.tensor(float(resolution - 1), device=x.device)
     for g in range(flat_x.shape[0]):  # one plane at a time: smaller temporaries
@@ -195,7 +199,7 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         position = torch.addcmul(half, flat_x[g].float(), scale)
         index = position.clamp_(0, resolution - 1).long()
         torch.take(table[g], index, out=out[g])
-    return out.reshape(*lead, h, w).to(x.dtype)
+    return out.reshape(*lead, h, w)
 
 
 def _match_means(lut: torch.Tensor, out_hist: torch.Tensor, ref_hist: torch.Tensor) -> torch.Tensor:
