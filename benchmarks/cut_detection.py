@@ -239,10 +239,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
+    )
+    parser.add_argument(
         "--models", default="fast,srcnn", help="registry models to time for context"
     )
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads > 0:
+        # On a small, shared CPU, one thread can beat two: each op's thread barrier waits
+        # for a core another process holds.
+        torch.set_num_threads(args.threads)
     name = (
         torch.cuda.get_device_name(device)
         if device.type == "cuda"
