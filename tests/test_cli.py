@@ -68,9 +68,18 @@ def test_unknown_model(tmp_path: Path, tiny_video: Path) -> None:
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_unsupported_scale_is_a_usage_error(tiny_video: Path) -> None:
+def test_unsupported_scale_is_a_one_line_usage_error(tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "--scale", "5")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("vidsr: error: ")
+    assert "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--tile", "-8"), ("--crf", "-1"), ("--gop", "0")])
+def test_zero_or_negative_values(tmp_path: Path, tiny_video: Path, option: str, value: str) -> None:
+    out = tmp_path / "o.mp4"
+    assert_one_line_error(run_cli("upscale", str(tiny_video), option, value, "-o", str(out)), option)
+    assert not out.exists()
 
 
 def test_codec_that_cannot_go_in_container(tmp_path: Path, tiny_video: Path) -> None:

@@ -147,3 +147,50 @@ def test_unreadable_file(tmp_path: Path, tiny_video: Path) -> None:
     result = run_cli("upscale", str(locked))
     one_line_error_or_success(result)
     assert result.returncode == 1
+
+
+def test_video_stream_without_frames(tmp_path: Path) -> None:
+    path = tmp_path / "noframes.mkv"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("ffv1", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+    result = run_cli("upscale", str(path), "-o", str(tmp_path / "o.mkv"))
+    one_line_error_or_success(result)
+    assert result.returncode == 1 and not (tmp_path / "o.mkv").exists()
+
+
+@pytest.mark.parametrize("fraction", [0.3, 0.97])
+def test_truncated_matroska_decodes_what_it_can(tmp_path: Path, fraction: float) -> None:
+    src = make_video(tmp_path / "in.mkv", n=30, size=(48, 32))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(src.read_bytes()[: int(src.stat().st_size * fraction)])
+    out = tmp_path / "o.mkv"
+    result = run_cli("upscale", str(cut), "--model", "bicubic", "--device", "cpu", "-o", str(out))
+    one_line_error_or_success(result)
+    if result.returncode == 0:
+        assert 0 < len(read_frames(out)) <= 30
+
+
+@pytest.fixture
+def tiny_filesystem(tmp_path: Path):  # noqa: ANN201
+    """A 400 KiB tmpfs, so that writing fills the disk for real (needs root and mount)."""
+    import subprocess
+
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount_point
+    subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_disk_full_mid_run(tmp_path: Path, tiny_filesystem: Path) -> None:
+    noise = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(30)]
+    src = make_video(tmp_path / "in.mkv", n=30, size=(96, 64), audio=True, codec="ffv1", frames=noise)
+    out = tiny_filesystem / "out.mkv"  # 30 frames of 192x128 noise in FFV1: over 1 MB
+    result = run_cli("upscale", str(src), "--model", "bicubic", "--device", "cpu", "--codec", "ffv1",
+                     "-o", str(out))
+    one_line_error_or_success(result)
+    assert result.returncode == 1 and "No space left" in result.stderr
+    assert list(tiny_filesystem.iterdir()) == []  # no final file, no partial left behind

@@ -32,6 +32,14 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line (``vidsr: error: ...``) and exit code 2, like every
+    other error, instead of argparse's usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"vidsr: error: {message} (see `{self.prog} --help`)\n")
+
+
 class Terminated(BaseException):
     """Raised on the main thread when SIGTERM arrives, so cleanup runs as for Ctrl-C."""
 
@@ -39,7 +47,7 @@ class Terminated(BaseException):
 def build_parser() -> argparse.ArgumentParser:
     from vidsr import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="vidsr", description="Video super-resolution: upscale movies, frame folders and streams."
     )
     parser.add_argument("--version", action="version", version=f"vidsr {__version__}")
