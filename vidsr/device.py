@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from vidsr.errors import DeviceError
+from vidsr.errors import DeviceError, OptionError
 
 
 def resolve_device(spec: str = "auto") -> torch.device:
@@ -44,3 +44,18 @@ def inference_context(device: torch.device, dtype: torch.dtype | None) -> contex
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def set_cpu_threads(threads: int | None) -> None:
+    """Set the CPU threads torch uses for the model (``None``: leave torch's default, one
+    per core). This is process-wide, so only the command line calls it. On a machine busy
+    with other work, 1 thread often gives steadier latency than 2 that wait on each other.
+
+    Raises:
+        OptionError: ``threads`` below 1.
+    """
+    if threads is None:
+        return
+    if threads < 1:
+        raise OptionError(f"--threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from vidsr.config import COLOUR_MODES, EncodeConfig
-from vidsr.errors import OptionError
+from vidsr.device import set_cpu_threads
 from vidsr.stream import StreamConfig, StreamStats, StreamSummary, run_stream
 from vidsr.stream_server import parse_address
 
@@ -93,12 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise OptionError(f"--threads must be >= 1, got {args.threads}")
-        import torch  # the process's own setting: only the command line may change it
-
-        torch.set_num_threads(args.threads)
+    set_cpu_threads(args.threads)
     config = StreamConfig(
         source=args.source,
         model=args.model,

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
+from vidsr.device import set_cpu_threads
 from vidsr.folder_pipeline import FolderOptions, FolderSummary, upscale_folder, video_to_folder
 from vidsr.images import OUTPUT_FORMATS
 from vidsr.pipeline import RunSummary, upscale_video
@@ -29,6 +30,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="frames per model call (default: from frame size)")
     parser.add_argument("--tile", type=int, default=None, metavar="PX",
                         help="process frames in overlapping tiles of PX input pixels (for large frames)")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for the model (default: one per core)")
     parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
                         help="colour matching to the source: per shot (default), per frame, or off")
 
@@ -92,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    set_cpu_threads(args.threads)
     config = config_from_args(args)
     output = args.output
     if args.input.is_dir() or (output is not None and _is_folder(output)):
