@@ -144,21 +144,10 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _read_video(path: Path) -> Iterator[tuple[str, np.ndarray]]:
-    import av
+    from vidsr.sources import iter_rgb_frames
 
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as e:
-        raise InputError(f"cannot open {path} as an image or video: {e}") from e
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                yield f"{path.stem}/{index:04d}", frame.to_ndarray(format="rgb24")
-        except av.FFmpegError as e:
-            raise InputError(f"cannot decode {path}: {e}") from e
+    for index, frame in enumerate(iter_rgb_frames(path)):
+        yield f"{path.stem}/{index:04d}", frame
 
 
 def upscale_y(model: SRModel, lr: np.ndarray, device: torch.device) -> np.ndarray:

@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import numpy as np
@@ -172,3 +173,27 @@ def with_shot_marks(
         else:
             yield item
     yield from release(detector.flush())
+
+
+def iter_rgb_frames(path: Path, step: int = 1) -> Iterator[np.ndarray]:
+    """Decode every ``step``-th frame of ``path``'s first video stream as ``(H, W, 3)``
+    uint8 RGB (for evaluation and dataset building, which work on whole RGB frames).
+
+    Raises:
+        InputError: the file cannot be opened or decoded, or has no video stream.
+    """
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as e:
+        raise InputError(f"cannot open video {path}: {e}") from e
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for index, frame in enumerate(container.decode(stream)):
+                if index % step == 0:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise InputError(f"cannot decode video {path}: {e}") from e
