@@ -2,7 +2,8 @@
 
 Steps, per input (in sorted order, so a seed always gives the same bytes):
 
-1. Frames: images are read with Pillow; videos are decoded with PyAV, streaming. A video
+1. Frames: images are read with Pillow; videos are decoded with PyAV, streaming
+   (:func:`vidsr.sources.iter_rgb_frames`). A video
    frame is kept only if it is not black, not flat, and differs enough from the last kept
    frame (a cheap test on a 32x32 grey thumbnail), which drops static and duplicate frames
    and spreads the samples across shots.
@@ -25,13 +26,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from PIL import Image
 
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.sources import iter_rgb_frames
 from vidsr.training import degrade
 from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
@@ -147,25 +148,6 @@ def _read_image(path: Path) -> np.ndarray:
         raise InputError(f"cannot read image {path}: {e}") from e
 
 
-def _video_frames(path: Path, step: int) -> Iterator[np.ndarray]:
-    """Decode ``path`` with PyAV, yielding every ``step``-th frame as ``(H, W, 3)`` uint8 RGB."""
-    try:
-        container = av.open(str(path))
-    except av.FFmpegError as e:
-        raise InputError(f"cannot open video {path}: {e}") from e
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for i, frame in enumerate(container.decode(stream)):
-                if i % step == 0:
-                    yield frame.to_ndarray(format="rgb24")
-        except av.FFmpegError as e:
-            raise InputError(f"cannot decode video {path}: {e}") from e
-
-
 def cut_patches(
     frame: np.ndarray, config: DatasetConfig, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -195,7 +177,7 @@ def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.G
     record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
                     "patches": 0}
     frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
-    frames = iter([_read_image(path)]) if kind == "image" else _video_frames(path, config.frame_step)
+    frames = iter([_read_image(path)]) if kind == "image" else iter_rgb_frames(path, config.frame_step)
     try:
         for frame in frames:
             record["frames_seen"] += 1
