@@ -27,7 +27,7 @@ from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
 from vidsr.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
-from vidsr.pipeline import auto_batch_size, check_paths, make_colour_stage, partial_path
+from vidsr.pipeline import auto_batch_size, auto_tile, check_paths, make_colour_stage, partial_path
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
 from vidsr.runner import FrameSink, run_stages
@@ -334,16 +334,16 @@ def _processor(
 ) -> tuple[FrameProcessor, int]:
     device = resolve_device(config.device)
     model = load_model(config.model, config.scale)
+    size_only = image_info(Path("."), width, height, 8, Fraction(25))
     processor = FrameProcessor(
         model,
         device,
         in_fmt,
         out_fmt,
         work,
-        config.tile,
+        auto_tile(size_only, config.tile, device, model),
         colour_stage=make_colour_stage(config, in_fmt.bits),
     )
-    size_only = image_info(Path("."), width, height, 8, Fraction(25))
     batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda")
     return processor, batch_size
 

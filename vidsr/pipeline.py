@@ -16,17 +16,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from vidsr.colour import YuvFormat
 from vidsr.colour_match import ColourMatcher
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
+from vidsr.models.contract import SRModel
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
 from vidsr.resume import ResumePoint, read_resume_point, remove_settings, run_settings, write_settings
 from vidsr.runner import run_stages
-from vidsr.sinks import FileSink, OutputPlan, plan_output
 from vidsr.shots import ShotConfig, ShotDetector
+from vidsr.sinks import FileSink, OutputPlan, plan_output
 from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
 from vidsr.upscaler import check_model_choice, load_model
 
@@ -87,19 +90,32 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 # input does not need the whole frame's activations in memory at once.
 AUTO_TILE_PIXELS = 3840 * 2160
 AUTO_TILE_SIZE = 512
+# On the CPU, learned models run fastest on tiles whose activations stay in cache: for the
+# fast model on 640x360 frames, 192 px tiles gave 19.9 fps against 16.5 for whole frames
+# and 4.6 for batches of 4 (benchmarks, 2-core EPYC). Output equals the untiled one.
+CPU_CACHE_TILE = 192
 
 
-def auto_tile(info: VideoInfo, tile: int | None) -> int | None:
-    """The tile size to use: the user's, or ``AUTO_TILE_SIZE`` for frames larger than 4K."""
+def auto_tile(info: VideoInfo, tile: int | None, device: torch.device | None = None,
+              model: SRModel | None = None) -> int | None:
+    """The tile size to use: the user's; ``AUTO_TILE_SIZE`` for frames larger than 4K;
+    ``CPU_CACHE_TILE`` for learned models on the CPU; else whole frames."""
     if tile is not None:
         return tile
-    return AUTO_TILE_SIZE if info.width * info.height > AUTO_TILE_PIXELS else None
+    if info.width * info.height > AUTO_TILE_PIXELS:
+        return AUTO_TILE_SIZE
+    learned = model is not None and model.family != "baseline"
+    if device is not None and device.type == "cpu" and learned and max(info.width, info.height) > CPU_CACHE_TILE:
+        return CPU_CACHE_TILE
+    return None
 
 
 def auto_batch_size(info: VideoInfo, on_cuda: bool) -> int:
-    """Frames per model call: more for small frames, fewer for large ones."""
+    """Frames per model call: enough pixels per call to amortise per-call costs, few
+    enough that the batch stays cache- and memory-friendly (on the CPU, batches of
+    several 640x360 frames measured 3.6x slower than one frame at a time)."""
     pixels = info.width * info.height
-    budget = 8_000_000 if on_cuda else 1_000_000
+    budget = 8_000_000 if on_cuda else 300_000
     return max(1, min(16 if on_cuda else 8, budget // max(1, pixels)))
 
 
@@ -147,7 +163,8 @@ def upscale_video(
     device = resolve_device(config.device)
     model = load_model(config.model, config.scale)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
-    processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, auto_tile(info, config.tile),
+    tile = auto_tile(info, config.tile, device, model)
+    processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, tile,
                                colour_stage=make_colour_stage(config, info.yuv.bits))
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda")
 
