@@ -119,15 +119,29 @@ def _options(encode: EncodeConfig) -> dict[str, str]:
     return opts
 
 
-def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int, batch: int) -> float:
-    """Frames per second of the model forward alone on pre-loaded CPU tensors."""
+def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int) -> float:
+    """Frames per second of the model forward alone on pre-loaded CPU tensors, with the
+    batch size and tiling the pipeline itself chooses for this frame size."""
+    from vidsr.pipeline import CPU_CACHE_TILE, auto_batch_size
+    from vidsr.tiling import tiled_apply
+
     model = load_model(model_name, scale).eval()
-    c = model.in_channels
-    x = torch.rand(batch, c, size[1], size[0])
+    fake = type("Size", (), {"width": size[0], "height": size[1]})()
+    batch = auto_batch_size(fake, on_cuda=False, learned=model.family != "baseline")  # type: ignore[arg-type]
+    x = torch.rand(batch, model.in_channels, size[1], size[0])
+    tile = CPU_CACHE_TILE if model.family != "baseline" and max(size) > CPU_CACHE_TILE else None
+
+    def forward() -> None:
+        if tile:
+            tiled_apply(model, x, scale, tile, model.receptive_radius)
+        else:
+            model(x)
+
+    calls = max(1, frames // batch)
     with torch.inference_mode():
-        model(x)  # warm-up
-        t, _ = median_time(lambda: [model(x) for _ in range(max(1, frames // batch))], 1)
-    return max(1, frames // batch) * batch / t
+        forward()  # warm-up
+        t, _ = median_time(lambda: [forward() for _ in range(calls)], 1)
+    return calls * batch / t
 
 
 def peak_rss_mb(src: Path, model: str, scale: int) -> float:
@@ -184,7 +198,7 @@ def main() -> None:
         t, _ = median_time(lambda: vidsr_run("bicubic"), args.repeats)
         results["vidsr_bicubic_fps"] = n / t
         if learned != "bicubic":
-            results[f"model_only_{learned}_fps"] = model_only(learned, args.scale, (w, h), n, 4)
+            results[f"model_only_{learned}_fps"] = model_only(learned, args.scale, (w, h), n)
             t, _ = median_time(lambda: vidsr_run(learned), args.repeats)
             results[f"vidsr_{learned}_fps"] = n / t
             t, _ = median_time(lambda: one_frame_at_a_time(src, tmpd / "loop.mp4", learned, args.scale, encode), args.repeats)

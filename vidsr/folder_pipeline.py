@@ -344,7 +344,7 @@ def _processor(
         auto_tile(size_only, config.tile, device, model),
         colour_stage=make_colour_stage(config, in_fmt.bits),
     )
-    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda")
+    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda", model.family != "baseline")
     return processor, batch_size
 
 
