@@ -103,3 +103,31 @@ def test_torch_upsampler_path_supports_autograd() -> None:
     x = torch.rand(1, 1, 8, 8, requires_grad=True)
     up(x).sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("kernel,scale", [("bicubic", 2), ("bicubic", 4), ("lanczos", 3)])
+def test_eight_bit_baseline_path_within_one_code_of_float_path(kernel: str, scale: int) -> None:
+    up = PolyphaseUpsampler(scale, kernel)
+    plane = np.random.default_rng(scale).integers(0, 256, (37, 53), dtype=np.uint8)
+    fast = up.upsample_u8(plane).astype(int)
+    exact = up(torch.from_numpy(plane.astype(np.float32))[None, None])[0, 0].numpy()
+    assert np.abs(fast - np.clip(np.rint(exact), 0, 255)).max() <= 1
+
+
+def test_processor_uses_the_integer_path_only_when_nothing_needs_floats() -> None:
+    from vidsr.colour import YuvFormat
+    from vidsr.colour_match import ColourMatcher
+    from vidsr.processor import FrameProcessor
+    from vidsr.upscaler import load_model
+
+    fmt8, fmt10 = YuvFormat(1, False, 8), YuvFormat(1, False, 10)
+    cpu = torch.device("cpu")
+    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p")._integer_path() is not None
+    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt10, "yuv420p10le")._integer_path() is None
+    matcher = ColourMatcher("shot")
+    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p", colour_stage=matcher)._integer_path() is None
+    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p", tile=16)._integer_path() is None
+    frames = [HostFrame(0, 0, 1, (np.full((24, 32), 100, np.uint8), np.full((12, 16), 90, np.uint8),
+                                  np.full((12, 16), 160, np.uint8)))]
+    y, u, v = FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p").process(frames)[0]
+    assert y.shape == (48, 64) and u.shape == (24, 32) and (y == 100).all() and (u == 90).all() and (v == 160).all()

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
 from vidsr.errors import DeviceError
-from vidsr.models.baselines import resize_plane
+from vidsr.models.baselines import PolyphaseUpsampler, resize_plane
 from vidsr.models.contract import SRModel
 from vidsr.sources import HostFrame
 from vidsr.tiling import tiled_apply
@@ -122,9 +123,36 @@ class FrameProcessor:
                 if self.device.type == "cuda":
                     torch.cuda.empty_cache()
 
+    def _integer_path(self) -> PolyphaseUpsampler | None:
+        """The interpolation baseline to run on 8-bit codes directly, when nothing needs
+        float planes: CPU, 8-bit in and out, luma model, no tiles, no colour matching."""
+        net = self.model.net
+        if (isinstance(net, PolyphaseUpsampler) and self.device.type == "cpu" and self.tile is None
+                and self.colour_stage is None and self.in_fmt.bits == 8 and self.out_fmt.bits == 8):
+            return net
+        return None
+
+    def _process_u8(self, frames: list[HostFrame], net: PolyphaseUpsampler) -> list[Planes]:
+        """Baseline upscale of 8-bit planes without float conversion (see ``upsample_u8``);
+        chroma by OpenCV's fixed-point bicubic resize, as the float path does in float."""
+        out = []
+        for frame in frames:
+            y, u, v = frame.planes
+            big_y = net.upsample_u8(y)
+            ch, cw = chroma_size(self.out_format, big_y.shape[0], big_y.shape[1])
+            chroma = tuple(
+                c if c.shape == (ch, cw) else cv2.resize(c, (cw, ch), interpolation=cv2.INTER_CUBIC if ch >= c.shape[0] else cv2.INTER_AREA)
+                for c in (u, v)
+            )
+            out.append((big_y, chroma[0], chroma[1]))
+        return out
+
     @torch.inference_mode()
     def process(self, frames: list[HostFrame]) -> list[Planes]:
         """Upscale a batch; returns per-frame ``(Y, U, V)`` integer planes for the encoder."""
+        integer_net = self._integer_path()
+        if integer_net is not None:
+            return self._process_u8(frames, integer_net)
         y = self._upload([f.planes[0] for f in frames])  # (N, 1, h, w)
         uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
         n, _, h, w = y.shape
