@@ -47,14 +47,19 @@ class RunSummary:
     output_bytes: int
     corrupt_packets: int = 0
     expected_frames: int | None = None
+    expected_is_estimate: bool = False
 
     @property
     def frames_lost(self) -> int:
-        """Frames the input's header announced but that could not be decoded (truncated
-        or damaged input); 0 when the header gave no count."""
+        """Frames the input's header announced (or, with ``expected_is_estimate``, that
+        its duration implies) but that could not be decoded: a truncated or damaged
+        input. Estimates count only past a 2% margin, since durations are approximate."""
         if self.expected_frames is None:
             return 0
-        return max(0, self.expected_frames - self.frames)
+        missing = self.expected_frames - self.frames
+        if self.expected_is_estimate and missing <= max(1, self.expected_frames // 50):
+            return 0
+        return max(0, missing)
 
     @property
     def fps(self) -> float:
@@ -216,8 +221,8 @@ def upscale_video(
     remove_settings(write_path)
     _remove(previous)
     seconds = time.perf_counter() - started
-    expected = info.frame_count if info.frame_count_exact else None
-    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets, expected)
+    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets,
+                      info.frame_count, not info.frame_count_exact)
 
 
 def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:

@@ -165,5 +165,6 @@ def format_summary(s: RunSummary) -> str:
     size = s.output_bytes / 1e6
     lost = f", {s.corrupt_packets} corrupt packet(s) skipped" if s.corrupt_packets else ""
     if s.frames_lost:
-        lost += f", {s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
+        about = "about " if s.expected_is_estimate else ""
+        lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
     return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {size:.1f} MB{lost}"
