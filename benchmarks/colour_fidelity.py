@@ -41,7 +41,7 @@ from vidsr.colour_match import ColourMatcher
 from vidsr.errors import VidsrError
 from vidsr.resize import bicubic_downscale, modcrop
 
-SCALE = 4
+SCALE = 4  # set from --scale in main(); a script-level setting, read by the helpers below
 Planes = tuple[torch.Tensor, torch.Tensor]  # y (1, 1, H, W), uv (1, 2, H/2, W/2) in [0, 1]
 
 
@@ -168,7 +168,10 @@ def main() -> None:
     parser.add_argument(
         "--models", default="", help="comma-separated registry models to test (need weights)"
     )
+    parser.add_argument("--scale", type=int, default=4, choices=(2, 3, 4))
     args = parser.parse_args()
+    global SCALE
+    SCALE = args.scale
     device = torch.device(args.device)
     print(
         f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV {av.__version__}"
