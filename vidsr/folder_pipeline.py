@@ -11,7 +11,6 @@ batching compare frames); :func:`~vidsr.folders.scan_folder` refuses mixed sizes
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import threading
@@ -28,7 +27,7 @@ from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
 from vidsr.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
 from vidsr.pipeline import auto_batch_size, auto_tile, check_paths, make_colour_stage, partial_path
-from vidsr.probe import VideoInfo, probe
+from vidsr.probe import VideoInfo, probe, synthetic_video_info
 from vidsr.processor import FrameProcessor
 from vidsr.runner import FrameSink, run_stages
 from vidsr.shots import ShotConfig, ShotDetector
@@ -87,7 +86,7 @@ def image_info(path: Path, width: int, height: int, bits: int, fps: Fraction) ->
     the file sink: BT.601 studio-range YUV (as :data:`IMAGE_YUV`), ``bits`` deep, one
     frame per ``1/fps`` tick, sRGB-like BT.709 primaries, no other streams."""
     yuv = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, bits)
-    return synthetic_info(
+    return synthetic_video_info(
         path=path,
         container_format="image2",
         width=width,
@@ -95,28 +94,11 @@ def image_info(path: Path, width: int, height: int, bits: int, fps: Fraction) ->
         source_format="rgb48le" if bits > 8 else "rgb24",
         work_format=IMAGE_WORK_FORMAT,
         yuv=yuv,
-        matrix_guessed=False,
-        time_base=1 / fps,
         frame_rate=fps,
-        frame_count=None,
-        duration_seconds=None,
-        rotation=0,
+        time_base=1 / fps,
         color_primaries=1,
         color_trc=13,
-        colorspace=IMAGE_YUV.matrix,
-        color_range=1,
-        stream_index=0,
     )
-
-
-def synthetic_info(**fields: object) -> VideoInfo:
-    """A :class:`VideoInfo` for a source that is not a probed file (frame folders, live
-    streams); fields added to ``VideoInfo`` later with an obvious "unknown" value are
-    filled in here, so those sources need not track every addition."""
-    names = {f.name for f in dataclasses.fields(VideoInfo)}
-    if "frame_count_exact" in names:
-        fields.setdefault("frame_count_exact", False)
-    return VideoInfo(**fields)  # type: ignore[arg-type]
 
 
 def upscale_folder(

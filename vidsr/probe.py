@@ -204,3 +204,28 @@ def _short(e: BaseException) -> str:
     """One line from an FFmpeg error: its message without the errno and path noise."""
     text = getattr(e, "strerror", None) or str(e)
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def synthetic_video_info(
+    *,
+    path: Path,
+    container_format: str,
+    width: int,
+    height: int,
+    source_format: str,
+    work_format: str,
+    yuv: YuvFormat,
+    frame_rate: Fraction,
+    time_base: Fraction,
+    color_primaries: int = 2,
+    color_trc: int = 2,
+) -> VideoInfo:
+    """A :class:`VideoInfo` for a source that is not a probed file (frame folders, live
+    streams): no other streams, no rotation, unknown length, colour tags from ``yuv``."""
+    return VideoInfo(
+        path=path, container_format=container_format, width=width, height=height,
+        source_format=source_format, work_format=work_format, yuv=yuv, matrix_guessed=False,
+        time_base=time_base, frame_rate=frame_rate, frame_count=None, frame_count_exact=False,
+        duration_seconds=None, rotation=0, color_primaries=color_primaries, color_trc=color_trc,
+        colorspace=yuv.matrix, color_range=AVCOL_RANGE_JPEG if yuv.full_range else 1, stream_index=0,
+    )

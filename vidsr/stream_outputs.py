@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidsr.probe import synthetic_video_info
 from vidsr.capture import STREAM_WORK_FORMAT, STREAM_YUV, Planes, planes_to_bgr
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError, OutputExistsError
-from vidsr.folder_pipeline import synthetic_info
 from vidsr.sinks import FileSink, plan_output
 from vidsr.sources import HostFrame
 
@@ -45,7 +45,7 @@ class Recorder:
             raise OutputExistsError(f"output exists: {path} (use --overwrite to replace it)")
         if not path.parent.is_dir():
             raise EncodeError(f"output folder does not exist: {path.parent}")
-        info = synthetic_info(
+        info = synthetic_video_info(
             path=path,
             container_format="live",
             width=width,
@@ -53,17 +53,8 @@ class Recorder:
             source_format="yuv420p",
             work_format=STREAM_WORK_FORMAT,
             yuv=STREAM_YUV,
-            matrix_guessed=False,
-            time_base=_RECORD_TIME_BASE,
             frame_rate=rate,
-            frame_count=None,
-            duration_seconds=None,
-            rotation=0,
-            color_primaries=2,
-            color_trc=2,
-            colorspace=STREAM_YUV.matrix,
-            color_range=1,
-            stream_index=0,
+            time_base=_RECORD_TIME_BASE,
         )
         # A live recording must keep up: x264/x265 default to "veryfast" here, not "medium".
         preset = encode.preset
