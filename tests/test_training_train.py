@@ -177,3 +177,28 @@ def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
     assert train_cmd.standalone(train_cmd.register, [
         "train", "--arch", "srcnn", "--scale", "2", "--data", str(ds), "--steps", "3",
         "--out", str(tmp_path / "run"), "--export-only", "--export", "x"]) == 1
+
+
+def test_warm_start_copies_the_body_and_leaves_the_new_tail(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from vidsr.errors import ModelError
+    from vidsr.models.fast import FastSR
+    from vidsr.training.train import warm_start
+
+    x2 = FastSR(2)
+    save_file({k: v.contiguous() for k, v in x2.state_dict().items()}, str(tmp_path / "x2.safetensors"))
+    x3 = FastSR(3)
+    before = {k: v.clone() for k, v in x3.state_dict().items()}
+    copied = warm_start(x3, tmp_path / "x2.safetensors")
+    state = x3.state_dict()
+    assert copied and all(torch.equal(state[k], x2.state_dict()[k]) for k in copied)
+    fresh = [k for k in state if k not in copied]
+    assert fresh  # the x3 upsampler's shapes differ from x2's: left as initialised
+    assert all(torch.equal(state[k], before[k]) for k in fresh)
+    torch.save({"unrelated": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(ModelError, match="no tensor fits"):
+        warm_start(FastSR(3), tmp_path / "other.pt")
+    (tmp_path / "bad.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ModelError, match="cannot read"):
+        warm_start(FastSR(3), tmp_path / "bad.safetensors")

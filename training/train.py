@@ -62,6 +62,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     resume: bool = False
+    init: str | None = None  # warm start: weights file whose matching tensors seed the net
     command: str = ""  # the exact command line, recorded in the model card
 
     def __post_init__(self) -> None:
@@ -141,6 +142,40 @@ def save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer
     tmp.replace(path)
 
 
+def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
+    """Copy into ``net`` every tensor of the weights file ``path`` whose name and shape match.
+
+    This starts an x3/x4 model from its trained x2 sibling (the body transfers, the
+    upsampling tail does not), the way EDSR trains its larger scales. ``path`` is a
+    ``.safetensors`` file or a plain state dict saved by torch (``best.pt``), loaded with
+    ``weights_only=True``.
+
+    Returns:
+        the names that were copied.
+
+    Raises:
+        ModelError: the file cannot be read, or none of its tensors fit ``net``.
+    """
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any read failure is the user's file, reported in one line
+        raise ModelError(f"cannot read --init weights {path}: {exc}") from exc
+    own = net.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not fits:
+        raise ModelError(f"--init {path}: no tensor fits this network")
+    net.load_state_dict(fits, strict=False)
+    skipped = sorted(set(own) - set(fits))
+    log.info("warm start from %s: %d tensors copied, %d left fresh (%s)", path, len(fits),
+             len(skipped), ", ".join(skipped) or "none")
+    return sorted(fits)
+
+
 def load_checkpoint(path: Path) -> dict:
     """Read a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -197,7 +232,10 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     if data.scale != cfg.scale:
         raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
     torch.manual_seed(cfg.seed)
-    net = entry.build(cfg.scale).to(dev)
+    net = entry.build(cfg.scale)
+    if cfg.init and not cfg.resume:
+        warm_start(net, Path(cfg.init))
+    net = net.to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     loss_fn = make_loss(cfg, dev)
     val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []

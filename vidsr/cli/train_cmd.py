@@ -39,6 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt-every", type=int, default=500)
     p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this wall time")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="warm start from a .safetensors/.pt whose matching tensors fit "
+                        "(e.g. the x2 model for an x3/x4 run)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", metavar="NAME", default=None,
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         vgg_layers=tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip()),
         val=args.val, val_limit=args.val_limit, val_every=args.val_every,
         log_every=args.log_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
-        device=args.device, seed=args.seed, resume=args.resume,
+        device=args.device, seed=args.seed, resume=args.resume, init=args.init,
         command=_command_line(args),
     )
     entry = resolve_entry(cfg.arch)
