@@ -74,9 +74,9 @@ REGISTRY: dict[str, ModelEntry] = {
         family="quality",
         scales=SCALES,
         colour="luma",
-        build=lambda scale: QualitySR(scale),
-        description="slim EDSR (16 blocks x 64) in LR space, pixel shuffle, bicubic skip (Y)",
-        receptive_radius=36,
+        build=lambda scale: QualitySR(scale, feats=48, blocks=8),
+        description="slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
+        receptive_radius=20,
         weights=_weights("quality"),
     ),
     "perceptual": ModelEntry(
