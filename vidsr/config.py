@@ -7,6 +7,8 @@ from typing import Literal
 
 from vidsr.errors import OptionError
 
+DEFAULT_CODEC = "libx264"
+HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
 ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[str, ...] = ("shot", "frame", "off")
 
@@ -16,7 +18,8 @@ class EncodeConfig:
     """How the output video is encoded.
 
     Attributes:
-        codec: FFmpeg encoder name (libx264, libx265, libsvtav1, ffv1, prores_ks, ...).
+        codec: FFmpeg encoder name (libx264, libx265, libsvtav1, ffv1, prores_ks, ...);
+            ``None`` for the default: libx264, or NVENC when ``--hwaccel`` finds it.
         crf: constant rate factor / quality, ``None`` for the encoder's default.
         preset: encoder speed preset, ``None`` for the encoder's default.
         pix_fmt: output pixel format, ``None`` to keep the input's bit depth.
@@ -25,12 +28,17 @@ class EncodeConfig:
             output, and ``--resume`` can continue from any finished 2-second group).
     """
 
-    codec: str = "libx264"
+    codec: str | None = None
     crf: int | None = None
     preset: str | None = None
     pix_fmt: str | None = None
     threads: int = 0
     gop: int | None = None
+
+    @property
+    def codec_name(self) -> str:
+        """The encoder to use when no hardware choice is involved."""
+        return self.codec or DEFAULT_CODEC
 
     def __post_init__(self) -> None:
         if self.gop is not None and self.gop < 1:
@@ -55,6 +63,10 @@ class RunConfig:
         overwrite: replace an existing output.
         queue_size: frames buffered between each pair of stages (bounds memory).
         resume: continue an interrupted run from its ``.partial`` output.
+        hwaccel: ``none``, ``auto`` or ``cuda``: NVDEC decoding and NVENC encoding (see
+            :mod:`vidsr.hwaccel`).
+        compile: run the model through ``torch.compile`` (pays off on long videos; the
+            first batches wait for the compilation).
     """
 
     model: str = "bicubic"
@@ -66,6 +78,8 @@ class RunConfig:
     overwrite: bool = False
     queue_size: int = 16
     resume: bool = False
+    hwaccel: str = "none"
+    compile: bool = False
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -77,5 +91,7 @@ class RunConfig:
             raise OptionError(f"--tile must be >= 8 pixels, got {self.tile}")
         if self.colour not in COLOUR_MODES:
             raise OptionError(f"--color must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
+        if self.hwaccel not in HWACCEL_MODES:
+            raise OptionError(f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}")
         if self.queue_size < 1:
             raise OptionError(f"queue size must be >= 1, got {self.queue_size}")

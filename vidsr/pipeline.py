@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from vidsr.colour_match import ColourMatcher
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
+from vidsr.hwaccel import decoder_accel, plan_hardware
 from vidsr.models.contract import SRModel
 from vidsr.probe import VideoInfo, probe
 from vidsr.processor import FrameProcessor
@@ -48,6 +49,8 @@ class RunSummary:
     corrupt_packets: int = 0
     expected_frames: int | None = None
     expected_is_estimate: bool = False
+    decoder: str = "software"
+    encoder: str = ""
 
     @property
     def frames_lost(self) -> int:
@@ -158,6 +161,9 @@ def upscale_video(
     info = probe(src)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
+    hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
+                             info.width * config.scale, info.height * config.scale)
+    config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
     plan = plan_output(info, dst, config.encode, config.scale)
     if info.matrix_guessed:
         log.info("%s does not declare its colour matrix; using %s for %dx%d",
@@ -171,7 +177,8 @@ def upscale_video(
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     tile = auto_tile(info, config.tile, device, model)
     processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, tile,
-                               colour_stage=make_colour_stage(config, info.yuv.bits))
+                               colour_stage=make_colour_stage(config, info.yuv.bits),
+                               compile_model=config.compile)
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda", model.family != "baseline")
 
     # 3. Source (decode thread, with shot marks) and sink (encode thread, temporary name).
@@ -185,7 +192,8 @@ def upscale_video(
         log.info("resuming %s: %d frames already done", dst, point.frames_done)
         if progress is not None:
             progress(point.frames_done)
-    source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0)
+    source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0,
+                        hwaccel=decoder_accel(hardware))
     sink = FileSink(plan, info, write_path, resume_from=point)
     write_settings(write_path, settings)
 
@@ -222,7 +230,7 @@ def upscale_video(
     _remove(previous)
     seconds = time.perf_counter() - started
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets,
-                      info.frame_count, not info.frame_count_exact)
+                      info.frame_count, not info.frame_count_exact, hardware.decoder_label, plan.codec)
 
 
 def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:

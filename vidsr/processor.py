@@ -3,7 +3,9 @@
 Runs on one thread (all device work stays there). It uploads planes, converts only as
 much colour as the model needs (luma models never see RGB; their chroma is upscaled
 with bicubic), runs the model (tiled when asked), applies colour matching and returns
-integer planes for the encoder.
+integer planes for the encoder. On CUDA, :meth:`FrameProcessor.submit` returns before
+the GPU has finished, so the runner can prepare the next batch meanwhile (see
+:mod:`vidsr.transfer`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from vidsr.models.baselines import PolyphaseUpsampler, resize_plane
 from vidsr.models.contract import SRModel
 from vidsr.sources import HostFrame
 from vidsr.tiling import tiled_apply
+from vidsr.transfer import Downloader, PendingBatch, Uploader
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels
@@ -62,6 +65,8 @@ class FrameProcessor:
         out_format: the output work format name (decides the chroma plane size).
         tile: tile size in input pixels, or ``None``.
         colour_stage: optional colour matching applied to every batch.
+        compile_model: run the model through ``torch.compile`` (``DeviceError`` when it
+            cannot compile here, e.g. no C++ compiler for the CPU backend).
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class FrameProcessor:
         out_format: str,
         tile: int | None = None,
         colour_stage: ColourStage | None = None,
+        compile_model: bool = False,
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
@@ -82,22 +88,33 @@ class FrameProcessor:
         self.tile = tile
         self.colour_stage = colour_stage
         self.half = autocast_dtype(device, model.supports_half)
-        if device.type == "cpu":
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward: torch.nn.Module | object = self.model
+        self.compiled = compile_model
+        if compile_model:
+            self.forward = torch.compile(self.model, dynamic=True)
+        self.uploader = Uploader(device)
+        self.downloader = Downloader(device) if device.type == "cuda" else None
 
     def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
         """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
-        stacked = np.stack(arrays)
-        if stacked.dtype == np.uint16:
-            host = torch.from_numpy(stacked.view(np.int16))
-        else:
-            host = torch.from_numpy(stacked)
-        if self.device.type == "cuda":
-            host = host.pin_memory()
-        codes = host.to(self.device, non_blocking=True)
+        codes = self.uploader.upload(arrays)
         if codes.dtype == torch.int16:
             codes = codes.to(torch.int32) & 0xFFFF
         return codes_to_norm(codes, self.in_fmt.bits)[:, None]
+
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        """The model (compiled when asked); a failed compilation is a one-line error."""
+        if not self.compiled:
+            return self.model(x)
+        try:
+            return self.forward(x)  # type: ignore[operator]
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:  # torch._dynamo / inductor failures come in many types
+            if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                raise DeviceError(f"--compile failed on {self.device}: {str(e).splitlines()[0]}") from e
+            raise
 
     def run_model(self, x: torch.Tensor) -> torch.Tensor:
         """Model forward, float32 out. Tiled when configured; when the device runs out
@@ -107,9 +124,9 @@ class FrameProcessor:
                 with torch.inference_mode(), inference_context(self.device, self.half):
                     if self.tile:
                         overlap = max(self.model.receptive_radius, 4)
-                        out = tiled_apply(self.model, x, self.model.scale, self.tile, overlap)
+                        out = tiled_apply(self._net, x, self.model.scale, self.tile, overlap)
                     else:
-                        out = self.model(x)
+                        out = self._net(x)
                 return out.float()
             except torch.OutOfMemoryError as e:
                 current = self.tile or max(x.shape[-2:])
@@ -147,12 +164,27 @@ class FrameProcessor:
             out.append((big_y, chroma[0], chroma[1]))
         return out
 
-    @torch.inference_mode()
     def process(self, frames: list[HostFrame]) -> list[Planes]:
         """Upscale a batch; returns per-frame ``(Y, U, V)`` integer planes for the encoder."""
         integer_net = self._integer_path()
         if integer_net is not None:
             return self._process_u8(frames, integer_net)
+        out_y, out_uv = self._compute(frames)
+        return self._download(out_y, out_uv, len(frames))
+
+    def submit(self, frames: list[HostFrame]) -> PendingBatch:
+        """Start upscaling a batch. On CUDA this returns once the work is queued on the GPU
+        (the download into pinned memory included); on the CPU the batch is done at once."""
+        if self.downloader is None:
+            return PendingBatch.ready(self.process(frames))
+        out_y, out_uv = self._compute(frames)
+        bits = self.out_fmt.bits
+        return self.downloader.start(norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8)
+
+    @torch.inference_mode()
+    def _compute(self, frames: list[HostFrame]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Upload, convert, run the model and colour-match a batch; ``(N, 1, H, W)`` and
+        ``(N, 2, Hc, Wc)`` code-normalised float planes on the device."""
         y = self._upload([f.planes[0] for f in frames])  # (N, 1, h, w)
         uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
         n, _, h, w = y.shape
@@ -171,7 +203,7 @@ class FrameProcessor:
                 out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
         if self.colour_stage is not None:
             out_y, out_uv = self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
-        return self._download(out_y, out_uv, n)
+        return out_y, out_uv
 
     def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
         bits = self.out_fmt.bits

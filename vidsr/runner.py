@@ -32,8 +32,16 @@ class FrameSink(Protocol):
     def close(self) -> None: ...
 
 
+class PendingResult(Protocol):
+    @property
+    def done(self) -> bool: ...
+    def result(self) -> list[Planes]: ...
+
+
 class BatchProcessor(Protocol):
-    def process(self, frames: list[HostFrame]) -> list[Planes]: ...
+    """Upscales batches; ``submit`` may return before the device has finished."""
+
+    def submit(self, frames: list[HostFrame]) -> PendingResult: ...
 
 
 class _Stage(threading.Thread):
@@ -152,9 +160,24 @@ def run_stages(
         def forward(item: object) -> None:
             _put(to_encode, item, stop)
 
-        for batch in _batches(queued(), batch_size, forward):
-            for frame, planes in zip(batch, processor.process(batch)):
+        def hand_over(batch: list[HostFrame], pending: PendingResult) -> None:
+            for frame, planes in zip(batch, pending.result(), strict=True):
                 _put(to_encode, (planes, frame), stop)
+
+        # One batch in flight: batch k+1 is submitted before batch k's frames are
+        # collected, so on a GPU the host prepares k+1 while the device runs k.
+        in_flight: tuple[list[HostFrame], PendingResult] | None = None
+        for batch in _batches(queued(), batch_size, forward):
+            pending = processor.submit(batch)
+            if in_flight is not None:
+                hand_over(*in_flight)
+                in_flight = None
+            if pending.done:
+                hand_over(batch, pending)
+            else:
+                in_flight = (batch, pending)
+        if in_flight is not None:
+            hand_over(*in_flight)
     finally:
         _stop_decoder(stop, decoded, decoder)
         if encoder.ident is not None:

@@ -81,20 +81,21 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     if container_format is None:
         known = ", ".join(sorted(CONTAINERS))
         raise OptionError(f"unsupported output extension {ext or '(none)'!r}; use one of {known}")
+    codec_name = encode.codec_name
     try:
-        codec = av.codec.Codec(encode.codec, "w")
+        codec = av.codec.Codec(codec_name, "w")
     except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
-        raise OptionError(f"unknown encoder {encode.codec!r} (try libx264, libx265, libsvtav1, ffv1, prores_ks)") from e
+        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libsvtav1, ffv1, prores_ks)") from e
     if codec.type != "video":
-        raise OptionError(f"{encode.codec!r} is not a video encoder")
+        raise OptionError(f"{codec_name!r} is not a video encoder")
     supported = av.open(io.BytesIO(), "w", format=container_format).supported_codecs
     if codec.canonical_name not in supported and codec.name not in supported:
-        raise OptionError(f"codec {encode.codec} cannot go in a {ext} file; pick another --codec or extension")
+        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; pick another --codec or extension")
 
     formats = [f.name for f in codec.video_formats or []]
     if encode.pix_fmt is not None:
         if formats and encode.pix_fmt not in formats:
-            raise OptionError(f"codec {encode.codec} does not take --pix-fmt {encode.pix_fmt} (takes {', '.join(formats)})")
+            raise OptionError(f"codec {codec_name} does not take --pix-fmt {encode.pix_fmt} (takes {', '.join(formats)})")
         try:
             av.VideoFormat(encode.pix_fmt)
         except (ValueError, av.error.FFmpegError) as e:
@@ -129,12 +130,14 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         passthrough.append(stream.index)
 
     options: dict[str, str] = {}
-    if encode.crf is not None:
+    if encode.crf is not None and codec_name.endswith("_nvenc"):  # NVENC's constant quality
+        options.update(rc="vbr", cq=str(encode.crf))
+    elif encode.crf is not None:
         options["crf"] = str(encode.crf)
     if encode.preset is not None:
         options["preset"] = encode.preset
     options["g"] = str(encode.gop or max(1, round(2 * info.frame_rate)))
-    return OutputPlan(out_path, container_format, encode.codec, pix_fmt, work, bits, width, height,
+    return OutputPlan(out_path, container_format, codec_name, pix_fmt, work, bits, width, height,
                       options, tuple(passthrough), encode.threads)
 
 

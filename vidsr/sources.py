@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.codec.hwaccel import HWAccel
 
 from vidsr.errors import InputError
 from vidsr.probe import VideoInfo
@@ -82,14 +83,17 @@ class FileSource:
         threads: FFmpeg decoder threads (0 = FFmpeg decides).
         skip_frames: decode but do not yield the first frames (already done by a
             resumed run); other streams' packets are still all yielded.
+        hwaccel: PyAV hardware decoding settings (NVDEC), ``None`` for software; frames
+            are downloaded to host memory and converted to the work format.
     """
 
     def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0,
-                 skip_frames: int = 0) -> None:
+                 skip_frames: int = 0, hwaccel: HWAccel | None = None) -> None:
         self.info = info
         self.passthrough = passthrough
         self.threads = threads
         self.skip_frames = skip_frames
+        self.hwaccel = hwaccel
         self.corrupt_packets = 0
         self.frames_decoded = 0
 
@@ -104,7 +108,7 @@ class FileSource:
         """
         info = self.info
         try:
-            container = av.open(str(info.path), metadata_errors="replace")
+            container = av.open(str(info.path), metadata_errors="replace", hwaccel=self.hwaccel)
         except (av.error.FFmpegError, OSError) as e:
             raise InputError(f"cannot open {info.path}: {e}") from e
         with container:

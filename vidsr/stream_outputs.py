@@ -58,10 +58,10 @@ class Recorder:
         )
         # A live recording must keep up: x264/x265 default to "veryfast" here, not "medium".
         preset = encode.preset
-        if preset is None and encode.codec in ("libx264", "libx265"):
+        if preset is None and encode.codec_name in ("libx264", "libx265"):
             preset = "veryfast"
         encode = EncodeConfig(
-            codec=encode.codec,
+            codec=encode.codec_name,
             crf=encode.crf,
             preset=preset,
             pix_fmt=STREAM_WORK_FORMAT,

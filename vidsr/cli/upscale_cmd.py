@@ -11,8 +11,9 @@ from pathlib import Path
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
+from vidsr.config import COLOUR_MODES, HWACCEL_MODES, EncodeConfig, RunConfig
 from vidsr.device import set_cpu_threads
+from vidsr.errors import OptionError
 from vidsr.folder_pipeline import FolderOptions, FolderSummary, upscale_folder, video_to_folder
 from vidsr.images import OUTPUT_FORMATS
 from vidsr.pipeline import RunSummary, upscale_video
@@ -32,13 +33,18 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="process frames in overlapping tiles of PX input pixels (for large frames)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for the model (default: one per core)")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile the model with torch.compile (faster on long videos; slow first batches)")
     parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
                         help="colour matching to the source: per shot (default), per frame, or off")
 
 
 def add_encode_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codec", default="libx264",
+    parser.add_argument("--codec", default=None,
                         help="video encoder: libx264 (default), libx265, libsvtav1, ffv1, prores_ks, h264_nvenc...")
+    parser.add_argument("--hwaccel", choices=HWACCEL_MODES, default="none",
+                        help="hardware codecs: auto (NVDEC decode, and NVENC encode unless --codec is "
+                             "given, where they work; else software), cuda (NVDEC required), none (default)")
     parser.add_argument("--crf", type=int, default=None, help="quality (lower is better; encoder default if unset)")
     parser.add_argument("--preset", default=None, help="encoder preset, e.g. medium, fast, veryfast")
     parser.add_argument("--pix-fmt", default=None,
@@ -91,7 +97,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     model = args.model or default_model(args.scale)
     return RunConfig(model=model, scale=args.scale, device=args.device, batch_size=args.batch_size,
                      tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode,
-                     resume=args.resume)
+                     resume=args.resume, hwaccel=args.hwaccel,
+                     compile=args.compile)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     output = args.output
     if args.input.is_dir() or (output is not None and _is_folder(output)):
+        if config.hwaccel != "none":
+            raise OptionError("--hwaccel applies to video-to-video runs, not to frame folders")
         options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
                                 strict=args.strict, resume=args.resume)
         if args.input.is_dir() and args.fps is None and output is not None and not _is_folder(output):
@@ -167,4 +176,5 @@ def format_summary(s: RunSummary) -> str:
     if s.frames_lost:
         about = "about " if s.expected_is_estimate else ""
         lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
-    return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {size:.1f} MB{lost}"
+    codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
+    return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {size:.1f} MB{codecs}{lost}"

@@ -1,0 +1,145 @@
+"""The speed options keep behaviour: batches in flight, --compile, --hwaccel, NVENC options."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_video, read_frames, run_cli
+from vidsr.config import EncodeConfig, RunConfig
+from vidsr.errors import OptionError
+from vidsr.hwaccel import nvdec_problem, nvenc_problem, plan_hardware
+from vidsr.pipeline import upscale_video
+from vidsr.probe import probe
+from vidsr.runner import run_stages
+from vidsr.sinks import plan_output
+from vidsr.sources import HostFrame
+from vidsr.transfer import PendingBatch
+
+# ---------------------------------------------------------------- batches in flight
+
+
+class _DeferredProcessor:
+    """Acts like the CUDA processor: ``submit`` returns before the result exists. Records
+    the order of submits and collects, and marks each output plane with its frame index."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def submit(self, frames: list[HostFrame]) -> PendingBatch:
+        first = frames[0].index
+        self.events.append(f"submit {first}")
+
+        def collect() -> list:
+            self.events.append(f"collect {first}")
+            return [tuple(np.full((2, 2), f.index, np.uint8) for _ in range(3)) for f in frames]
+
+        return PendingBatch(collect)
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.frames: list[tuple[int, int]] = []
+        self.packets: list[int] = []
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+
+    def write_frame(self, planes, frame: HostFrame) -> None:
+        self.frames.append((int(planes[0][0, 0]), frame.index))
+
+    def mux_packet(self, stream_index: int, packet) -> None:
+        self.packets.append(stream_index)
+
+
+def test_in_flight_batches_keep_order_and_the_last_partial_batch() -> None:
+    frames = [HostFrame(i, i, 1, (np.zeros((2, 2), np.uint8),) * 3) for i in range(7)]
+
+    def items(stop: threading.Event):
+        yield from frames
+
+    processor, sink = _DeferredProcessor(), _ListSink()
+    run_stages(items, processor, sink, batch_size=3, queue_size=2)
+    assert sink.frames == [(i, i) for i in range(7)]  # each output with its own frame, all 7
+    # batch k+1 is submitted before batch k is collected (the overlap), none collected twice
+    assert processor.events == ["submit 0", "submit 3", "collect 0", "submit 6", "collect 3", "collect 6"]
+
+
+# ---------------------------------------------------------------- --compile
+
+
+def test_compiled_model_gives_the_same_video(tmp_path: Path) -> None:
+    """torch.compile (inductor, CPU) must not change the output beyond float noise:
+    at most 1 code, from a different summation order."""
+    src = make_video(tmp_path / "in.mkv", n=3, size=(40, 32), codec="ffv1", pix_fmt="yuv444p")
+    outputs = []
+    for compiled in (False, True):
+        dst = tmp_path / f"out_{compiled}.mkv"
+        upscale_video(src, dst, RunConfig(model="fast", scale=2, device="cpu", colour="off", compile=compiled,
+                                          encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p")))
+        outputs.append([f.to_ndarray().astype(int) for f in read_frames(dst)])
+    assert len(outputs[1]) == 3
+    for plain, compiled in zip(*outputs):
+        assert np.abs(plain - compiled).max() <= 1
+
+
+# ---------------------------------------------------------------- --hwaccel and NVENC
+
+
+def _no_nvdec(path: Path) -> bool:
+    return nvdec_problem(path, probe(path).stream_index) is not None
+
+
+def test_hwaccel_auto_falls_back_to_software_and_says_so(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "in.mp4", n=4)
+    if not _no_nvdec(src) or nvenc_problem("h264_nvenc", 128, 96) is None:
+        pytest.skip("this machine has NVDEC/NVENC: the fallback cannot be seen here")
+    plan = plan_hardware("auto", src, 0, None, 128, 96)
+    assert (plan.hw_decode, plan.encoder) == (False, "libx264")
+    assert plan.decode_note and plan.encode_note
+    assert plan_hardware("auto", src, 0, "ffv1", 128, 96).encoder == "ffv1"  # an explicit --codec is kept
+    result = run_cli("upscale", str(src), "-o", str(tmp_path / "out.mp4"), "--model", "bicubic",
+                     "--hwaccel", "auto")
+    assert result.returncode == 0, result.stderr
+    assert "software decode, libx264" in result.stdout
+    assert len(read_frames(tmp_path / "out.mp4")) == 4
+
+
+def test_hwaccel_cuda_without_nvdec_is_one_line(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "in.mp4", n=2)
+    if not _no_nvdec(src):
+        pytest.skip("this machine has NVDEC")
+    result = run_cli("upscale", str(src), "--model", "bicubic", "--hwaccel", "cuda")
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "hardware decoding is not available" in lines[0]
+    assert not (tmp_path / "in_x2.mp4").exists()
+
+
+def test_hwaccel_none_never_tries_the_hardware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    src = make_video(tmp_path / "in.mp4", n=2)
+
+    def tried(*_args) -> str:
+        raise AssertionError("hardware probed with --hwaccel none")
+
+    monkeypatch.setattr("vidsr.hwaccel.nvdec_problem", tried)
+    monkeypatch.setattr("vidsr.hwaccel.nvenc_problem", tried)
+    summary = upscale_video(src, tmp_path / "out.mp4", RunConfig(model="bicubic", device="cpu"))
+    assert (summary.decoder, summary.encoder) == ("software", "libx264")
+
+
+def test_unknown_hwaccel_mode_is_refused() -> None:
+    with pytest.raises(OptionError, match="--hwaccel"):
+        RunConfig(hwaccel="vaapi")
+
+
+def test_crf_becomes_nvenc_constant_quality(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "in.mp4", n=1)
+    info = probe(src)
+    nvenc = plan_output(info, tmp_path / "o.mp4", EncodeConfig(codec="h264_nvenc", crf=21), 2)
+    assert nvenc.options["cq"] == "21" and nvenc.options["rc"] == "vbr" and "crf" not in nvenc.options
+    x264 = plan_output(info, tmp_path / "o.mp4", EncodeConfig(crf=21), 2)
+    assert x264.codec == "libx264" and x264.options["crf"] == "21"
