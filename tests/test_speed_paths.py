@@ -143,3 +143,33 @@ def test_crf_becomes_nvenc_constant_quality(tmp_path: Path) -> None:
     assert nvenc.options["cq"] == "21" and nvenc.options["rc"] == "vbr" and "crf" not in nvenc.options
     x264 = plan_output(info, tmp_path / "o.mp4", EncodeConfig(crf=21), 2)
     assert x264.codec == "libx264" and x264.options["crf"] == "21"
+
+
+# ---------------------------------------------------------------- CPU model workers
+
+
+@pytest.mark.parametrize("model", ["fast", "bicubic"])
+def test_cpu_workers_give_the_same_video(tmp_path: Path, model: str) -> None:
+    """Two CPU workers run batches side by side; frames, timestamps and the per-shot
+    colour matching (which must see batches in order) come out as with one worker."""
+    src = make_video(tmp_path / "in.mkv", n=9, size=(48, 32), codec="ffv1", pix_fmt="yuv444p")
+    outputs = []
+    for workers in (1, 2):
+        dst = tmp_path / f"w{workers}.mkv"
+        upscale_video(src, dst, RunConfig(model=model, device="cpu", cpu_workers=workers, batch_size=2,
+                                          colour="shot", encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p")))
+        outputs.append(read_frames(dst))
+    assert len(outputs[1]) == 9
+    for a, b in zip(*outputs):
+        assert a.pts == b.pts
+        assert np.array_equal(a.to_ndarray(), b.to_ndarray())
+
+
+def test_cli_cpu_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidsr.device import cpu_workers_for
+
+    monkeypatch.setattr("os.cpu_count", lambda: 6)
+    assert cpu_workers_for("cpu", None) == 6
+    assert cpu_workers_for("cpu", 3) == 3
+    with pytest.raises(OptionError):
+        cpu_workers_for("cpu", 0)

@@ -67,6 +67,7 @@ class RunConfig:
             :mod:`vidsr.hwaccel`).
         compile: run the model through ``torch.compile`` (pays off on long videos; the
             first batches wait for the compilation).
+        cpu_workers: model worker threads on the CPU; ``None`` decides from the model.
     """
 
     model: str = "bicubic"
@@ -80,6 +81,7 @@ class RunConfig:
     resume: bool = False
     hwaccel: str = "none"
     compile: bool = False
+    cpu_workers: int | None = None
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -91,6 +93,8 @@ class RunConfig:
             raise OptionError(f"--tile must be >= 8 pixels, got {self.tile}")
         if self.colour not in COLOUR_MODES:
             raise OptionError(f"--color must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
+        if self.cpu_workers is not None and self.cpu_workers < 1:
+            raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:
             raise OptionError(f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}")
         if self.queue_size < 1:

@@ -325,6 +325,8 @@ def _processor(
         work,
         auto_tile(size_only, config.tile, device, model),
         colour_stage=make_colour_stage(config, in_fmt.bits),
+        compile_model=config.compile,
+        cpu_workers=config.cpu_workers or 1,
     )
     batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda", model.family != "baseline")
     return processor, batch_size

@@ -178,7 +178,7 @@ def upscale_video(
     tile = auto_tile(info, config.tile, device, model)
     processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, tile,
                                colour_stage=make_colour_stage(config, info.yuv.bits),
-                               compile_model=config.compile)
+                               compile_model=config.compile, cpu_workers=config.cpu_workers or 1)
     batch_size = config.batch_size or auto_batch_size(info, device.type == "cuda", model.family != "baseline")
 
     # 3. Source (decode thread, with shot marks) and sink (encode thread, temporary name).

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import cv2
@@ -67,6 +68,9 @@ class FrameProcessor:
         colour_stage: optional colour matching applied to every batch.
         compile_model: run the model through ``torch.compile`` (``DeviceError`` when it
             cannot compile here, e.g. no C++ compiler for the CPU backend).
+        cpu_workers: on the CPU, batches run on this many worker threads side by side
+            (each model call then best uses one torch thread; see ``vidsr.device``). The
+            colour stage and the hand-over stay in frame order on the calling thread.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class FrameProcessor:
         tile: int | None = None,
         colour_stage: ColourStage | None = None,
         compile_model: bool = False,
+        cpu_workers: int = 1,
     ) -> None:
         self.model = model.to(device).eval()
         self.device = device
@@ -95,6 +100,17 @@ class FrameProcessor:
             self.forward = torch.compile(self.model, dynamic=True)
         self.uploader = Uploader(device)
         self.downloader = Downloader(device) if device.type == "cuda" else None
+        self.workers: ThreadPoolExecutor | None = None
+        if device.type == "cpu" and cpu_workers > 1:
+            self.workers = ThreadPoolExecutor(cpu_workers, thread_name_prefix="vidsr-model")
+        # batches the runner may keep submitted before collecting the oldest
+        self.max_in_flight = cpu_workers if self.workers is not None else 1
+
+    def close(self) -> None:
+        """Stop the CPU worker threads (idempotent)."""
+        if self.workers is not None:
+            self.workers.shutdown(wait=True, cancel_futures=True)
+            self.workers = None
 
     def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
         """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
@@ -169,22 +185,44 @@ class FrameProcessor:
         integer_net = self._integer_path()
         if integer_net is not None:
             return self._process_u8(frames, integer_net)
-        out_y, out_uv = self._compute(frames)
-        return self._download(out_y, out_uv, len(frames))
+        return self._finish(frames, *self._infer(frames))
 
     def submit(self, frames: list[HostFrame]) -> PendingBatch:
         """Start upscaling a batch. On CUDA this returns once the work is queued on the GPU
-        (the download into pinned memory included); on the CPU the batch is done at once."""
-        if self.downloader is None:
+        (the download into pinned memory included); with CPU workers, once a worker has
+        it; otherwise the batch is done at once. Collect batches in submission order."""
+        if self.downloader is not None:
+            out_y, out_uv = self._colour(frames, *self._infer(frames))
+            bits = self.out_fmt.bits
+            return self.downloader.start(norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8)
+        if self.workers is None:
             return PendingBatch.ready(self.process(frames))
-        out_y, out_uv = self._compute(frames)
-        bits = self.out_fmt.bits
-        return self.downloader.start(norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8)
+        integer_net = self._integer_path()
+        if integer_net is not None:
+            future = self.workers.submit(self._process_u8, frames, integer_net)
+            return PendingBatch(future.result, future.done)
+        future = self.workers.submit(self._infer, frames)
+        return PendingBatch(lambda: self._finish(frames, *future.result()), future.done)
+
+    def _finish(self, frames: list[HostFrame], y: torch.Tensor, uv: torch.Tensor,
+                out_y: torch.Tensor, out_uv: torch.Tensor) -> list[Planes]:
+        """Colour-match (in frame order: the matcher follows shots) and download."""
+        out_y, out_uv = self._colour(frames, y, uv, out_y, out_uv)
+        return self._download(out_y, out_uv, len(frames))
 
     @torch.inference_mode()
-    def _compute(self, frames: list[HostFrame]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Upload, convert, run the model and colour-match a batch; ``(N, 1, H, W)`` and
-        ``(N, 2, Hc, Wc)`` code-normalised float planes on the device."""
+    def _colour(self, frames: list[HostFrame], y: torch.Tensor, uv: torch.Tensor,
+                out_y: torch.Tensor, out_uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.colour_stage is None:
+            return out_y, out_uv
+        return self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
+
+    @torch.inference_mode()
+    def _infer(self, frames: list[HostFrame]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Upload, convert and run the model on a batch. Returns the input planes ``y``
+        ``(N, 1, h, w)`` and ``uv`` ``(N, 2, hc, wc)`` and the upscaled ``(N, 1, H, W)`` and
+        ``(N, 2, Hc, Wc)``, all code-normalised float on the device. No shared state:
+        safe to run on several worker threads at once."""
         y = self._upload([f.planes[0] for f in frames])  # (N, 1, h, w)
         uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
         n, _, h, w = y.shape
@@ -201,9 +239,7 @@ class FrameProcessor:
             out_y, out_uv = rgb_to_yuv(out_rgb, self.out_fmt)
             if out_chroma != (out_h, out_w):
                 out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
-        if self.colour_stage is not None:
-            out_y, out_uv = self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
-        return out_y, out_uv
+        return y, uv, out_y, out_uv
 
     def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
         bits = self.out_fmt.bits

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -39,7 +40,9 @@ class PendingResult(Protocol):
 
 
 class BatchProcessor(Protocol):
-    """Upscales batches; ``submit`` may return before the device has finished."""
+    """Upscales batches; ``submit`` may return before the device has finished.
+    ``max_in_flight`` (default 1) batches may be submitted before the oldest is
+    collected; ``close()``, if present, stops the processor's own threads."""
 
     def submit(self, frames: list[HostFrame]) -> PendingResult: ...
 
@@ -164,21 +167,21 @@ def run_stages(
             for frame, planes in zip(batch, pending.result(), strict=True):
                 _put(to_encode, (planes, frame), stop)
 
-        # One batch in flight: batch k+1 is submitted before batch k's frames are
-        # collected, so on a GPU the host prepares k+1 while the device runs k.
-        in_flight: tuple[list[HostFrame], PendingResult] | None = None
+        # Batches in flight: batch k+1 is submitted before batch k's frames are collected,
+        # so on a GPU the host prepares k+1 while the device runs k, and CPU workers run
+        # side by side. Frames are handed over strictly in submission order.
+        limit = getattr(processor, "max_in_flight", 1)
+        in_flight: deque[tuple[list[HostFrame], PendingResult]] = deque()
         for batch in _batches(queued(), batch_size, forward):
-            pending = processor.submit(batch)
-            if in_flight is not None:
-                hand_over(*in_flight)
-                in_flight = None
-            if pending.done:
-                hand_over(batch, pending)
-            else:
-                in_flight = (batch, pending)
-        if in_flight is not None:
-            hand_over(*in_flight)
+            in_flight.append((batch, processor.submit(batch)))
+            while in_flight and (len(in_flight) > limit or in_flight[0][1].done):
+                hand_over(*in_flight.popleft())
+        while in_flight:
+            hand_over(*in_flight.popleft())
     finally:
+        close = getattr(processor, "close", None)
+        if close is not None:  # the processor's worker threads are joined too
+            close()
         _stop_decoder(stop, decoded, decoder)
         if encoder.ident is not None:
             _finish_encoder(to_encode, encoder)

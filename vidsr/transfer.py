@@ -91,8 +91,10 @@ class Uploader:
 class PendingBatch:
     """A batch whose output planes may still be on their way to the host."""
 
-    def __init__(self, collect: Callable[[], list[Planes]]) -> None:
+    def __init__(self, collect: Callable[[], list[Planes]],
+                 finished: Callable[[], bool] | None = None) -> None:
         self._collect = collect
+        self._finished = finished
         self._planes: list[Planes] | None = None
 
     @classmethod
@@ -103,8 +105,8 @@ class PendingBatch:
 
     @property
     def done(self) -> bool:
-        """Whether ``result()`` returns without waiting for the device."""
-        return self._planes is not None
+        """Whether ``result()`` returns without waiting for the device or a worker."""
+        return self._planes is not None or (self._finished is not None and self._finished())
 
     def result(self) -> list[Planes]:
         """The per-frame ``(Y, U, V)`` integer planes, waiting for the device if needed."""

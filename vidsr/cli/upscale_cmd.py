@@ -12,7 +12,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from vidsr.config import COLOUR_MODES, HWACCEL_MODES, EncodeConfig, RunConfig
-from vidsr.device import set_cpu_threads
+from vidsr.device import cpu_workers_for, set_cpu_threads
 from vidsr.errors import OptionError
 from vidsr.folder_pipeline import FolderOptions, FolderSummary, upscale_folder, video_to_folder
 from vidsr.images import OUTPUT_FORMATS
@@ -32,7 +32,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=int, default=None, metavar="PX",
                         help="process frames in overlapping tiles of PX input pixels (for large frames)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for the model (default: one per core)")
+                        help="CPU model workers, one thread each (default: one per core)")
     parser.add_argument("--compile", action="store_true",
                         help="compile the model with torch.compile (faster on long videos; slow first batches)")
     parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
@@ -92,18 +92,20 @@ def _is_folder(output: str) -> bool:
     return output.endswith(("/", os.sep)) or Path(output).is_dir() or Path(output).suffix == ""
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -> RunConfig:
     encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, gop=args.gop)
     model = args.model or default_model(args.scale)
     return RunConfig(model=model, scale=args.scale, device=args.device, batch_size=args.batch_size,
                      tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
-                     compile=args.compile)
+                     compile=args.compile, cpu_workers=cpu_workers)
 
 
 def run(args: argparse.Namespace) -> int:
-    set_cpu_threads(args.threads)
-    config = config_from_args(args)
+    workers = cpu_workers_for(args.device, args.threads)
+    if workers is not None:  # CPU: the workers run side by side, one torch thread each
+        set_cpu_threads(1)
+    config = config_from_args(args, workers)
     output = args.output
     if args.input.is_dir() or (output is not None and _is_folder(output)):
         if config.hwaccel != "none":
