@@ -11,6 +11,7 @@ the GPU has finished, so the runner can prepare the next batch meanwhile (see
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -96,6 +97,8 @@ class FrameProcessor:
         self.model = self.model.to(memory_format=torch.channels_last)
         self.forward: torch.nn.Module | object = self.model
         self.compiled = compile_model
+        self._first_call = threading.Lock()  # workers wait for one compilation, not race it
+        self._warm = False
         if compile_model:
             self.forward = torch.compile(self.model, dynamic=True)
         self.uploader = Uploader(device)
@@ -124,6 +127,11 @@ class FrameProcessor:
         if not self.compiled:
             return self.model(x)
         try:
+            if not self._warm:
+                with self._first_call:
+                    out = self.forward(x)  # type: ignore[operator]
+                    self._warm = True
+                    return out
             return self.forward(x)  # type: ignore[operator]
         except torch.OutOfMemoryError:
             raise
