@@ -173,3 +173,13 @@ def test_cli_cpu_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cpu_workers_for("cpu", 3) == 3
     with pytest.raises(OptionError):
         cpu_workers_for("cpu", 0)
+
+
+def test_cuda_batches_fit_the_free_memory() -> None:
+    from vidsr.pipeline import CUDA_BYTES_PER_PIXEL, auto_batch_size
+    hd = type("Size", (), {"width": 1920, "height": 1080})()
+    assert auto_batch_size(hd, on_cuda=True) == 3  # 8 M pixels per call
+    plenty = auto_batch_size(hd, on_cuda=True, free_bytes=80 * 2**30)
+    scarce = auto_batch_size(hd, on_cuda=True, free_bytes=2 * 1920 * 1080 * CUDA_BYTES_PER_PIXEL)
+    assert (plenty, scarce) == (3, 1)
+    assert auto_batch_size(hd, on_cuda=True, free_bytes=0) == 1  # never below one frame

@@ -26,7 +26,14 @@ from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
 from vidsr.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
-from vidsr.pipeline import auto_batch_size, auto_tile, check_paths, make_colour_stage, partial_path
+from vidsr.pipeline import (
+    auto_batch_size,
+    auto_tile,
+    check_paths,
+    free_device_memory,
+    make_colour_stage,
+    partial_path,
+)
 from vidsr.probe import VideoInfo, probe, synthetic_video_info
 from vidsr.processor import FrameProcessor
 from vidsr.runner import FrameSink, run_stages
@@ -328,7 +335,8 @@ def _processor(
         compile_model=config.compile,
         cpu_workers=config.cpu_workers or 1,
     )
-    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda", model.family != "baseline")
+    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda", model.family != "baseline",
+                                                      free_device_memory(device))
     return processor, batch_size
 
 
