@@ -183,3 +183,31 @@ def test_cuda_batches_fit_the_free_memory() -> None:
     scarce = auto_batch_size(hd, on_cuda=True, free_bytes=2 * 1920 * 1080 * CUDA_BYTES_PER_PIXEL)
     assert (plenty, scarce) == (3, 1)
     assert auto_batch_size(hd, on_cuda=True, free_bytes=0) == 1  # never below one frame
+
+
+def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
+    """With tiles, the luma plane is cut on the host and each tile uploaded alone; the
+    whole plane is uploaded only as the colour stage's reference. Output = untiled."""
+    import torch
+
+    from vidsr.colour import YuvFormat
+    from vidsr.processor import FrameProcessor
+    from vidsr.upscaler import load_model
+
+    fmt = YuvFormat(1, False, 8)
+    rng = np.random.default_rng(0)
+    planes = (rng.integers(16, 235, (48, 64), dtype=np.uint8),
+              rng.integers(16, 240, (24, 32), dtype=np.uint8), rng.integers(16, 240, (24, 32), dtype=np.uint8))
+    frames = [HostFrame(0, 0, 1, planes)]
+    model = load_model("fast", 2)
+    whole = FrameProcessor(model, torch.device("cpu"), fmt, fmt, "yuv420p").process(frames)[0]
+    tiled = FrameProcessor(model, torch.device("cpu"), fmt, fmt, "yuv420p", tile=24)
+    tiles, uploads = [], []
+    real_tile, real_upload = tiled._tile_from_host, tiled.uploader.upload
+    tiled._tile_from_host = lambda t: (tiles.append(tuple(t.shape)), real_tile(t))[1]
+    tiled.uploader.upload = lambda arrays: (uploads.append(arrays[0].shape), real_upload(arrays))[1]
+    out = tiled.process(frames)[0]
+    assert len(tiles) == 6 and all(h < 48 or w < 64 for _, _, h, w in tiles)
+    assert uploads == [(24, 32)]  # chroma only: no colour stage, so the luma plane never went up whole
+    for a, b in zip(whole, out):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 1

@@ -117,10 +117,17 @@ class FrameProcessor:
 
     def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
         """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
-        codes = self.uploader.upload(arrays)
+        return self._normalise(self.uploader.upload(arrays))[:, None]
+
+    def _normalise(self, codes: torch.Tensor) -> torch.Tensor:
+        """Integer codes (uint8, or uint16 carried as int16 bits) to code-normalised float."""
         if codes.dtype == torch.int16:
             codes = codes.to(torch.int32) & 0xFFFF
-        return codes_to_norm(codes, self.in_fmt.bits)[:, None]
+        return codes_to_norm(codes, self.in_fmt.bits)
+
+    def _tile_from_host(self, tile: torch.Tensor) -> torch.Tensor:
+        """Model on one tile of host codes: only the tile goes to the device."""
+        return self._net(self._normalise(tile.to(self.device, non_blocking=True)))
 
     def _net(self, x: torch.Tensor) -> torch.Tensor:
         """The model (compiled when asked); a failed compilation is a one-line error."""
@@ -140,15 +147,18 @@ class FrameProcessor:
                 raise DeviceError(f"--compile failed on {self.device}: {str(e).splitlines()[0]}") from e
             raise
 
-    def run_model(self, x: torch.Tensor) -> torch.Tensor:
-        """Model forward, float32 out. Tiled when configured; when the device runs out
-        of memory, retried with tiles half the size each time, down to ``MIN_TILE``."""
+    def run_model(self, x: torch.Tensor, host_codes: bool = False) -> torch.Tensor:
+        """Model forward, float32 out on the device. Tiled when configured; when the device
+        runs out of memory, retried with tiles half the size each time, down to
+        ``MIN_TILE``. With ``host_codes``, ``x`` is integer codes on the host and each
+        tile is uploaded and normalised on its own (tiled runs only)."""
         while True:
             try:
                 with torch.inference_mode(), inference_context(self.device, self.half):
                     if self.tile:
                         overlap = max(self.model.receptive_radius, 4)
-                        out = tiled_apply(self._net, x, self.model.scale, self.tile, overlap)
+                        fn = self._tile_from_host if host_codes else self._net
+                        out = tiled_apply(fn, x, self.model.scale, self.tile, overlap, out_device=self.device)
                     else:
                         out = self._net(x)
                 return out.float()
@@ -212,31 +222,42 @@ class FrameProcessor:
         future = self.workers.submit(self._infer, frames)
         return PendingBatch(lambda: self._finish(frames, *future.result()), future.done)
 
-    def _finish(self, frames: list[HostFrame], y: torch.Tensor, uv: torch.Tensor,
+    def _finish(self, frames: list[HostFrame], y: torch.Tensor | None, uv: torch.Tensor,
                 out_y: torch.Tensor, out_uv: torch.Tensor) -> list[Planes]:
         """Colour-match (in frame order: the matcher follows shots) and download."""
         out_y, out_uv = self._colour(frames, y, uv, out_y, out_uv)
         return self._download(out_y, out_uv, len(frames))
 
     @torch.inference_mode()
-    def _colour(self, frames: list[HostFrame], y: torch.Tensor, uv: torch.Tensor,
+    def _colour(self, frames: list[HostFrame], y: torch.Tensor | None, uv: torch.Tensor,
                 out_y: torch.Tensor, out_uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.colour_stage is None:
+        if self.colour_stage is None or y is None:
             return out_y, out_uv
         return self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
 
     @torch.inference_mode()
-    def _infer(self, frames: list[HostFrame]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _infer(self, frames: list[HostFrame]) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Upload, convert and run the model on a batch. Returns the input planes ``y``
-        ``(N, 1, h, w)`` and ``uv`` ``(N, 2, hc, wc)`` and the upscaled ``(N, 1, H, W)`` and
-        ``(N, 2, Hc, Wc)``, all code-normalised float on the device. No shared state:
-        safe to run on several worker threads at once."""
-        y = self._upload([f.planes[0] for f in frames])  # (N, 1, h, w)
+        ``(N, 1, h, w)`` (``None`` when tiled without a colour stage: never uploaded) and
+        ``uv`` ``(N, 2, hc, wc)`` and the upscaled ``(N, 1, H, W)`` and ``(N, 2, Hc, Wc)``,
+        all code-normalised float on the device. No shared state: safe to run on several
+        worker threads at once."""
+        luma = [f.planes[0] for f in frames]
         uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
-        n, _, h, w = y.shape
+        h, w = luma[0].shape
         s = self.model.scale
         out_h, out_w = h * s, w * s
         out_chroma = chroma_size(self.out_format, out_h, out_w)
+        if self.model.colour == "luma" and self.tile:
+            # Tiles go to the device one at a time, never the whole luma plane; the colour
+            # stage's low-resolution reference is uploaded only when colour matching is on.
+            stacked = np.stack(luma)
+            host = torch.from_numpy(stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked)
+            out_y = self.run_model(host[:, None], host_codes=True)
+            out_uv = resize_plane(uv, out_chroma)
+            y = self._upload(luma) if self.colour_stage is not None else None
+            return y, uv, out_y, out_uv
+        y = self._upload(luma)  # (N, 1, h, w)
         if self.model.colour == "luma":
             out_y = self.run_model(y)
             out_uv = resize_plane(uv, out_chroma)
