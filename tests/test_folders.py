@@ -227,3 +227,26 @@ def test_sink_never_writes_outside_its_folder(tmp_path: Path) -> None:
     finally:
         sink.close()
     assert not (tmp_path / "escape.png").exists()
+
+
+@pytest.mark.parametrize("orientation", [1, 2, 3, 4, 5, 6, 7, 8])
+def test_exif_orientation_is_applied_like_pillow(tmp_path: Path, orientation: int) -> None:
+    """A phone photo stored sideways with an EXIF orientation comes out upright, as
+    viewers show the input (Pillow's exif_transpose is the reference)."""
+    from PIL import Image, ImageOps
+
+    from vidsr.images import read_picture
+
+    pixels = np.zeros((24, 40, 3), np.uint8)
+    pixels[:8, :10] = (250, 20, 20)  # a red corner block and a gradient: every flip differs
+    pixels[..., 1] = np.arange(40, dtype=np.uint8)[None, :] * 6
+    path = tmp_path / "photo.png"
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(pixels).save(path, exif=exif)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert np.array_equal(read_picture(path).rgb, expected)
+    upscale_folder(tmp_path, tmp_path / "out", RunConfig(model="bicubic", scale=2, device="cpu"), FolderOptions())
+    with Image.open(tmp_path / "out" / "photo.png") as out:
+        assert out.size == (expected.shape[1] * 2, expected.shape[0] * 2)

@@ -120,6 +120,8 @@ def scan_folder(
         try:
             with Image.open(path) as im:
                 size = im.size
+                if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # shown turned a quarter
+                    size = size[::-1]
         except Exception as e:  # noqa: BLE001 - Pillow raises many types for a bad file
             if strict:
                 raise InputError(f"cannot read image {path}: {e}") from e

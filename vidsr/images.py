@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 import torch
 
 from vidsr.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
@@ -74,8 +75,32 @@ class Picture:
         return 16 if self.rgb.dtype == np.uint16 else 8
 
 
+# EXIF orientation (tag 0x0112) -> how to turn stored pixels upright, as PIL's
+# ImageOps.exif_transpose does: 2 mirror, 3 rotate 180, 4 flip, 5 transpose,
+# 6 rotate 90 clockwise, 7 transverse, 8 rotate 90 counter-clockwise.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def exif_orientation(path: Path) -> int:
+    """The EXIF orientation of an image file (1, upright, when absent or unreadable)."""
+    try:
+        with Image.open(path) as image:
+            return int(image.getexif().get(0x0112, 1))
+    except (OSError, ValueError, SyntaxError):  # PIL's errors for files it cannot parse
+        return 1
+
+
 def read_picture(path: Path) -> Picture:
-    """Read an image file (EXIF orientation is not applied: pixels stay as stored).
+    """Read an image file, turned upright by its EXIF orientation (the output is written
+    upright and without the tag, so it displays as the input does).
 
     Raises:
         InputError: unreadable, or a sample type other than 8/16-bit integer.
@@ -83,6 +108,9 @@ def read_picture(path: Path) -> Picture:
     data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if data is None:
         raise InputError(f"cannot read image {path}")
+    upright = _UPRIGHT.get(exif_orientation(path))
+    if upright is not None:
+        data = np.ascontiguousarray(upright(data))
     if data.dtype not in (np.uint8, np.uint16):
         raise InputError(
             f"{path}: {data.dtype} samples are not supported (8- or 16-bit images only)"
