@@ -7,6 +7,7 @@ from pathlib import Path
 
 from vidsr.cli.upscale_cmd import format_summary, run_with_progress
 from vidsr.config import RunConfig
+from vidsr.device import cpu_workers_for, set_cpu_threads
 from vidsr.demo import render_demo_clip
 from vidsr.upscaler import default_model
 
@@ -25,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
     src = render_demo_clip(args.out_dir / "vidsr-demo.mp4")
     print(f"rendered {src} (320x180, 4 s, test pattern + 440 Hz tone)")
     model = args.model or default_model(args.scale)
-    config = RunConfig(model=model, scale=args.scale, device=args.device, overwrite=True)
+    workers = cpu_workers_for(args.device, None)
+    if workers is not None:  # the CPU policy of `vidsr upscale`
+        set_cpu_threads(1)
+    config = RunConfig(model=model, scale=args.scale, device=args.device, overwrite=True, cpu_workers=workers)
     summary = run_with_progress(src, args.out_dir / f"vidsr-demo_x{args.scale}.mp4", config)
     print(f"{format_summary(summary)} [model {model}]")
     return 0
