@@ -211,3 +211,12 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
     assert uploads == [(24, 32)]  # chroma only: no colour stage, so the luma plane never went up whole
     for a, b in zip(whole, out):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_queues_hold_fewer_frames_when_frames_are_huge() -> None:
+    from vidsr.pipeline import bounded_queue_size
+
+    assert bounded_queue_size(16, 1280, 720, 8) == 16
+    assert bounded_queue_size(16, 7680, 4320, 8) == 5  # 8K output: 50 MB a frame
+    assert bounded_queue_size(16, 7680, 4320, 10) == 2
+    assert bounded_queue_size(1, 1280, 720, 8) == 1  # a smaller request is kept

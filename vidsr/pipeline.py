@@ -139,6 +139,18 @@ def auto_batch_size(info: VideoInfo, on_cuda: bool, learned: bool = True,
     return max(1, min(16 if on_cuda else 8, budget // pixels))
 
 
+# Host memory the frames waiting in each queue may take: at 4K -> 8K, 16 queued output
+# frames of 50 MB each took a run from 4.2 GB to 5.0 GB of peak memory (benchmarks/memory.py).
+QUEUE_BYTES = 256 * 2**20
+
+
+def bounded_queue_size(requested: int, out_width: int, out_height: int, bits: int) -> int:
+    """Frames per queue: ``requested``, fewer when that many output frames (4:2:0 sized)
+    would pass ``QUEUE_BYTES``, but not below 2 for that reason (the stages must overlap)."""
+    frame_bytes = out_width * out_height * 3 // 2 * (1 if bits <= 8 else 2)
+    return min(requested, max(2, QUEUE_BYTES // max(1, frame_bytes)))
+
+
 def free_device_memory(device: torch.device) -> int | None:
     """Free bytes on a CUDA device (``None`` elsewhere)."""
     if device.type != "cuda":
@@ -227,7 +239,8 @@ def upscale_video(
     # 4. Run decode -> batch -> model -> colour -> encode, overlapped.
     started = time.perf_counter()
     try:
-        run_stages(items, processor, sink, batch_size=batch_size, queue_size=config.queue_size,
+        queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
+        run_stages(items, processor, sink, batch_size=batch_size, queue_size=queue_size,
                    progress=progress)
     except Exception:
         _remove(write_path)
