@@ -31,7 +31,8 @@ class QualitySR(nn.Module):
 
     Args:
         scale: upscaling factor (2, 3, 4, ...).
-        feats: feature width.
+        feats: feature width (48: with 8 blocks, trainable on a CPU within a session at
+            0.26 s per step of 16 patches, against 0.9 s for EDSR-baseline's 64 x 16).
         blocks: number of residual blocks.
         res_scale: residual scaling inside blocks (EDSR uses 0.1 for wide nets).
         channels: image channels (1 for luma).
@@ -41,8 +42,8 @@ class QualitySR(nn.Module):
         self,
         scale: int,
         *,
-        feats: int = 64,
-        blocks: int = 16,
+        feats: int = 48,
+        blocks: int = 8,
         res_scale: float = 1.0,
         channels: int = 1,
     ) -> None:

@@ -74,7 +74,7 @@ REGISTRY: dict[str, ModelEntry] = {
         family="quality",
         scales=SCALES,
         colour="luma",
-        build=lambda scale: QualitySR(scale, feats=48, blocks=8),
+        build=lambda scale: QualitySR(scale),
         description="slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
         receptive_radius=20,
         weights=_weights("quality"),
