@@ -144,12 +144,16 @@ class PolyphaseUpsampler(nn.Module):
         if self.scale == 1:
             return x
         if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and min(x.shape[-2:]) > self.radius:
-            planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
-            out = np.empty((planes.shape[0], x.shape[-2] * self.scale, x.shape[-1] * self.scale), np.float32)
-            for plane, target in zip(planes, out):
-                self._upsample_plane_cv2(plane, target)
-            return torch.from_numpy(out).reshape(*x.shape[:-2], *out.shape[-2:])
+            return self._forward_cv2(x)
         return self._upsample_axis(self._upsample_axis(x, 3), 2)
+
+    @torch.compiler.disable  # OpenCV code: torch.compile runs it as is instead of tracing it
+    def _forward_cv2(self, x: torch.Tensor) -> torch.Tensor:
+        planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
+        out = np.empty((planes.shape[0], x.shape[-2] * self.scale, x.shape[-1] * self.scale), np.float32)
+        for plane, target in zip(planes, out):
+            self._upsample_plane_cv2(plane, target)
+        return torch.from_numpy(out).reshape(*x.shape[:-2], *out.shape[-2:])
 
 
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:

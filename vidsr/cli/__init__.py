@@ -70,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="vidsr: %(levelname)s: %(message)s",
     )
+    # torch.compile's C++ toolchain check warns that no CUDA runtime exists on a CPU-only
+    # machine, which is expected there and not the user's concern.
+    logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
     debug = os.environ.get("VIDSR_DEBUG") == "1"
     previous = None
     if hasattr(signal, "SIGTERM"):
