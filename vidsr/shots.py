@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import av
 import cv2
 import numpy as np
 
+from vidsr.decoding import decode_first_video
 from vidsr.errors import InputError
 
 # Luma carries most of the structure; chroma catches cuts between pictures of equal
@@ -288,23 +288,10 @@ def _frame_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 def _thumbnails(path: Path, thumb_size: int) -> Iterator[tuple[np.ndarray, int | None, float]]:
     """Yield ``(thumbnail, pts, seconds)`` for each frame of the first video stream."""
-    try:
-        container = av.open(str(path))
-    except (OSError, av.FFmpegError) as e:
-        raise InputError(f"cannot open {path}: {e}") from e
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                y, u, v = _frame_planes(frame)
-                seconds = float(frame.time) if frame.time is not None else float(index / rate)
-                yield make_thumbnail(y, u, v, thumb_size=thumb_size), frame.pts, seconds
-        except av.FFmpegError as e:
-            raise InputError(f"cannot decode {path}: {e}") from e
+    for index, (frame, rate) in enumerate(decode_first_video(path)):
+        y, u, v = _frame_planes(frame)
+        seconds = float(frame.time) if frame.time is not None else float(index / rate)
+        yield make_thumbnail(y, u, v, thumb_size=thumb_size), frame.pts, seconds
 
 
 def detect_shots(path: str | Path, config: ShotConfig | None = None) -> list[Shot]:

@@ -17,6 +17,7 @@ import av
 import numpy as np
 from av.codec.hwaccel import HWAccel
 
+from vidsr.decoding import decode_first_video
 from vidsr.errors import InputError
 from vidsr.probe import VideoInfo
 from vidsr.shots import ShotDetector, make_thumbnail
@@ -186,18 +187,6 @@ def iter_rgb_frames(path: Path, step: int = 1) -> Iterator[np.ndarray]:
     Raises:
         InputError: the file cannot be opened or decoded, or has no video stream.
     """
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, OSError) as e:
-        raise InputError(f"cannot open video {path}: {e}") from e
-    with container:
-        if not container.streams.video:
-            raise InputError(f"{path} has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        try:
-            for index, frame in enumerate(container.decode(stream)):
-                if index % step == 0:
-                    yield frame.to_ndarray(format="rgb24")
-        except av.error.FFmpegError as e:
-            raise InputError(f"cannot decode video {path}: {e}") from e
+    for index, (frame, _rate) in enumerate(decode_first_video(path)):
+        if index % step == 0:
+            yield frame.to_ndarray(format="rgb24")
