@@ -106,6 +106,7 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
         "schedule": cfg.get("schedule"),
         "wall_time_s": round(float(train_info.get("wall_s", 0.0)), 1),
         "device": train_info.get("device"),
+        "precision": cfg.get("precision", "auto"),
         "init": cfg.get("init"),
         "command": train_info.get("command") or cfg.get("command"),
         "torch": torch.__version__,

@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="warm start from a .safetensors/.pt whose matching tensors fit "
                         "(e.g. the x2 model for an x3/x4 run)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: fp16 AMP on CUDA, fp32 on CPU; bf16: bfloat16 autocast "
+                        "(about 2.3x faster on CPUs with AVX512-BF16/AMX)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--export", metavar="NAME", default=None,
                    help="write NAME_xS.safetensors + NAME_xS.json after training")
@@ -96,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         vgg_layers=tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip()),
         val=args.val, val_limit=args.val_limit, val_every=args.val_every,
         log_every=args.log_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
-        device=args.device, seed=args.seed, resume=args.resume, init=args.init,
+        device=args.device, precision=args.precision, seed=args.seed, resume=args.resume, init=args.init,
         command=_command_line(args),
     )
     entry = resolve_entry(cfg.arch)
