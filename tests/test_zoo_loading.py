@@ -64,5 +64,46 @@ def test_cli_eval_without_weights_is_one_line(
     assert main(["eval", "--model", "perceptual", "--scale", "4", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (
-        "vidsr: error: no trained weights shipped for 'perceptual' x4 yet (available: none)"
+        "vidsr: error: no trained weights shipped for 'perceptual' x4 yet (available: none); "
+        "train them with `vidsr train --arch perceptual --scale 4 --export perceptual` "
+        "(see training/README.md) or pass --model FILE.safetensors"
     )
+
+
+def _export_like_vidsr_train(folder: Path, name: str, scale: int) -> tuple[Path, dict]:
+    """A weights file with the metadata and card beside it that `vidsr train --export` writes."""
+    torch.manual_seed(3)
+    state = {k: v.contiguous() for k, v in REGISTRY[name].build(scale).state_dict().items()}
+    path = folder / f"mine_{name}_x{scale}.safetensors"
+    save_file(state, str(path), metadata={"arch": name, "scale": str(scale)})
+    path.with_suffix(".json").write_text(json.dumps({"name": name, "scale": scale, "steps": 7}))
+    return path, state
+
+
+@pytest.mark.parametrize("name", ["srcnn-tutorial", "quality"])
+def test_user_exported_weights_load_by_path_into_their_architecture(
+    weights: Path, tmp_path: Path, name: str
+) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    path, state = _export_like_vidsr_train(mine, name, 3)
+    model = load_model(str(path), 3)
+    assert model.name == name and model.family == REGISTRY[name].family
+    assert model.card["steps"] == 7 and not model.training
+    for key, value in model.net.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    with pytest.raises(ModelError, match=rf"is a {name} x3 model, not x2; use --scale 3"):
+        load_model(str(path), 2)
+
+
+def test_cli_evaluates_user_exported_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    path, _ = _export_like_vidsr_train(tmp_path, "srcnn", 2)
+    Image.new("RGB", (48, 40), (90, 120, 40)).save(tmp_path / "in.png")
+    assert main(["eval", "--model", str(path), "--scale", "2", "--json",
+                 str(tmp_path / "in.png")]) == 0
+    out = capsys.readouterr().out
+    assert '"srcnn"' in out and "in.png" in out

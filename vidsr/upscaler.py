@@ -29,12 +29,34 @@ def is_external(name: str) -> bool:
     return name.lower().endswith(EXTERNAL_SUFFIXES) or "/" in name or "\\" in name
 
 
-def read_card(file_name: str) -> dict:
-    """The JSON model card beside a shipped weights file (empty dict when absent)."""
-    card_path = weights_dir() / (Path(file_name).stem + ".json")
+def read_card(file_name: str | Path) -> dict:
+    """The JSON model card beside a weights file (empty dict when absent). A bare file
+    name is looked up among the shipped weights."""
+    weights = Path(file_name)
+    folder = weights.parent if weights.parent != Path() else weights_dir()
+    card_path = folder / (weights.stem + ".json")
     if not card_path.is_file():
         return {}
     return json.loads(card_path.read_text())
+
+
+def vidsr_export(path: Path) -> tuple[str, int | None] | None:
+    """``(architecture, scale)`` of a ``.safetensors`` file written by ``vidsr train
+    --export`` (its metadata names a registry architecture), or None for any other file
+    (a community model, which goes to spandrel)."""
+    if path.suffix.lower() != ".safetensors" or not path.is_file():
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return None  # not readable as safetensors: the external loader says why
+    arch, scale = meta.get("arch"), meta.get("scale", "")
+    if arch not in REGISTRY:
+        return None
+    return arch, int(scale) if scale.isdigit() else None
 
 
 def available_scales(entry: ModelEntry) -> tuple[int, ...]:
@@ -64,7 +86,9 @@ def check_model_choice(name: str, scale: int) -> None:
     if entry.weights and scale not in available_scales(entry):
         ready = ", ".join(f"x{s}" for s in available_scales(entry)) or "none"
         raise ModelError(
-            f"no trained weights shipped for {name!r} x{scale} yet (available: {ready})"
+            f"no trained weights shipped for {name!r} x{scale} yet (available: {ready}); "
+            f"train them with `vidsr train --arch {name} --scale {scale} --export {name}` "
+            "(see training/README.md) or pass --model FILE.safetensors"
         )
 
 
@@ -81,22 +105,37 @@ def load_model(name: str, scale: int) -> SRModel:
     """
     check_model_choice(name, scale)
     if is_external(name):
-        from vidsr.external import load_external
+        exported = vidsr_export(Path(name))
+        if exported is None:
+            from vidsr.external import load_external
 
-        return load_external(Path(name), scale)
+            return load_external(Path(name), scale)
+        arch, trained_for = exported
+        if trained_for is not None and trained_for != scale:
+            raise ModelError(f"{Path(name).name} is a {arch} x{trained_for} model, not "
+                             f"x{scale}; use --scale {trained_for}")
+        return _load_registry_weights(REGISTRY[arch], scale, Path(name))
 
     entry = REGISTRY[name]
+    if not entry.weights:
+        return _wrap(entry, entry.build(scale), scale, {})
+    return _load_registry_weights(entry, scale, weights_dir() / entry.weights[scale])
+
+
+def _load_registry_weights(entry: ModelEntry, scale: int, path: Path) -> SRModel:
+    """Registry architecture ``entry`` at ``scale`` with the weights in ``path`` (a
+    shipped file, or one a user exported with ``vidsr train --export``) and its card."""
     net = entry.build(scale)
-    card: dict = {}
-    if entry.weights:
-        file_name = entry.weights[scale]
-        path = weights_dir() / file_name
-        try:
-            net.load_state_dict(_read_safetensors(path), strict=True)
-        except RuntimeError as e:  # keys or shapes do not match the architecture
-            first = str(e).strip().splitlines()[0]
-            raise ModelError(f"weights {path.name} do not fit model {name!r}: {first}") from e
-        card = read_card(file_name)
+    try:
+        net.load_state_dict(_read_safetensors(path), strict=True)
+    except RuntimeError as e:  # keys or shapes do not match the architecture
+        first = str(e).strip().splitlines()[0]
+        raise ModelError(f"weights {path.name} do not fit model {entry.name!r} x{scale}: "
+                         f"{first}") from e
+    return _wrap(entry, net, scale, read_card(path))
+
+
+def _wrap(entry: ModelEntry, net: torch.nn.Module, scale: int, card: dict) -> SRModel:
     model = SRModel(
         net,
         name=entry.name,
