@@ -69,7 +69,7 @@ def _cuts(frames: list[np.ndarray], config: ShotConfig | None = None) -> list[in
     ],
 )
 def test_config_rejects_bad_values(field: str, value: float) -> None:
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(OptionError, match=field):
         ShotConfig(**{field: value})
 
 

@@ -18,7 +18,7 @@ from conftest import make_video, read_frames
 
 from vidsr.capture import CapturedFrame, LatestSlot
 from vidsr.cli import main
-from vidsr.errors import InputError
+from vidsr.errors import InputError, OptionError
 from vidsr.stream import StreamConfig, StreamSummary, run_stream
 from vidsr.stream_server import parse_address
 
@@ -224,7 +224,7 @@ def test_serve_address_defaults_to_localhost() -> None:
     assert parse_address("8080") == ("127.0.0.1", 8080)
     assert parse_address(":0") == ("127.0.0.1", 0)
     assert parse_address("0.0.0.0:9000") == ("0.0.0.0", 9000)
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionError, match="not an address"):
         parse_address("localhost:http")
 
 

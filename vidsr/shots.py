@@ -32,7 +32,7 @@ import cv2
 import numpy as np
 
 from vidsr.decoding import decode_first_video
-from vidsr.errors import InputError
+from vidsr.errors import InputError, OptionError
 
 # Luma carries most of the structure; chroma catches cuts between pictures of equal
 # brightness. Weights for (Y, Cb, Cr) in the score.
@@ -73,21 +73,21 @@ class ShotConfig:
 
     def __post_init__(self) -> None:
         if not self.threshold > 1.0:
-            raise ValueError(f"threshold must be > 1, got {self.threshold}")
+            raise OptionError(f"threshold must be > 1, got {self.threshold}")
         if not self.min_score >= 0.0:
-            raise ValueError(f"min_score must be >= 0, got {self.min_score}")
+            raise OptionError(f"min_score must be >= 0, got {self.min_score}")
         if self.min_shot_len < 1:
-            raise ValueError(f"min_shot_len must be >= 1, got {self.min_shot_len}")
+            raise OptionError(f"min_shot_len must be >= 1, got {self.min_shot_len}")
         if self.window < 1:
-            raise ValueError(f"window must be >= 1, got {self.window}")
+            raise OptionError(f"window must be >= 1, got {self.window}")
         if self.lookahead < 1:
-            raise ValueError(f"lookahead must be >= 1, got {self.lookahead}")
+            raise OptionError(f"lookahead must be >= 1, got {self.lookahead}")
         if not 0.0 <= self.flash_ratio < 1.0:
-            raise ValueError(f"flash_ratio must be in [0, 1), got {self.flash_ratio}")
+            raise OptionError(f"flash_ratio must be in [0, 1), got {self.flash_ratio}")
         if self.max_shift < 0:
-            raise ValueError(f"max_shift must be >= 0, got {self.max_shift}")
+            raise OptionError(f"max_shift must be >= 0, got {self.max_shift}")
         if self.thumb_size < 4 * self.max_shift + 8:
-            raise ValueError(
+            raise OptionError(
                 f"thumb_size {self.thumb_size} too small for max_shift {self.max_shift}; "
                 f"use at least {4 * self.max_shift + 8}"
             )

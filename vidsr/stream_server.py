@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from vidsr.errors import OptionError
+
 log = logging.getLogger(__name__)
 VIEWS = {"/stream.mjpg": "sr", "/split.mjpg": "split"}
 _BOUNDARY = "vidsr-frame"
@@ -168,12 +170,12 @@ def parse_address(text: str) -> tuple[str, int]:
     127.0.0.1 (port 0 picks a free one).
 
     Raises:
-        ValueError: not an address.
+        OptionError: not an address.
     """
     host, sep, port = text.rpartition(":")
     if not sep:
         host, port = "", text
     host = host.strip("[]") or "127.0.0.1"
     if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"not an address: {text!r} (expected HOST:PORT, e.g. 127.0.0.1:8080)")
+        raise OptionError(f"not an address: {text!r} (expected HOST:PORT, e.g. 127.0.0.1:8080)")
     return host, int(port)
