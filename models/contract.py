@@ -32,6 +32,8 @@ class SRModel(nn.Module):
         supports_half: whether fp16/bf16 autocast is safe for this network.
         receptive_radius: how many low-resolution pixels around a pixel influence its
             output; tiling uses it as the minimum overlap.
+        self_ensemble: whether ``net`` averages over the eight flips and rotations of its
+            input (set by ``load_model(..., self_ensemble=True)``).
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class SRModel(nn.Module):
         self.supports_half = supports_half
         self.receptive_radius = receptive_radius
         self.card = dict(card or {})
+        self.self_ensemble = False
 
     @property
     def in_channels(self) -> int:

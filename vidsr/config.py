@@ -68,6 +68,8 @@ class RunConfig:
         compile: run the model through ``torch.compile`` (pays off on long videos; the
             first batches wait for the compilation).
         cpu_workers: model worker threads on the CPU; ``None`` decides from the model.
+        self_ensemble: average the model over the eight flips and rotations of each frame
+            (eight times the compute; see :mod:`vidsr.models.ensemble`).
     """
 
     model: str = "bicubic"
@@ -82,6 +84,7 @@ class RunConfig:
     hwaccel: str = "none"
     compile: bool = False
     cpu_workers: int | None = None
+    self_ensemble: bool = False
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:

@@ -69,7 +69,8 @@ class EvalReport:
     ``psnr``/``ssim`` average the per-image figures (the papers' convention for image
     sets; for videos, the mean over all frames). ``clips`` holds one row per video (one
     row for an image folder); ``clip_mean_*`` average the clip means (video papers often
-    report Vid4 this way).
+    report Vid4 this way). ``self_ensemble`` says whether the model averaged the eight
+    flips and rotations of each input (the baseline never does).
     """
 
     model: str
@@ -85,6 +86,7 @@ class EvalReport:
     clip_mean_bicubic_psnr: float = math.nan
     feature: float | None = None
     bicubic_feature: float | None = None
+    self_ensemble: bool = False
     protocol: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -269,6 +271,7 @@ def evaluate(
         clip_mean_psnr=float(np.mean([c.psnr for c in clips])),
         clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in clips])),
         feature=overall.feature, bicubic_feature=overall.bicubic_feature,
+        self_ensemble=model.self_ensemble,
         protocol={
             "lr": "MATLAB-compatible bicubic downscale of the mod-cropped HR",
             "metric": "Y (BT.601 studio, rgb2ycbcr), border of scale pixels cropped",
@@ -323,7 +326,10 @@ def format_table(report: EvalReport, *, per_image: bool = True) -> str:
     head = f"{'image':<28} {'PSNR':>7} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'gain':>6}"
     if feats:
         head += f" {'feat':>9} {'bic feat':>9}"
-    lines = [f"{report.model} ({report.family}) x{report.scale}, Y channel", head, "-" * len(head)]
+    title = f"{report.model} ({report.family}) x{report.scale}"
+    if report.self_ensemble:
+        title += " with x8 self-ensemble"
+    lines = [f"{title}, Y channel", head, "-" * len(head)]
 
     def row(name: str, sc: ImageScore | ClipScore) -> str:
         text = (f"{name[:28]:<28} {sc.psnr:7.2f} {sc.ssim:7.4f} {sc.bicubic_psnr:8.2f} "

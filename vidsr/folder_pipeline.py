@@ -322,7 +322,7 @@ def _processor(
     config: RunConfig, in_fmt: YuvFormat, out_fmt: YuvFormat, work: str, width: int, height: int
 ) -> tuple[FrameProcessor, int]:
     device = resolve_device(config.device)
-    model = load_model(config.model, config.scale)
+    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble)
     size_only = image_info(Path("."), width, height, 8, Fraction(25))
     processor = FrameProcessor(
         model,

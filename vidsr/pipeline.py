@@ -204,7 +204,7 @@ def upscale_video(
 
     # 2. Model and device.
     device = resolve_device(config.device)
-    model = load_model(config.model, config.scale)
+    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     tile = auto_tile(info, config.tile, device, model)
     processor = FrameProcessor(model, device, info.yuv, out_fmt, plan.work_format, tile,

@@ -51,6 +51,7 @@ def run_settings(info: VideoInfo, config: RunConfig) -> dict:
     return {
         "input": str(info.path.resolve()), "input_size": stat.st_size, "input_mtime": int(stat.st_mtime),
         "model": config.model, "scale": config.scale, "colour": config.colour, "tile": config.tile,
+        "self_ensemble": config.self_ensemble,
         "codec": enc.codec, "crf": enc.crf, "preset": enc.preset, "pix_fmt": enc.pix_fmt, "gop": enc.gop,
     }
 

@@ -12,6 +12,7 @@ import torch
 
 from vidsr.errors import ModelError
 from vidsr.models.contract import ModelEntry, SRModel
+from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
 
 EXTERNAL_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
@@ -92,17 +93,28 @@ def check_model_choice(name: str, scale: int) -> None:
         )
 
 
-def load_model(name: str, scale: int) -> SRModel:
+def load_model(name: str, scale: int, *, self_ensemble: bool = False) -> SRModel:
     """Build a model and load its weights, on the CPU in float32, in eval mode.
 
     Args:
         name: a registry name (``vidsr models`` lists them) or a path to a
             ``.pth``/``.safetensors`` file of a community model (loaded through spandrel).
         scale: the upscaling factor wanted; must be one the model supports.
+        self_ensemble: average the network over the eight flips and rotations of each
+            input (:class:`~vidsr.models.ensemble.SelfEnsemble`): eight times the compute
+            for a higher PSNR. ``model.self_ensemble`` records the choice.
 
     Raises:
         ModelError: unknown name, unsupported scale, missing or corrupt weights.
     """
+    model = _load(name, scale)
+    if self_ensemble:
+        model.net = SelfEnsemble(model.net)
+        model.self_ensemble = True
+    return model
+
+
+def _load(name: str, scale: int) -> SRModel:
     check_model_choice(name, scale)
     if is_external(name):
         exported = vidsr_export(Path(name))

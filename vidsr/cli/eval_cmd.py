@@ -23,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", required=True,
                    help="registry name (see `vidsr models`) or a .pth/.safetensors file")
     p.add_argument("--scale", "-s", type=int, required=True, help="upscaling factor")
+    p.add_argument("--self-ensemble", action="store_true",
+                   help="average the model over the 8 flips/rotations of each image "
+                        "(8x the compute; the EDSR+ convention)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from vidsr.upscaler import load_model
 
     device = resolve_device(args.device)
-    model = load_model(args.model, args.scale)
+    model = load_model(args.model, args.scale, self_ensemble=args.self_ensemble)
     distance = None
     if args.vgg is not None:
         layers = tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip())
