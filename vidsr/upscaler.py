@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from vidsr.errors import ModelError
+from vidsr.external import read_state_dict
 from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
@@ -139,7 +140,7 @@ def _load_registry_weights(entry: ModelEntry, scale: int, path: Path) -> SRModel
     shipped file, or one a user exported with ``vidsr train --export``) and its card."""
     net = entry.build(scale)
     try:
-        net.load_state_dict(_read_safetensors(path), strict=True)
+        net.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as e:  # keys or shapes do not match the architecture
         first = str(e).strip().splitlines()[0]
         raise ModelError(f"weights {path.name} do not fit model {entry.name!r} x{scale}: "
@@ -160,18 +161,6 @@ def _wrap(entry: ModelEntry, net: torch.nn.Module, scale: int, card: dict) -> SR
         card=card,
     )
     return model.eval()
-
-
-def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ModelError(f"weights file missing: {path} (reinstall vidsr)")
-    try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise ModelError(f"cannot read weights {path}: {e}") from e
 
 
 # The model used when none is named, best first; the first with weights for the scale wins.
