@@ -108,6 +108,23 @@ def test_models_json_lists_baselines(capsys: pytest.CaptureFixture[str]) -> None
         assert row["colour"] in ("luma", "rgb")
 
 
+def test_models_json_carries_card_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    """Shipped models carry their cards' Set5/Set14 figures; the quality model also its
+    measured --self-ensemble figures, which beat the single-pass ones."""
+    assert main(["models", "--json"]) == 0
+    by_name = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    for family in ("srcnn", "fast", "quality", "perceptual"):
+        row = by_name[family]
+        assert row["family"] == family and row["scales"] == [2, 3, 4]
+        for scale in ("2", "3", "4"):
+            assert {"Set5", "Set14"} <= set(row["validation"][scale])
+    quality = by_name["quality"]
+    for scale in ("2", "3", "4"):
+        plain, ensembled = quality["validation"][scale], quality["validation_self_ensemble"][scale]
+        assert ensembled["Set5"]["psnr_y"] > plain["Set5"]["psnr_y"]
+    assert "validation_self_ensemble" not in by_name["fast"]
+
+
 def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "long_x4.mp4"

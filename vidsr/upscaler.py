@@ -180,16 +180,23 @@ def default_model(scale: int) -> str:
 def model_listing() -> list[dict]:
     """One dict per registry model with weights available for at least one scale:
     name, family, scales, colour, parameters (at the smallest scale) and the card's
-    validation figures per scale."""
+    validation figures per scale (``validation``; ``validation_self_ensemble`` too for
+    scales whose card measured ``--self-ensemble``)."""
     rows = []
     for name, entry in REGISTRY.items():
         scales = available_scales(entry)
         if not scales:
             continue
         params = sum(p.numel() for p in entry.build(scales[0]).parameters())
-        validation = {str(s): read_card(entry.weights[s]).get("validation", {}) for s in scales if entry.weights}
-        rows.append({
+        cards = {str(s): read_card(entry.weights[s]) for s in scales if entry.weights}
+        row = {
             "name": name, "family": entry.family, "scales": list(scales), "colour": entry.colour,
-            "parameters": params, "description": entry.description, "validation": validation,
-        })
+            "parameters": params, "description": entry.description,
+            "validation": {s: card.get("validation", {}) for s, card in cards.items()},
+        }
+        ensembled = {s: card["validation_self_ensemble"] for s, card in cards.items()
+                     if "validation_self_ensemble" in card}
+        if ensembled:
+            row["validation_self_ensemble"] = ensembled
+        rows.append(row)
     return rows
