@@ -65,6 +65,10 @@ def test_resume_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.Monke
         upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4))
     with pytest.raises(InputError, match="other settings"):
         upscale_video(src, dst, RunConfig(model="lanczos", device="cpu", batch_size=4, resume=True))
+    # Self-ensembled frames differ from single-pass ones: never mixed in one output.
+    with pytest.raises(InputError, match=r"other settings \(self_ensemble\)"):
+        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True,
+                                          self_ensemble=True))
 
 
 def test_resume_without_partial_runs_from_the_start(tmp_path: Path) -> None:
