@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,26 @@ def test_resume_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(InputError, match=r"other settings \(self_ensemble\)"):
         upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True,
                                           self_ensemble=True))
+
+
+def test_resume_accepts_a_record_from_before_self_ensemble(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settings record written before --self-ensemble existed has no such key: it was a
+    single-pass run, so it resumes without the flag and is refused with it."""
+    src = make_video(tmp_path / "v.mp4", n=30, rate=5)
+    dst = tmp_path / "v_x2.mp4"
+    interrupt_after(monkeypatch, batches=4)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4))
+    record = settings_path(partial_path(dst))
+    old = json.loads(record.read_text())
+    del old["self_ensemble"]
+    record.write_text(json.dumps(old))
+    with pytest.raises(InputError, match=r"other settings \(self_ensemble\)"):
+        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True,
+                                          self_ensemble=True))
+    state = interrupt_after(monkeypatch, batches=None)
+    summary = upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True))
+    assert summary.frames == 30 and state["frames"] < 30
 
 
 def test_resume_without_partial_runs_from_the_start(tmp_path: Path) -> None:

@@ -40,6 +40,11 @@ class ResumePoint:
     frames_done: int
 
 
+# Settings added after the first release, with the value every run had before them, so a
+# partial written by an earlier vidsr still resumes when the new option is left off.
+_LATER_SETTINGS = {"self_ensemble": False}
+
+
 def settings_path(partial: Path) -> Path:
     return partial.with_name(partial.name + ".json")
 
@@ -75,7 +80,7 @@ def read_resume_point(partial: Path, settings: dict) -> ResumePoint | None:
     recorded_path = settings_path(partial)
     if not recorded_path.exists():
         raise InputError(f"{partial} has no settings record; remove it or run without --resume")
-    recorded = json.loads(recorded_path.read_text())
+    recorded = {**_LATER_SETTINGS, **json.loads(recorded_path.read_text())}
     changed = sorted(k for k in settings if recorded.get(k) != settings[k])
     if changed:
         raise InputError(
