@@ -13,7 +13,7 @@ from PIL import Image
 
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.resize import bicubic_downscale
-from vidsr.training.dataset import DatasetConfig, FrameFilter, build_dataset
+from vidsr.training.dataset import DatasetConfig, FrameFilter, build_dataset, plan_targets
 from vidsr.training.degrade import parse_spec
 from vidsr.training.shards import ShardDataset, ShardWriter
 
@@ -99,6 +99,72 @@ def test_video_skips_black_and_duplicates_and_is_deterministic(video: Path, tmp_
     assert record["skipped"] == {"black": 2, "flat": 0, "duplicate": 2}
     assert record["frames_used"] == 3 and m["count"] == 12
     assert m["degradations"] == ["h264:30", "noise:2"]
+
+
+def test_plan_targets_spreads_the_budget_over_shots() -> None:
+    assert plan_targets([12, 12, 12], 0, 0) == list(range(36))  # no cap: every frame
+    assert plan_targets([12, 12, 12], 3, 0) == [6, 18, 30]  # one from the middle of each shot
+    assert plan_targets([12, 12, 12], 0, 2) == [3, 9, 15, 21, 27, 33]  # middles of the halves
+    assert plan_targets([12, 12, 12], 2, 0) == [6, 30]  # fewer frames than shots: spread shots
+    # the short shot gives the two frames it has, the long one the rest, evenly spaced
+    assert plan_targets([2, 20], 6, 0) == [0, 1, 4, 9, 14, 19]
+    assert plan_targets([5], 10, 0) == [0, 1, 2, 3, 4]  # budget above the frames: all of them
+
+
+@pytest.fixture
+def three_shot_video(tmp_path: Path) -> Path:
+    """Three 12-frame shots of different scenes, each panning one pixel a frame; frame 25
+    (in the third shot's first half) is black."""
+    frames = []
+    for scene in (20, 21, 22):
+        base = textured(scene, 64, 96)
+        frames += [np.roll(base, i, axis=1) for i in range(12)]
+    frames[27] = np.zeros_like(frames[27])
+    return write_video(tmp_path / "shots.mkv", frames)
+
+
+def test_capped_video_sample_covers_every_shot(three_shot_video: Path, tmp_path: Path) -> None:
+    cfg = DatasetConfig(scale=2, patch=16, seed=0, max_patches=2, max_frames=3)
+    record = build_dataset([three_shot_video], tmp_path / "a", cfg)["inputs"][0]
+    assert record["shots"] == 3
+    assert record["frame_indices"] == [6, 18, 30]  # not the first three frames of shot one
+    assert record["frames_used"] == 3 and record["patches"] == 6
+
+    per_shot = DatasetConfig(scale=2, patch=16, seed=0, max_patches=2, frames_per_shot=2)
+    record = build_dataset([three_shot_video], tmp_path / "b", per_shot)["inputs"][0]
+    # target 27 is the black frame: it is skipped and frame 28 takes its turn
+    assert record["frame_indices"] == [3, 9, 15, 21, 28, 33]
+    assert record["skipped"]["black"] == 1 and record["frames_used"] == 6
+
+
+def test_uncapped_video_record_has_no_plan(three_shot_video: Path, tmp_path: Path) -> None:
+    record = build_dataset([three_shot_video], tmp_path / "c",
+                           DatasetConfig(scale=2, patch=16, max_patches=1))["inputs"][0]
+    assert "shots" not in record and "frame_indices" not in record
+    assert record["frames_seen"] == 36 and record["skipped"]["black"] == 1
+
+
+VID4_CALENDAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4" / "calendar.mkv"
+
+
+@pytest.mark.skipif(not VID4_CALENDAR.is_file(), reason=f"shared Vid4 clip absent ({VID4_CALENDAR}); present in CI")
+def test_dataset_from_a_real_clip(tmp_path: Path) -> None:
+    """The builder on a real video (Vid4 calendar, 41 frames, one shot): a capped sample
+    spread over the clip, deterministic, LR the bicubic of HR."""
+    cfg = DatasetConfig(scale=4, patch=48, seed=3, max_patches=8, max_frames=4)
+    m = build_dataset([VID4_CALENDAR], tmp_path / "v1", cfg)
+    build_dataset([VID4_CALENDAR], tmp_path / "v2", cfg)
+    assert files_bytes(tmp_path / "v1") == files_bytes(tmp_path / "v2")
+    record = m["inputs"][0]
+    assert record["shots"] == 1 and record["frame_indices"] == [5, 15, 25, 35]
+    assert m["count"] == 32
+    lr, hr = ShardDataset(tmp_path / "v1", colour="rgb", seed=0)[0]
+    assert lr.shape == (3, 12, 12) and hr.shape == (3, 48, 48)
+    hr_u8 = (hr.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    lr_u8 = (lr.permute(1, 2, 0).numpy() * 255).round().astype(np.int16)
+    # patches are cut from the whole frame's downscale: the interior matches the patch's own
+    diff = np.abs(bicubic_downscale(hr_u8, 4).astype(np.int16) - lr_u8)[2:-2, 2:-2]
+    assert diff.max() <= 1
 
 
 def test_frame_filter_flat_frame() -> None:

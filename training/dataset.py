@@ -2,11 +2,13 @@
 
 Steps, per input (in sorted order, so a seed always gives the same bytes):
 
-1. Frames: images are read with Pillow; videos are decoded with PyAV, streaming
-   (:func:`vidsr.sources.iter_rgb_frames`). A video
+1. Frames: images are read with Pillow; videos are decoded with PyAV, streaming. A video
    frame is kept only if it is not black, not flat, and differs enough from the last kept
-   frame (a cheap test on a 32x32 grey thumbnail), which drops static and duplicate frames
-   and spreads the samples across shots.
+   frame (a cheap test on a 32x32 grey thumbnail), which drops static and duplicate
+   frames. When the frames per video are capped (``max_frames``, ``frames_per_shot``), a
+   first pass finds the video's shots (:func:`vidsr.shots.detect_shots`) and the budget is
+   spread evenly over the shots and over the length of each shot (:func:`plan_targets`),
+   so a capped sample covers the whole video rather than its opening.
 2. Patches: the frame is mod-cropped, downscaled once with MATLAB-compatible bicubic
    (:func:`vidsr.resize.bicubic_downscale`), and aligned HR/LR patches are cut at random
    LR-grid positions, so no patch suffers a border effect of its own.
@@ -22,21 +24,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 from PIL import Image
-
-from vidsr.errors import InputError, OptionError, OutputExistsError
-from vidsr.resize import bicubic_downscale, modcrop
-from vidsr.sources import iter_rgb_frames
 from vidsr.training import degrade
 from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
-__all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs"]
+from vidsr.decoding import decode_first_video
+from vidsr.errors import InputError, OptionError, OutputExistsError
+from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.shots import detect_shots
+
+__all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs", "plan_targets"]
 
 IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi", ".mov", ".webm", ".y4m", ".ts", ".m4v", ".mpg", ".nut")
@@ -55,7 +58,10 @@ class DatasetConfig:
         max_patches: at most this many patches per image or kept video frame.
         coverage: patches per frame ~ ``coverage * H * W / P**2`` (capped by ``max_patches``).
         frame_step: consider only every ``frame_step``-th decoded video frame.
-        max_frames: keep at most this many frames per video (0: no limit).
+        max_frames: keep at most this many frames per video (0: no limit), spread
+            evenly over its shots.
+        frames_per_shot: keep at most this many frames per shot (0: no limit), spread
+            evenly over the shot.
         black_level: frames whose mean grey level (0..255) is below this are skipped.
         min_std: frames whose grey standard deviation is below this (flat) are skipped.
         min_diff: frames whose mean absolute thumbnail difference from the last kept frame
@@ -71,6 +77,7 @@ class DatasetConfig:
     coverage: float = 2.0
     frame_step: int = 1
     max_frames: int = 0
+    frames_per_shot: int = 0
     black_level: float = 12.0
     min_std: float = 3.0
     min_diff: float = 3.0
@@ -84,6 +91,13 @@ class DatasetConfig:
             raise OptionError(f"patch {self.patch} must be a multiple of scale {self.scale}")
         if self.max_patches < 1 or self.frame_step < 1 or self.shard_size < 1:
             raise OptionError("max_patches, frame_step and shard_size must be >= 1")
+        if self.max_frames < 0 or self.frames_per_shot < 0:
+            raise OptionError("max_frames and frames_per_shot must be >= 0 (0: no limit)")
+
+    @property
+    def capped(self) -> bool:
+        """Whether video frames are sampled to a budget (which needs the shot pass)."""
+        return self.max_frames > 0 or self.frames_per_shot > 0
 
 
 class FrameFilter:
@@ -171,36 +185,110 @@ def cut_patches(
     return hr, lr
 
 
+def plan_targets(shot_lengths: Sequence[int], max_frames: int, frames_per_shot: int) -> list[int]:
+    """Pick the frame indices to sample from a video with shots of ``shot_lengths`` frames.
+
+    Each shot may give at most ``frames_per_shot`` frames (0: all of them); a total budget
+    ``max_frames`` (0: none) is shared out as evenly as the shots allow: with fewer frames
+    than shots, one frame each from evenly spaced shots. Within a shot the picks sit at
+    the middles of equal stretches. Returns sorted indices counted from the video's first
+    frame.
+    """
+    caps = [min(n, frames_per_shot) if frames_per_shot else n for n in shot_lengths]
+    if max_frames and sum(caps) > max_frames:
+        if max_frames < len(caps):
+            chosen = set(np.linspace(0, len(caps) - 1, max_frames).round().astype(int).tolist())
+            counts = [1 if i in chosen else 0 for i in range(len(caps))]
+        else:
+            counts = [0] * len(caps)
+            left = max_frames
+            while left:  # one more frame to every shot that can take one, in turn
+                for i, cap in enumerate(caps):
+                    if left and counts[i] < cap:
+                        counts[i] += 1
+                        left -= 1
+    else:
+        counts = caps
+    targets: list[int] = []
+    start = 0
+    for n, k in zip(shot_lengths, counts):
+        targets += [start + int((j + 0.5) * n / k) for j in range(k)]
+        start += n
+    return targets
+
+
+class _TargetCursor:
+    """Walks a capped video's planned targets: a decoded frame is wanted from a target's
+    index on until one is used, so a frame the filter rejects passes its turn to the
+    next (up to the next target)."""
+
+    def __init__(self, targets: list[int]) -> None:
+        self._targets = targets
+        self._next = 0
+        self._pending = False
+
+    def wants(self, index: int) -> bool:
+        while self._next < len(self._targets) and self._targets[self._next] <= index:
+            self._pending = True
+            self._next += 1
+        return self._pending
+
+    def taken(self) -> None:
+        self._pending = False
+
+
 def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.Generator,
                   writer: ShardWriter, progress: Progress | None) -> dict:
-    """Cut patches from one image or video into ``writer``; returns its manifest record."""
+    """Cut patches from one image or video into ``writer``; returns its manifest record
+    (``shots`` and the used ``frame_indices`` too for a capped video)."""
     record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
                     "patches": 0}
+    if kind == "image":
+        record["frames_seen"] = 1
+        _cut_into(_read_image(path), config, rng, writer, progress, path, record)
+        return record
+    cursor = None
+    if config.capped:
+        shots = detect_shots(path)
+        record["shots"] = len(shots)
+        record["frame_indices"] = []
+        cursor = _TargetCursor(plan_targets([shot.frames for shot in shots],
+                                            config.max_frames, config.frames_per_shot))
     frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
-    frames = iter([_read_image(path)]) if kind == "image" else iter_rgb_frames(path, config.frame_step)
+    frames = decode_first_video(path)
     try:
-        for frame in frames:
+        for index, (frame, _rate) in enumerate(frames):
+            if (cursor is not None and not cursor.wants(index)) or index % config.frame_step:
+                continue
             record["frames_seen"] += 1
-            if kind == "video" and not frame_filter.keep(frame):
+            rgb = frame.to_ndarray(format="rgb24")
+            if not frame_filter.keep(rgb) or not _cut_into(rgb, config, rng, writer, progress, path, record):
                 continue
-            hr, lr = cut_patches(frame, config, rng)
-            if len(hr) == 0:
-                continue
-            if config.degradations:
-                lr = degrade.apply(lr, config.degradations, rng)
-            writer.add(hr, lr)
-            record["frames_used"] += 1
-            record["patches"] += len(hr)
-            if progress is not None:
-                progress(path.name, len(hr))
-            if kind == "video" and config.max_frames and record["frames_used"] >= config.max_frames:
+            if cursor is not None:
+                cursor.taken()
+                record["frame_indices"].append(index)
+            if config.max_frames and record["frames_used"] >= config.max_frames:
                 break
     finally:
-        if kind == "video":
-            frames.close()  # type: ignore[attr-defined]  # stop decoding, close the container
-    if kind == "video":
-        record["skipped"] = dict(frame_filter.skipped)
+        frames.close()  # stop decoding, close the container
+    record["skipped"] = dict(frame_filter.skipped)
     return record
+
+
+def _cut_into(frame: np.ndarray, config: DatasetConfig, rng: np.random.Generator,
+              writer: ShardWriter, progress: Progress | None, path: Path, record: dict) -> bool:
+    """Cut, degrade and store one frame's patches; False when it is smaller than a patch."""
+    hr, lr = cut_patches(frame, config, rng)
+    if len(hr) == 0:
+        return False
+    if config.degradations:
+        lr = degrade.apply(lr, config.degradations, rng)
+    writer.add(hr, lr)
+    record["frames_used"] += 1
+    record["patches"] += len(hr)
+    if progress is not None:
+        progress(path.name, len(hr))
+    return True
 
 
 def build_dataset(

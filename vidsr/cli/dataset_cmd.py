@@ -24,7 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--coverage", type=float, default=2.0,
                    help="patches per frame ~ coverage * area / patch^2 (capped)")
     b.add_argument("--frame-step", type=int, default=1, help="look at every Nth video frame")
-    b.add_argument("--max-frames", type=int, default=0, help="kept frames per video (0: all)")
+    b.add_argument("--max-frames", type=int, default=0,
+                   help="kept frames per video, spread evenly over its shots (0: all)")
+    b.add_argument("--frames-per-shot", type=int, default=0,
+                   help="kept frames per shot, spread evenly over it (0: all)")
     b.add_argument("--min-diff", type=float, default=3.0,
                    help="skip frames closer than this (mean abs, 0..255) to the last kept")
     b.add_argument("--shard-size", type=int, default=1024, help="patch pairs per shard")
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     config = DatasetConfig(
         scale=args.scale, patch=args.patch, seed=args.seed, max_patches=args.max_patches,
         coverage=args.coverage, frame_step=args.frame_step, max_frames=args.max_frames,
+        frames_per_shot=args.frames_per_shot,
         min_diff=args.min_diff, shard_size=args.shard_size,
         degradations=tuple(parse_spec(s) for s in args.degrade),
     )
