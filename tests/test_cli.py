@@ -135,6 +135,9 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
         [sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(out), "--scale", "4",
          "--model", "lanczos", "--device", "cpu", "--batch-size", "1", "--preset", "slow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
+        # SIGINT ignored: give the child the default handler, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not partial.exists() and time.monotonic() < deadline and proc.poll() is None:
@@ -159,6 +162,9 @@ def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
         [sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(out), "--scale", "4",
          "--model", "lanczos", "--device", "cpu", "--batch-size", "1", "--preset", "slow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
+        # SIGINT ignored: give the child the default handler, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "t_x4.partial.mp4").exists() and time.monotonic() < deadline:
