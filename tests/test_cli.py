@@ -126,9 +126,7 @@ def test_models_json_carries_card_figures(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
-    # Long enough that the run is still going well after its partial output appears (x264
-    # "slow" holds frames back, so the file shows up late in a short run).
-    src = make_video(tmp_path / "long.mp4", n=960, size=(160, 120))
+    src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "long_x4.mp4"
     partial = tmp_path / "long_x4.partial.mp4"
     proc = subprocess.Popen(
@@ -150,21 +148,16 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     assert "Traceback" not in stderr
     assert not out.exists()
     assert partial.exists()
-    assert 0 < len(read_frames(partial)) < 960  # flushed, playable, plainly partial
+    assert 0 < len(read_frames(partial)) < 240  # flushed, playable, plainly partial
 
 
 def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
-    # Long enough that the run is still going well after its partial output appears (x264
-    # "slow" holds frames back, so the file shows up late in a short run).
-    src = make_video(tmp_path / "long.mp4", n=960, size=(160, 120))
+    src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "t_x4.mp4"
     proc = subprocess.Popen(
         [sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(out), "--scale", "4",
          "--model", "lanczos", "--device", "cpu", "--batch-size", "1", "--preset", "slow"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
-        # SIGINT ignored: give the child the default handler, as a terminal would.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "t_x4.partial.mp4").exists() and time.monotonic() < deadline:
