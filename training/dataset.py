@@ -31,13 +31,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from vidsr.training import degrade
-from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
 from vidsr.decoding import decode_first_video
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.resize import bicubic_downscale, modcrop
 from vidsr.shots import detect_shots
+from vidsr.training import degrade
+from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
 __all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs", "plan_targets"]
 
