@@ -210,3 +210,20 @@ def test_errors(image_dir: Path, tmp_path: Path) -> None:
         build_dataset([image_dir], out, DatasetConfig(scale=2, patch=16))
     with pytest.raises(InputError, match="no patches"):
         build_dataset([image_dir], tmp_path / "big", DatasetConfig(scale=2, patch=128))
+    assert not (tmp_path / "big").exists()
+
+
+def test_failed_build_leaves_nothing_behind(image_dir: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video at all" * 100)
+    config = DatasetConfig(scale=2, patch=16, shard_size=2)
+    made = tmp_path / "made"
+    with pytest.raises(InputError):
+        build_dataset([image_dir, broken], made, config)
+    assert not made.exists()
+    # A folder the user made is kept (empty again), with nothing of the failed build in it.
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(InputError):
+        build_dataset([image_dir, broken], given, config)
+    assert given.is_dir() and list(given.iterdir()) == []

@@ -303,7 +303,8 @@ def build_dataset(
 
     Args:
         inputs: files or folders (searched recursively for images and videos).
-        out_dir: created if missing; must be empty unless ``overwrite``.
+        out_dir: created if missing; must be empty unless ``overwrite``. A build that fails
+            (or is interrupted) removes the shards it wrote, and the folder if it made it.
         config: patch size, scale, seed, frame filter and degradations.
         progress: called as ``progress(name, n_patches)`` after each image or video frame.
 
@@ -321,14 +322,21 @@ def build_dataset(
             raise OutputExistsError(f"{out} is not empty; pass --overwrite or pick a new folder")
         for old in list(out.glob("shard_*.safetensors")) + [out / MANIFEST]:
             old.unlink(missing_ok=True)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
 
     rng = np.random.default_rng(config.seed)
     writer = ShardWriter(out, config.shard_size)
-    records = [_sample_input(path, kind, config, rng, writer, progress) for path, kind in items]
-    shards = writer.close()
-    if writer.count == 0:
-        raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
+    try:
+        records = [_sample_input(path, kind, config, rng, writer, progress) for path, kind in items]
+        shards = writer.close()
+        if writer.count == 0:
+            raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
+    except BaseException:
+        # No manifest means no dataset: take back the shards this run wrote (and the folder
+        # when this run made it), so a failed or interrupted build leaves nothing behind.
+        _remove_partial(out, writer, created)
+        raise
 
     settings = asdict(config)
     settings["degradations"] = [d.spec() for d in config.degradations]
@@ -348,3 +356,12 @@ def build_dataset(
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def _remove_partial(out: Path, writer: ShardWriter, created: bool) -> None:
+    """Delete the shard files ``writer`` wrote to ``out``, and ``out`` itself if this build
+    created it and it is now empty."""
+    for shard in writer.shards:
+        (out / shard["file"]).unlink(missing_ok=True)
+    if created and not any(out.iterdir()):
+        out.rmdir()
