@@ -1,6 +1,6 @@
 """Shipped weights (models/weights/): each loads into its registry architecture, carries a
 card for its scale, and beats bicubic on a small synthetic image (perceptual models only
-have to run: they trade PSNR for texture by design). Every shipped family has x2, x3
+have to run: they trade PSNR for texture by design). Every shipped model has x2, x3
 and x4; the tutorial's SRCNN variant is an architecture users train themselves (its
 loading is covered by tests/test_zoo_loading.py)."""
 
@@ -16,7 +16,7 @@ from vidsr.evaluate import evaluate
 from vidsr.models.registry import REGISTRY
 from vidsr.upscaler import available_scales, load_model
 
-SHIPPED = ("srcnn", "fast", "quality", "perceptual")
+SHIPPED = ("srcnn", "fast", "fast-hq", "quality", "perceptual")
 CASES = [(name, scale) for name in SHIPPED for scale in (2, 3, 4)]
 
 
