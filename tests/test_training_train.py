@@ -18,8 +18,9 @@ from vidsr.errors import OptionError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.dataset import DatasetConfig, build_dataset
 from vidsr.training.export import export_model
-from vidsr.training.train import (TrainConfig, autocast_for, load_checkpoint, load_trained, lr_at,
-                                  train)
+from vidsr.training.train import (TrainConfig, autocast_for, ema_state, load_checkpoint,
+                                  load_trained, lr_at, make_ema, train)
+from vidsr.training.validate import evaluate, load_pairs
 
 
 class TinyNet(nn.Module):
@@ -200,11 +201,12 @@ def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
     assert json.loads((ds / "manifest.json").read_text())["count"] > 0
     rc = train_cmd.standalone(train_cmd.register, [
         "train", "--arch", "fast", "--scale", "2", "--data", str(ds), "--steps", "3",
-        "--batch-size", "4", "--out", str(tmp_path / "run"), "--device", "cpu",
+        "--batch-size", "4", "--out", str(tmp_path / "run"), "--device", "cpu", "--ema", "0.9",
         "--export", "clitest", "--export-dir", str(tmp_path / "w")])
     assert rc == 0
     card = json.loads((tmp_path / "w" / "clitest_x2.json").read_text())
     assert card["steps"] == 3 and card["family"] == "fast" and "--arch fast" in card["command"]
+    assert card["ema"] == 0.9
     assert train_cmd.standalone(train_cmd.register, [
         "train", "--arch", "srcnn", "--scale", "2", "--data", str(ds), "--steps", "3",
         "--out", str(tmp_path / "run"), "--export-only", "--export", "x"]) == 1
@@ -233,3 +235,51 @@ def test_warm_start_copies_the_body_and_leaves_the_new_tail(tmp_path: Path) -> N
     (tmp_path / "bad.safetensors").write_bytes(b"not weights")
     with pytest.raises(ModelError, match="cannot read"):
         warm_start(FastSR(3), tmp_path / "bad.safetensors")
+
+
+def test_ema_is_the_exponential_average_of_the_weights() -> None:
+    net = TinyNet(2)
+    w = [torch.full_like(p, 0.0) for p in net.parameters()]
+    ema = make_ema(net, decay=0.75)
+    values = (1.0, 3.0, -2.0)
+    for v in values:
+        with torch.no_grad():
+            for p in net.parameters():
+                p.fill_(v)
+        ema.update_parameters(net)
+    # the first update copies; each later one keeps 3/4 of the average
+    expected = (1.0 * 0.75 + 3.0 * 0.25) * 0.75 + -2.0 * 0.25
+    for p, zero in zip(ema.module.parameters(), w):
+        assert torch.allclose(p, zero + expected)
+    with pytest.raises(OptionError, match="ema"):
+        TrainConfig(arch="x", scale=2, data=".", ema=1.0)
+
+
+def test_ema_run_validates_keeps_and_resumes_the_average(data, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    kw = dict(steps=12, schedule="step", lr_step=6, ckpt_every=6, log_every=3, ema=0.9)
+    straight = train(config(data[0], tmp_path / "a", **kw, val=str(data[1]), val_every=6), TINY)
+    ckpt = load_checkpoint(tmp_path / "a" / "ckpt.pt")
+    raw = ckpt["model"]
+    averaged = ema_state(ckpt)
+    assert averaged is not None and set(averaged) == set(raw)
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw)  # the average is not the raw net
+    best = torch.load(tmp_path / "a" / "best.pt", weights_only=True)
+    state = straight.net.state_dict()
+    assert all(torch.equal(state[k], best[k]) for k in state)  # handed back = kept best
+    # the validated numbers are the average's: re-measure the kept state
+    net = TinyNet(2)
+    net.load_state_dict(best)
+    vals = [r["val_psnr"] for r in straight.history if "val_psnr" in r]
+    again = evaluate(net, load_pairs(data[1], 2), "luma", 2, torch.device("cpu"))["psnr"]
+    assert again == pytest.approx(max(vals), abs=1e-6)
+
+    # stopped at step 6 and resumed: the average continues exactly
+    train(config(data[0], tmp_path / "b", **{**kw, "steps": 6}), TINY)
+    resumed = train(config(data[0], tmp_path / "b", **kw, resume=True), TINY)
+    final = ema_state(load_checkpoint(tmp_path / "b" / "ckpt.pt"))
+    assert all(torch.equal(final[k], averaged[k]) for k in averaged)
+    # without validation, the exported net is the average
+    net, _ = load_trained(tmp_path / "b", TINY, 2)
+    assert all(torch.equal(net.state_dict()[k], averaged[k]) for k in averaged)
+    assert all(torch.equal(resumed.net.state_dict()[k], averaged[k]) for k in averaged)

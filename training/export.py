@@ -108,6 +108,7 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
         "device": train_info.get("device"),
         "precision": cfg.get("precision", "auto"),
         "init": cfg.get("init"),
+        "ema": cfg.get("ema", 0.0),
         "command": train_info.get("command") or cfg.get("command"),
         "torch": torch.__version__,
         "host": platform.processor() or platform.machine(),

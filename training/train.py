@@ -4,6 +4,8 @@
 dataset, then loop: batch -> loss -> Adam step, with a cosine or step learning-rate
 schedule, periodic validation Y-PSNR, dict checkpoints, and optional export of
 ``<name>_x<s>.safetensors`` plus its JSON card (see :mod:`vidsr.training.export`).
+With ``ema`` set, an exponential moving average of the weights (torch's ``AveragedModel``)
+is what gets validated, kept as ``best.pt`` and exported.
 
 Batches depend only on ``(seed, step)`` and checkpoints hold the model, optimizer, step,
 config and best PSNR, so ``resume=True`` continues exactly where a run stopped.
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from vidsr.device import resolve_device
 from vidsr.errors import ModelError, OptionError
@@ -64,6 +67,7 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     init: str | None = None  # warm start: weights file whose matching tensors seed the net
+    ema: float = 0.0  # weight EMA decay per step (e.g. 0.999); 0: validate/export the raw weights
     command: str = ""  # the exact command line, recorded in the model card
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ class TrainConfig:
             raise OptionError(f"loss must be mse, l1 or perceptual, got {self.loss!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise OptionError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise OptionError(f"ema decay must be in [0, 1), got {self.ema}")
 
 
 @dataclass
@@ -136,13 +142,33 @@ def make_loss(cfg: TrainConfig, device: torch.device) -> Callable[[torch.Tensor,
 
 
 def save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
-                    cfg: TrainConfig, best_psnr: float | None, wall_s: float) -> None:
+                    cfg: TrainConfig, best_psnr: float | None, wall_s: float,
+                    ema: AveragedModel | None = None) -> None:
     """Write a plain-dict checkpoint atomically (tmp file, then rename)."""
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s,
-                "device": str(next(net.parameters()).device)}, tmp)
+    state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
+             "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s,
+             "device": str(next(net.parameters()).device)}
+    if ema is not None:
+        state["ema"] = ema.state_dict()
+    torch.save(state, tmp)
     tmp.replace(path)
+
+
+def make_ema(net: torch.nn.Module, decay: float) -> AveragedModel:
+    """An exponential moving average of ``net``'s parameters and buffers.
+
+    After each optimizer step, ``ema.update_parameters(net)`` sets every averaged tensor to
+    ``decay * average + (1 - decay) * current``; the first update copies ``net``.
+    """
+    return AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def ema_state(ckpt: dict) -> dict[str, torch.Tensor] | None:
+    """The averaged net's own state dict from a checkpoint's ``"ema"`` entry (None if absent)."""
+    if "ema" not in ckpt:
+        return None
+    return {k.removeprefix("module."): v for k, v in ckpt["ema"].items() if k != "n_averaged"}
 
 
 def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
@@ -185,7 +211,8 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn.Module, dict]:
-    """The net of a finished (or stopped) run: ``best.pt`` if validated, else ``ckpt.pt``.
+    """The net of a finished (or stopped) run: ``best.pt`` if validated, else ``ckpt.pt``
+    (its weight average when the run kept one).
 
     Returns ``(net, info)``; ``info`` holds the config, step, wall time and device of the
     run as recorded in its checkpoint, for the model card.
@@ -202,7 +229,10 @@ def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn
                           f"not {entry.name} x{scale}")
     net = entry.build(scale)
     best = Path(run_dir) / "best.pt"
-    state = torch.load(best, map_location="cpu", weights_only=True) if best.is_file() else ckpt["model"]
+    if best.is_file():
+        state = torch.load(best, map_location="cpu", weights_only=True)
+    else:
+        state = ema_state(ckpt) or ckpt["model"]
     net.load_state_dict(state)
     info = {"config": ckpt["config"], "steps": ckpt["step"], "wall_s": ckpt.get("wall_s", 0.0),
             "device": ckpt.get("device", "cpu"), "command": ckpt["config"].get("command", ""),
@@ -261,6 +291,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    ema = make_ema(net, cfg.ema) if cfg.ema > 0 else None
     loss_fn = make_loss(cfg, dev)
     val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
     out = Path(cfg.out)
@@ -282,6 +313,10 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         opt.load_state_dict(ckpt["optimizer"])
         step, best_psnr, wall_before = ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
         log.info("resumed %s at step %d", out / CHECKPOINT, step)
+        if ema is not None and "ema" in ckpt:
+            ema.load_state_dict(ckpt["ema"])
+        elif ema is not None:
+            log.info("--ema: the checkpoint has no average yet; it starts from the resumed weights")
     elif cfg.resume:
         log.warning("--resume: no checkpoint in %s, starting from step 0", out)
 
@@ -290,6 +325,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     t0 = time.perf_counter()
     running, loss_value = 0.0, float("nan")
     net.train()
+    kept = ema.module if ema is not None else net  # what is validated and handed back
 
     def emit(record: dict) -> None:
         history.append(record)
@@ -317,6 +353,8 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
+        if ema is not None:
+            ema.update_parameters(net)
         step += 1
         loss_value = float(loss.detach())
         running += loss_value
@@ -328,20 +366,20 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
             emit({"step": step, "loss": running / n, "lr": lr, "wall_s": round(wall(), 1)})
             running = 0.0
         if val_pairs and (step % cfg.val_every == 0 or last):
-            metrics = evaluate(net, val_pairs, entry.colour, cfg.scale, dev)
+            metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
             emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
             if select_best and (best_psnr is None or metrics["psnr"] > best_psnr):
                 best_psnr = metrics["psnr"]
-                torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()},
+                torch.save({k: v.detach().cpu() for k, v in kept.state_dict().items()},
                            out / "best.pt")
         if step % cfg.ckpt_every == 0 or last:
-            save_checkpoint(out / CHECKPOINT, net, opt, step, cfg, best_psnr, wall())
+            save_checkpoint(out / CHECKPOINT, net, opt, step, cfg, best_psnr, wall(), ema)
         if timed_out:
             log.info("stopping at step %d: max_minutes=%g reached", step, cfg.max_minutes)
             break
 
     # 5. hand back the best validated weights (or the last ones when nothing was validated)
-    final = net.cpu()
+    final = kept.cpu()
     if best_psnr is not None and (out / "best.pt").is_file():
         final.load_state_dict(torch.load(out / "best.pt", weights_only=True))
     return TrainResult(step=step, loss=loss_value, best_psnr=best_psnr, wall_s=wall(),
