@@ -255,7 +255,7 @@ def test_ema_is_the_exponential_average_of_the_weights() -> None:
         TrainConfig(arch="x", scale=2, data=".", ema=1.0)
 
 
-def test_ema_run_validates_keeps_and_resumes_the_average(data, tmp_path: Path) -> None:
+def test_ema_run_validates_keeps_and_resumes_the_average(data, tmp_path: Path, caplog) -> None:
     torch.set_num_threads(1)
     kw = dict(steps=12, schedule="step", lr_step=6, ckpt_every=6, log_every=3, ema=0.9)
     straight = train(config(data[0], tmp_path / "a", **kw, val=str(data[1]), val_every=6), TINY)
@@ -283,3 +283,7 @@ def test_ema_run_validates_keeps_and_resumes_the_average(data, tmp_path: Path) -
     net, _ = load_trained(tmp_path / "b", TINY, 2)
     assert all(torch.equal(net.state_dict()[k], averaged[k]) for k in averaged)
     assert all(torch.equal(resumed.net.state_dict()[k], averaged[k]) for k in averaged)
+    # resuming without --ema says that the average is dropped
+    with caplog.at_level("WARNING", logger="vidsr.training.train"):
+        train(config(data[0], tmp_path / "b", **{**kw, "steps": 13, "ema": 0.0}, resume=True), TINY)
+    assert "average but --ema is off" in caplog.text

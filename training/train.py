@@ -317,6 +317,9 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
             ema.load_state_dict(ckpt["ema"])
         elif ema is not None:
             log.info("--ema: the checkpoint has no average yet; it starts from the resumed weights")
+        elif "ema" in ckpt:
+            log.warning("the checkpoint keeps a weight average but --ema is off: it is dropped, "
+                        "and validation and export use the raw weights from here on")
     elif cfg.resume:
         log.warning("--resume: no checkpoint in %s, starting from step 0", out)
 
