@@ -5,7 +5,7 @@
 
 Each Vid4 clip is one shot (the four are fed as one stream, batches of 8, with a cut flag
 at each clip's first frame). LR = MATLAB-style bicubic x4 downscale of the ground truth
-(``vidsr.resize``). Upscaled outputs under test, all planar YUV 4:2:0 code-normalised:
+(``vidsr.eval.resize``). Upscaled outputs under test, all planar YUV 4:2:0 code-normalised:
 
 * ``gt``: the ground truth itself (a perfect network: matching should do no harm);
 * ``bicubic``: bicubic x4 upscale of the LR frames (the baseline);
@@ -37,9 +37,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidsr.colour_match import ColourMatcher
+from vidsr.colour.matching import ColourMatcher
 from vidsr.errors import VidsrError
-from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.eval.resize import bicubic_downscale, modcrop
 
 SCALE = 4  # set from --scale in main(); a script-level setting, read by the helpers below
 Planes = tuple[torch.Tensor, torch.Tensor]  # y (1, 1, H, W), uv (1, 2, H/2, W/2) in [0, 1]
@@ -69,7 +69,7 @@ def load(data: Path) -> tuple[list[Planes], list[Planes], list[bool], list[np.nd
 
 def model_outputs(name: str, lr: list[Planes], lr_rgb: list[np.ndarray], device: torch.device):
     """Outputs of a registry model: luma nets on Y (chroma bicubic), RGB nets on RGB."""
-    from vidsr.upscaler import load_model
+    from vidsr.engine.upscaler import load_model
 
     model = load_model(name, SCALE).to(device)
     outputs: list[Planes] = []

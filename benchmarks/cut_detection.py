@@ -33,8 +33,8 @@ import cv2
 import numpy as np
 import torch
 
-from vidsr.colour_match import ColourMatcher
-from vidsr.shots import ShotConfig, ShotDetector, make_thumbnail
+from vidsr.colour.matching import ColourMatcher
+from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
 
 Frame = tuple[np.ndarray, np.ndarray, np.ndarray]  # Y, Cb, Cr uint8 planes, 4:2:0
 

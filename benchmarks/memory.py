@@ -23,7 +23,7 @@ from common import banner, render_clip  # noqa: E402
 RUN = """
 import json, resource, sys, torch
 from vidsr.config import EncodeConfig, RunConfig
-from vidsr.pipeline import upscale_video
+from vidsr.pipeline.video import upscale_video
 device = sys.argv[4]
 s = upscale_video(sys.argv[1], sys.argv[2], RunConfig(model=sys.argv[3], scale=int(sys.argv[5]),
                   device=device, overwrite=True, encode=EncodeConfig(crf=23, preset="veryfast")))

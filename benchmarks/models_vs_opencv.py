@@ -4,10 +4,10 @@ What users would run instead of vidsr on a CPU is OpenCV's ``dnn_superres`` with
 public ESPCN/FSRCNN graphs. This script puts both side by side, on the same inputs:
 
 quality  Y-PSNR and SSIM on Set5 and Set14 under vidsr's protocol (``vidsr eval``): HR
-         mod-cropped, LR by MATLAB-compatible bicubic (:func:`vidsr.resize.bicubic_downscale`),
+         mod-cropped, LR by MATLAB-compatible bicubic (:func:`vidsr.eval.resize.bicubic_downscale`),
          Y of BT.601 studio-range ``rgb2ycbcr``, ``scale`` border pixels cropped, mean over
-         images. vidsr's shipped models are scored by :func:`vidsr.evaluate.evaluate`; the
-         peers' outputs by the same :mod:`vidsr.metrics` code, two ways:
+         images. vidsr's shipped models are scored by :func:`vidsr.eval.evaluate.evaluate`; the
+         peers' outputs by the same :mod:`vidsr.eval.metrics` code, two ways:
            ``upsample()``  what a user gets: the LR image (as BGR) through
                            ``DnnSuperResImpl.upsample``, which runs the net on full-range
                            YCrCb Y rounded to uint8, enlarges chroma bilinearly and returns
@@ -154,13 +154,13 @@ LR_MODES = {
 
 def protocol_pairs(folder: Path, scale: int, lr_mode: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(name, hr, lr)`` for every image of ``folder``: mod-cropped HR and its LR, made as
-    :func:`vidsr.evaluate.evaluate` makes it (``matlab``) or as the peers' training code
+    :func:`vidsr.eval.evaluate.evaluate` makes it (``matlab``) or as the peers' training code
     made it (``opencv``: Saafke/FSRCNN_Tensorflow ``data_utils.py`` downscales with
     ``cv2.resize(..., INTER_CUBIC)``, which does not antialias)."""
     import cv2
 
-    from vidsr.evaluate import iter_hr_images
-    from vidsr.resize import bicubic_downscale, modcrop
+    from vidsr.eval.evaluate import iter_hr_images
+    from vidsr.eval.resize import bicubic_downscale, modcrop
 
     pairs = []
     for name, hr in iter_hr_images(folder):
@@ -177,7 +177,7 @@ def protocol_pairs(folder: Path, scale: int, lr_mode: str) -> list[tuple[str, np
 def score_peer(peer: Peer, stem: str, scale: int, sets: dict[str, list], threads: int,
                tmp: Path) -> dict[str, dict[str, tuple[float, float]]]:
     """Set name -> {"upsample": (psnr, ssim), "net": (psnr, ssim)}, means over images."""
-    from vidsr.metrics import luma, psnr, rgb_to_y, shave, ssim
+    from vidsr.eval.metrics import luma, psnr, rgb_to_y, shave, ssim
 
     arrays: dict[str, np.ndarray] = {}
     for set_name, pairs in sets.items():
@@ -211,13 +211,13 @@ def score_peer(peer: Peer, stem: str, scale: int, sets: dict[str, list], threads
 def score_vidsr(name: str, scale: int, sets: dict[str, list], lr_mode: str
                 ) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """(set -> model (psnr, ssim), set -> bicubic (psnr, ssim)), means over images. With
-    vidsr's protocol this is :func:`vidsr.evaluate.evaluate` itself; with the OpenCV LR,
-    its per-image steps (:func:`vidsr.evaluate.upscale_y`, :mod:`vidsr.metrics`)."""
+    vidsr's protocol this is :func:`vidsr.eval.evaluate.evaluate` itself; with the OpenCV LR,
+    its per-image steps (:func:`vidsr.eval.evaluate.upscale_y`, :mod:`vidsr.eval.metrics`)."""
     import torch
 
-    from vidsr.evaluate import evaluate, upscale_y
-    from vidsr.metrics import luma, psnr, shave, ssim
-    from vidsr.upscaler import load_model
+    from vidsr.eval.evaluate import evaluate, upscale_y
+    from vidsr.eval.metrics import luma, psnr, shave, ssim
+    from vidsr.engine.upscaler import load_model
 
     model = load_model(name, scale)
     cpu = torch.device("cpu")
@@ -244,7 +244,7 @@ def score_vidsr(name: str, scale: int, sets: dict[str, list], lr_mode: str
 def run_quality(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
     from vidsr.models.registry import REGISTRY
 
-    from vidsr.upscaler import available_scales
+    from vidsr.engine.upscaler import available_scales
 
     set_names = [f.name for f in SETS if f.is_dir()]
     if not set_names:
@@ -353,7 +353,7 @@ def make_vid4_clip(path: Path, frames: int, size: tuple[int, int], rate: int = 2
 VIDSR_RUNNER = """\
 import json, sys, time
 import av, torch
-import vidsr.cli, vidsr.pipeline
+import vidsr.cli, vidsr.pipeline.video
 vidsr.cli.build_parser()
 start = time.perf_counter()
 rc = vidsr.cli.main(sys.argv[1:])
@@ -482,13 +482,13 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
 def run_net(args: argparse.Namespace, peer: Peer) -> dict:
     """Per-frame time of the networks alone: the peers' ``upsample()`` on a one-channel
     plane; vidsr's shipped models on the whole frame and in the tiles the CPU pipeline
-    cuts (``vidsr.pipeline.CPU_CACHE_TILE`` px with the model's receptive-radius overlap)."""
+    cuts (``vidsr.pipeline.video.CPU_CACHE_TILE`` px with the model's receptive-radius overlap)."""
     import torch
     from vidsr.models.registry import REGISTRY
 
-    from vidsr.pipeline import CPU_CACHE_TILE
-    from vidsr.tiling import tiled_apply
-    from vidsr.upscaler import available_scales, load_model
+    from vidsr.pipeline.video import CPU_CACHE_TILE
+    from vidsr.engine.tiling import tiled_apply
+    from vidsr.engine.upscaler import available_scales, load_model
 
     w, h = args.size
     clock = {"wall": time.perf_counter, "cpu": time.process_time}[args.clock]
@@ -537,7 +537,7 @@ def run_net(args: argparse.Namespace, peer: Peer) -> dict:
 
 
 def main() -> int:
-    from vidsr.upscaler import model_listing
+    from vidsr.engine.upscaler import model_listing
 
     shipped = [m["name"] for m in model_listing() if m["family"] != "baseline"]
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -6,7 +6,7 @@ Latency runs from the moment a frame is captured (released by the pacer) to the 
 its upscaled frame is handed to the outputs (recording queue, HTTP hub, window). The
 model is warmed up before capture starts. No output is opened (no encode/JPEG cost).
 
-Models: the default model (``vidsr.upscaler.default_model``), and the fast model. When the
+Models: the default model (``vidsr.engine.upscaler.default_model``), and the fast model. When the
 fast model's weights are not shipped yet, its architecture runs with untrained weights:
 its speed does not depend on the weight values, so the timing still holds (labelled).
 
@@ -23,11 +23,11 @@ from collections.abc import Iterator
 import torch
 from common import banner
 
-import vidsr.stream as stream_module
+import vidsr.pipeline.live.stream as stream_module
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
-from vidsr.stream import StreamConfig, run_stream
-from vidsr.upscaler import available_scales, default_model
+from vidsr.pipeline.live.stream import StreamConfig, run_stream
+from vidsr.engine.upscaler import available_scales, default_model
 
 CPU_SIZES = ((320, 240), (640, 480))
 GPU_SIZES = ((1280, 720),)

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner, median_time, render_clip  # noqa: E402
 
 from vidsr.config import EncodeConfig, RunConfig  # noqa: E402
-from vidsr.pipeline import upscale_video  # noqa: E402
-from vidsr.upscaler import load_model  # noqa: E402
+from vidsr.pipeline.video import upscale_video  # noqa: E402
+from vidsr.engine.upscaler import load_model  # noqa: E402
 
 
 def ffmpeg_style(src: Path, dst: Path, scale: int, encode: EncodeConfig) -> int:
@@ -85,14 +85,14 @@ def one_frame_at_a_time(src: Path, dst: Path, model_name: str, scale: int, encod
 
 
 def rgb_to_ycc(rgb: torch.Tensor) -> torch.Tensor:
-    from vidsr.colour import YuvFormat, rgb_to_yuv
+    from vidsr.colour.convert import YuvFormat, rgb_to_yuv
 
     y, uv = rgb_to_yuv(rgb, YuvFormat(6, False, 8))
     return torch.cat([y, uv], 1)
 
 
 def ycc_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
-    from vidsr.colour import YuvFormat, yuv_to_rgb
+    from vidsr.colour.convert import YuvFormat, yuv_to_rgb
 
     return yuv_to_rgb(ycc[:, :1], ycc[:, 1:], YuvFormat(6, False, 8))
 
@@ -133,8 +133,8 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
     from concurrent.futures import ThreadPoolExecutor
 
     from vidsr.device import autocast_dtype, inference_context
-    from vidsr.pipeline import auto_batch_size, auto_tile
-    from vidsr.tiling import tiled_apply
+    from vidsr.pipeline.video import auto_batch_size, auto_tile
+    from vidsr.engine.tiling import tiled_apply
 
     model = load_model(model_name, scale).eval().to(device).to(memory_format=torch.channels_last)
     net = torch.compile(model, dynamic=True) if compile_model else model
@@ -167,7 +167,7 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
 def peak_rss_mb(src: Path, model: str, scale: int) -> float:
     """Peak resident memory (MB) of a vidsr run in a fresh subprocess."""
     code = (
-        "import resource,sys;from vidsr.pipeline import upscale_video;from vidsr.config import RunConfig;"
+        "import resource,sys;from vidsr.pipeline.video import upscale_video;from vidsr.config import RunConfig;"
         f"upscale_video(sys.argv[1], sys.argv[2], RunConfig(model={model!r}, scale={scale}, device='cpu', overwrite=True));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
@@ -197,7 +197,7 @@ def main() -> None:
     cores = torch.get_num_threads()
     w, h = (int(v) for v in args.size.split("x"))
     encode = EncodeConfig(codec="libx264", crf=23, preset=args.preset)
-    from vidsr.upscaler import default_model
+    from vidsr.engine.upscaler import default_model
 
     learned = args.model or default_model(args.scale)
     print(banner())

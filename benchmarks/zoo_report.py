@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner  # noqa: E402
 
 from vidsr.device import resolve_device  # noqa: E402
-from vidsr.evaluate import evaluate  # noqa: E402
+from vidsr.eval.evaluate import evaluate  # noqa: E402
 from vidsr.models.registry import REGISTRY  # noqa: E402
-from vidsr.upscaler import available_scales, load_model  # noqa: E402
+from vidsr.engine.upscaler import available_scales, load_model  # noqa: E402
 
 # Issue 7's quality bars: family -> {(set, scale): dB}; Vid4 x4 for the quality model.
 BARS: dict[str, dict[tuple[str, int], float]] = {

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vidsr.colour_match import ColourMatcher, apply_lut, histogram, matching_lut
+from vidsr.colour.matching import ColourMatcher, apply_lut, histogram, matching_lut
 
 
 def _codes(*shape: int, low: int = 16, high: int = 235, seed: int = 0) -> torch.Tensor:
@@ -274,7 +274,7 @@ def test_detector_flags_drive_shot_matching() -> None:
     """Stream of two shots with different casts: ShotDetector flags -> ColourMatcher."""
     import numpy as np
 
-    from vidsr.shots import ShotDetector, make_thumbnail
+    from vidsr.colour.shots import ShotDetector, make_thumbnail
 
     g = torch.Generator().manual_seed(5)
 

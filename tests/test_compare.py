@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from vidsr.cli import compare_cmd
-from vidsr.compare import GAP, LABEL_HEIGHT, comparison_panels, render_panels
+from vidsr.eval.compare import GAP, LABEL_HEIGHT, comparison_panels, render_panels
 from vidsr.errors import OptionError, OutputExistsError
-from vidsr.evaluate import upscale_rgb
+from vidsr.eval.evaluate import upscale_rgb
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import SRModel
-from vidsr.resize import bicubic_downscale
-from vidsr.upscaler import load_model
+from vidsr.eval.resize import bicubic_downscale
+from vidsr.engine.upscaler import load_model
 
 
 def _hr(h: int = 42, w: int = 50) -> np.ndarray:

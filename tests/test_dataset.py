@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from vidsr.errors import InputError, OptionError, OutputExistsError
-from vidsr.resize import bicubic_downscale
+from vidsr.eval.resize import bicubic_downscale
 from vidsr.training.dataset import DatasetConfig, FrameFilter, build_dataset, plan_targets
 from vidsr.training.degrade import parse_spec
 from vidsr.training.shards import ShardDataset, ShardWriter

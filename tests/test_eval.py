@@ -14,11 +14,11 @@ from PIL import Image
 
 from vidsr.cli import eval_cmd
 from vidsr.errors import InputError, ModelError
-from vidsr.evaluate import evaluate, iter_hr_images
+from vidsr.eval.evaluate import evaluate, iter_hr_images
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
-from vidsr.upscaler import available_scales, load_model
+from vidsr.engine.upscaler import available_scales, load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SET5 = DATA / "images" / "Set5"
@@ -143,7 +143,7 @@ def test_cli_bad_inputs(tmp_path: Path) -> None:
 def test_unshipped_weights_give_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("vidsr.upscaler.weights_dir", lambda: tmp_path)
+    monkeypatch.setattr("vidsr.engine.upscaler.weights_dir", lambda: tmp_path)
     assert available_scales(REGISTRY["fast"]) == ()
     assert available_scales(REGISTRY["bicubic"]) == (2, 3, 4)
     with pytest.raises(ModelError, match=r"no trained weights shipped for 'fast' x3 yet"):

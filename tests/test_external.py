@@ -16,8 +16,8 @@ from spandrel.architectures.DnCNN import DnCNN
 from spandrel.architectures.ESRGAN import ESRGAN
 
 from vidsr.errors import ModelError
-from vidsr.external import load_external
-from vidsr.upscaler import load_model
+from vidsr.engine.external import load_external
+from vidsr.engine.upscaler import load_model
 
 
 def _compact(scale: int) -> torch.nn.Module:

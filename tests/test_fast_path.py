@@ -331,10 +331,10 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
     batches, a partial last batch, one batch, fewer frames than a batch) and whether the
     processor finishes a batch at once (CPU) or leaves it in flight (CUDA); every packet
     is forwarded once, in order."""
-    from vidsr.colour import YuvFormat
-    from vidsr.processor import FrameProcessor
-    from vidsr.runner import run_stages
-    from vidsr.sources import HostFrame, StreamPacket
+    from vidsr.colour.convert import YuvFormat
+    from vidsr.engine.processor import FrameProcessor
+    from vidsr.pipeline.runner import run_stages
+    from vidsr.media.sources import HostFrame, StreamPacket
 
     size = (8, 12)
     frames = [HostFrame(i, VFR_PTS_MS[i], 10, (np.full(size, level, np.uint8),

@@ -17,9 +17,9 @@ from conftest import make_video, read_frames
 from vidsr import RunConfig
 from vidsr.cli import main
 from vidsr.errors import EncodeError, InputError, OutputExistsError
-from vidsr.folder_pipeline import FolderOptions, upscale_folder, video_to_folder
-from vidsr.folders import FolderSink, ImageFrame, scan_folder
-from vidsr.images import IMAGE_YUV, TEMP_SUFFIX, natural_key, planes_to_rgb, rgb_to_planes
+from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
+from vidsr.media.folders import FolderSink, ImageFrame, scan_folder
+from vidsr.media.images import IMAGE_YUV, TEMP_SUFFIX, natural_key, planes_to_rgb, rgb_to_planes
 
 W, H = 24, 16
 
@@ -235,7 +235,7 @@ def test_exif_orientation_is_applied_like_pillow(tmp_path: Path, orientation: in
     viewers show the input (Pillow's exif_transpose is the reference)."""
     from PIL import Image, ImageOps
 
-    from vidsr.images import read_picture
+    from vidsr.media.images import read_picture
 
     pixels = np.zeros((24, 40, 3), np.uint8)
     pixels[:8, :10] = (250, 20, 20)  # a red corner block and a gradient: every flip differs

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from conftest import frame_times, make_video, read_frames
-from vidsr.colour import YuvFormat
+from vidsr.colour.convert import YuvFormat
 from vidsr.config import EncodeConfig, RunConfig
-from vidsr.pipeline import upscale_video
-from vidsr.processor import FrameProcessor
-from vidsr.sources import HostFrame
-from vidsr.upscaler import load_model
+from vidsr.pipeline.video import upscale_video
+from vidsr.engine.processor import FrameProcessor
+from vidsr.media.sources import HostFrame
+from vidsr.engine.upscaler import load_model
 
 pytestmark = pytest.mark.gpu
 

@@ -11,13 +11,13 @@ import torch
 from conftest import make_video, read_frames, run_cli
 
 from vidsr import RunConfig
-from vidsr.colour import YuvFormat
+from vidsr.colour.convert import YuvFormat
 from vidsr.models.contract import SRModel
-from vidsr.pipeline import AUTO_TILE_SIZE, auto_tile, upscale_video
-from vidsr.probe import probe
-from vidsr.processor import FrameProcessor
-from vidsr.sources import HostFrame
-from vidsr.upscaler import load_model
+from vidsr.pipeline.video import AUTO_TILE_SIZE, auto_tile, upscale_video
+from vidsr.media.probe import probe
+from vidsr.engine.processor import FrameProcessor
+from vidsr.media.sources import HostFrame
+from vidsr.engine.upscaler import load_model
 
 
 def one_line_error_or_success(result) -> None:  # noqa: ANN001

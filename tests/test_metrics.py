@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from vidsr.metrics import luma, psnr, psnr_y, rgb_to_y, shave, ssim, ssim_y
+from vidsr.eval.metrics import luma, psnr, psnr_y, rgb_to_y, shave, ssim, ssim_y
 
 
 def test_rgb_to_y_matches_matlab_rgb2ycbcr() -> None:

@@ -10,9 +10,9 @@ from conftest import frame_times, make_video, packet_payloads, read_frames
 
 from vidsr import RunConfig
 from vidsr.errors import InputError
-from vidsr.pipeline import partial_path, upscale_video
-from vidsr.processor import FrameProcessor
-from vidsr.resume import settings_path
+from vidsr.pipeline.video import partial_path, upscale_video
+from vidsr.engine.processor import FrameProcessor
+from vidsr.media.resume import settings_path
 
 
 def interrupt_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> dict:

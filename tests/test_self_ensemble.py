@@ -16,7 +16,7 @@ from torch import nn
 
 from vidsr.cli import eval_cmd
 from vidsr.models.ensemble import TRANSFORMS, SelfEnsemble, _forward_transform
-from vidsr.upscaler import load_model
+from vidsr.engine.upscaler import load_model
 
 
 class _ShiftedShuffle(nn.Module):

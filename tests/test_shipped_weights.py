@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vidsr.evaluate import evaluate
+from vidsr.eval.evaluate import evaluate
 from vidsr.models.registry import REGISTRY
-from vidsr.upscaler import available_scales, load_model
+from vidsr.engine.upscaler import available_scales, load_model
 
 SHIPPED = ("srcnn", "fast", "fast-hq", "quality", "perceptual")
 CASES = [(name, scale) for name in SHIPPED for scale in (2, 3, 4)]

@@ -13,7 +13,7 @@ import pytest
 
 from vidsr.cli import shots_cmd
 from vidsr.errors import InputError, OptionError
-from vidsr.shots import Shot, ShotConfig, ShotDetector, detect_shots, make_thumbnail
+from vidsr.colour.shots import Shot, ShotConfig, ShotDetector, detect_shots, make_thumbnail
 
 H, W = 96, 128
 

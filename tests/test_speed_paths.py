@@ -11,13 +11,13 @@ import pytest
 from conftest import make_video, read_frames, run_cli
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.errors import OptionError
-from vidsr.hwaccel import nvdec_problem, nvenc_problem, plan_hardware
-from vidsr.pipeline import upscale_video
-from vidsr.probe import probe
-from vidsr.runner import run_stages
-from vidsr.sinks import plan_output
-from vidsr.sources import HostFrame
-from vidsr.transfer import PendingBatch
+from vidsr.media.hwaccel import nvdec_problem, nvenc_problem, plan_hardware
+from vidsr.pipeline.video import upscale_video
+from vidsr.media.probe import probe
+from vidsr.pipeline.runner import run_stages
+from vidsr.media.sinks import plan_output
+from vidsr.media.sources import HostFrame
+from vidsr.engine.transfer import PendingBatch
 
 # ---------------------------------------------------------------- batches in flight
 
@@ -125,8 +125,8 @@ def test_hwaccel_none_never_tries_the_hardware(tmp_path: Path, monkeypatch: pyte
     def tried(*_args) -> str:
         raise AssertionError("hardware probed with --hwaccel none")
 
-    monkeypatch.setattr("vidsr.hwaccel.nvdec_problem", tried)
-    monkeypatch.setattr("vidsr.hwaccel.nvenc_problem", tried)
+    monkeypatch.setattr("vidsr.media.hwaccel.nvdec_problem", tried)
+    monkeypatch.setattr("vidsr.media.hwaccel.nvenc_problem", tried)
     summary = upscale_video(src, tmp_path / "out.mp4", RunConfig(model="bicubic", device="cpu"))
     assert (summary.decoder, summary.encoder) == ("software", "libx264")
 
@@ -176,7 +176,7 @@ def test_cli_cpu_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cuda_batches_fit_the_free_memory() -> None:
-    from vidsr.pipeline import CUDA_BYTES_PER_PIXEL, auto_batch_size
+    from vidsr.pipeline.video import CUDA_BYTES_PER_PIXEL, auto_batch_size
     hd = type("Size", (), {"width": 1920, "height": 1080})()
     assert auto_batch_size(hd, on_cuda=True) == 3  # 8 M pixels per call
     plenty = auto_batch_size(hd, on_cuda=True, free_bytes=80 * 2**30)
@@ -190,9 +190,9 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
     whole plane is uploaded only as the colour stage's reference. Output = untiled."""
     import torch
 
-    from vidsr.colour import YuvFormat
-    from vidsr.processor import FrameProcessor
-    from vidsr.upscaler import load_model
+    from vidsr.colour.convert import YuvFormat
+    from vidsr.engine.processor import FrameProcessor
+    from vidsr.engine.upscaler import load_model
 
     fmt = YuvFormat(1, False, 8)
     rng = np.random.default_rng(0)
@@ -214,7 +214,7 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
 
 
 def test_queues_hold_fewer_frames_when_frames_are_huge() -> None:
-    from vidsr.pipeline import bounded_queue_size
+    from vidsr.pipeline.video import bounded_queue_size
 
     assert bounded_queue_size(16, 1280, 720, 8) == 16
     assert bounded_queue_size(16, 7680, 4320, 8) == 5  # 8K output: 50 MB a frame

@@ -12,10 +12,10 @@ from conftest import make_video
 
 from vidsr import RunConfig
 from vidsr.errors import EncodeError, InputError
-from vidsr.pipeline import partial_path, upscale_video
-from vidsr.processor import FrameProcessor
-from vidsr.sinks import FileSink
-from vidsr.sources import FileSource
+from vidsr.pipeline.video import partial_path, upscale_video
+from vidsr.engine.processor import FrameProcessor
+from vidsr.media.sinks import FileSink
+from vidsr.media.sources import FileSource
 
 
 def vidsr_threads() -> list[threading.Thread]:

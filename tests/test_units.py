@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.errors import OptionError
 from vidsr.models.baselines import PolyphaseUpsampler
-from vidsr.runner import _batches
-from vidsr.sources import HostFrame
-from vidsr.tiling import tile_spans, tiled_apply
+from vidsr.pipeline.runner import _batches
+from vidsr.media.sources import HostFrame
+from vidsr.engine.tiling import tile_spans, tiled_apply
 
 
 @pytest.mark.parametrize("matrix,full,bits", list(itertools.product((1, 6, 9), (False, True), (8, 10))))
@@ -115,10 +115,10 @@ def test_eight_bit_baseline_path_within_one_code_of_float_path(kernel: str, scal
 
 
 def test_processor_uses_the_integer_path_only_when_nothing_needs_floats() -> None:
-    from vidsr.colour import YuvFormat
-    from vidsr.colour_match import ColourMatcher
-    from vidsr.processor import FrameProcessor
-    from vidsr.upscaler import load_model
+    from vidsr.colour.convert import YuvFormat
+    from vidsr.colour.matching import ColourMatcher
+    from vidsr.engine.processor import FrameProcessor
+    from vidsr.engine.upscaler import load_model
 
     fmt8, fmt10 = YuvFormat(1, False, 8), YuvFormat(1, False, 10)
     cpu = torch.device("cpu")

@@ -11,7 +11,7 @@ import pytest
 from conftest import frame_times, make_video, packet_payloads, read_frames
 
 from vidsr import EncodeConfig, OutputExistsError, RunConfig
-from vidsr.pipeline import partial_path, upscale_video
+from vidsr.pipeline.video import partial_path, upscale_video
 
 
 def run(src: Path, dst: Path, **kw) -> None:

@@ -14,14 +14,14 @@ from safetensors.torch import save_file
 from vidsr.cli import main
 from vidsr.errors import ModelError
 from vidsr.models.registry import REGISTRY
-from vidsr.upscaler import available_scales, load_model
+from vidsr.engine.upscaler import available_scales, load_model
 
 LEARNED = [n for n, e in REGISTRY.items() if e.family != "baseline"]
 
 
 @pytest.fixture
 def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr("vidsr.upscaler.weights_dir", lambda: tmp_path)
+    monkeypatch.setattr("vidsr.engine.upscaler.weights_dir", lambda: tmp_path)
     return tmp_path
 
 

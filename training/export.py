@@ -1,7 +1,7 @@
 """Export a trained net: ``<name>_x<s>.safetensors`` plus a JSON model card beside it.
 
 The weights file holds the bare network's ``state_dict`` (what
-:func:`vidsr.upscaler.load_model` loads into ``entry.build(scale)``). The card records how
+:func:`vidsr.engine.upscaler.load_model` loads into ``entry.build(scale)``). The card records how
 the weights were made and what they measure, so ``vidsr models --json`` can show it.
 """
 
@@ -42,7 +42,7 @@ def measure(net: nn.Module, entry: ModelEntry, scale: int,
     Returns ``(summary, per_image)``: mean Y-PSNR/SSIM of the model and of bicubic per
     folder, and each image's Y-PSNR per folder.
     """
-    from vidsr.evaluate import evaluate
+    from vidsr.eval.evaluate import evaluate
     from vidsr.models.contract import SRModel
 
     model = SRModel(net.cpu().eval(), name=entry.name, family=entry.family, scale=scale,

@@ -1,6 +1,6 @@
 """Validation during training: Y-PSNR/SSIM on a folder of HR images, by the eval protocol.
 
-The protocol is ``vidsr eval``'s (:mod:`vidsr.evaluate`, :mod:`vidsr.metrics`): mod-crop
+The protocol is ``vidsr eval``'s (:mod:`vidsr.eval.evaluate`, :mod:`vidsr.eval.metrics`): mod-crop
 the HR image, make the LR image with MATLAB-compatible bicubic, upscale, compare MATLAB
 ``rgb2ycbcr`` luma (grey level for grayscale images) with ``scale`` border pixels cropped.
 The HR/LR pairs are prepared once so that periodic validation only runs the network.
@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidsr.evaluate import iter_hr_images, upscale_y
-from vidsr.metrics import luma, psnr, shave, ssim
+from vidsr.eval.evaluate import iter_hr_images, upscale_y
+from vidsr.eval.metrics import luma, psnr, shave, ssim
 from vidsr.models.contract import SRModel
-from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.eval.resize import bicubic_downscale, modcrop
 
 
 @dataclass(frozen=True)

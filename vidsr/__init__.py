@@ -22,11 +22,11 @@ from vidsr.errors import (
     OutputExistsError,
     VidsrError,
 )
-from vidsr.folder_pipeline import FolderOptions, upscale_folder, video_to_folder
+from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
 from vidsr.models.contract import SRModel
-from vidsr.pipeline import RunSummary
-from vidsr.pipeline import upscale_video as _run_pipeline
-from vidsr.upscaler import load_model
+from vidsr.pipeline.video import RunSummary
+from vidsr.pipeline.video import upscale_video as _run_pipeline
+from vidsr.engine.upscaler import load_model
 
 __version__ = "0.1.0"
 

@@ -64,7 +64,7 @@ class RunConfig:
         queue_size: frames buffered between each pair of stages (bounds memory).
         resume: continue an interrupted run from its ``.partial`` output.
         hwaccel: ``none``, ``auto`` or ``cuda``: NVDEC decoding and NVENC encoding (see
-            :mod:`vidsr.hwaccel`).
+            :mod:`vidsr.media.hwaccel`).
         compile: run the model through ``torch.compile`` (pays off on long videos; the
             first batches wait for the compilation).
         cpu_workers: model worker threads on the CPU; ``None`` decides from the model.

@@ -8,8 +8,8 @@ from pathlib import Path
 from vidsr.cli.upscale_cmd import format_summary, run_with_progress
 from vidsr.config import RunConfig
 from vidsr.device import cpu_workers_for, set_cpu_threads
-from vidsr.demo import render_demo_clip
-from vidsr.upscaler import default_model
+from vidsr.media.demo_clip import render_demo_clip
+from vidsr.engine.upscaler import default_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:

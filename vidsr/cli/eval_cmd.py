@@ -42,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vidsr.device import resolve_device
-    from vidsr.evaluate import evaluate, format_table
-    from vidsr.upscaler import load_model
+    from vidsr.eval.evaluate import evaluate, format_table
+    from vidsr.engine.upscaler import load_model
 
     device = resolve_device(args.device)
     model = load_model(args.model, args.scale, self_ensemble=args.self_ensemble)

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from vidsr.models.registry import REGISTRY
-from vidsr.upscaler import model_listing
+from vidsr.engine.upscaler import model_listing
 
 
 def register(sub: argparse._SubParsersAction) -> None:

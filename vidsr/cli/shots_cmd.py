@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from vidsr.shots import ShotConfig, detect_shots
+from vidsr.colour.shots import ShotConfig, detect_shots
 
 
 def register(subparsers: Any) -> None:

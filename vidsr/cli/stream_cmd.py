@@ -8,8 +8,8 @@ from pathlib import Path
 
 from vidsr.config import COLOUR_MODES, EncodeConfig
 from vidsr.device import set_cpu_threads
-from vidsr.stream import StreamConfig, StreamStats, StreamSummary, run_stream
-from vidsr.stream_server import parse_address
+from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
+from vidsr.pipeline.live.server import parse_address
 
 
 def _address(text: str) -> tuple[str, int]:

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                                  "command": cfg.command}
     if args.export:
         from vidsr.training.export import export_model
-        from vidsr.upscaler import weights_dir
+        from vidsr.engine.upscaler import weights_dir
 
         out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
         weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,

@@ -14,10 +14,10 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from vidsr.config import COLOUR_MODES, HWACCEL_MODES, EncodeConfig, RunConfig
 from vidsr.device import cpu_workers_for, set_cpu_threads
 from vidsr.errors import OptionError
-from vidsr.folder_pipeline import FolderOptions, FolderSummary, upscale_folder, video_to_folder
-from vidsr.images import OUTPUT_FORMATS
-from vidsr.pipeline import RunSummary, upscale_video
-from vidsr.upscaler import default_model
+from vidsr.pipeline.folders import FolderOptions, FolderSummary, upscale_folder, video_to_folder
+from vidsr.media.images import OUTPUT_FORMATS
+from vidsr.pipeline.video import RunSummary, upscale_video
+from vidsr.engine.upscaler import default_model
 
 log = logging.getLogger(__name__)
 

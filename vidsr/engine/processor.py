@@ -5,7 +5,7 @@ much colour as the model needs (luma models never see RGB; their chroma is upsca
 with bicubic), runs the model (tiled when asked), applies colour matching and returns
 integer planes for the encoder. On CUDA, :meth:`FrameProcessor.submit` returns before
 the GPU has finished, so the runner can prepare the next batch meanwhile (see
-:mod:`vidsr.transfer`).
+:mod:`vidsr.engine.transfer`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidsr.colour import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
 from vidsr.errors import DeviceError
 from vidsr.models.baselines import PolyphaseUpsampler, resize_plane
 from vidsr.models.contract import SRModel
-from vidsr.sources import HostFrame
-from vidsr.tiling import tiled_apply
-from vidsr.transfer import Downloader, PendingBatch, Uploader
+from vidsr.media.sources import HostFrame
+from vidsr.engine.tiling import tiled_apply
+from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels

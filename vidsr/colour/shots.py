@@ -31,7 +31,7 @@ import av
 import cv2
 import numpy as np
 
-from vidsr.decoding import decode_first_video
+from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError, OptionError
 
 # Luma carries most of the structure; chroma catches cuts between pictures of equal

@@ -17,10 +17,10 @@ import av
 import numpy as np
 from av.codec.hwaccel import HWAccel
 
-from vidsr.decoding import decode_first_video
+from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError
-from vidsr.probe import VideoInfo
-from vidsr.shots import ShotDetector, make_thumbnail
+from vidsr.media.probe import VideoInfo
+from vidsr.colour.shots import ShotDetector, make_thumbnail
 
 log = logging.getLogger(__name__)
 

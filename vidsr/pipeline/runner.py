@@ -17,7 +17,7 @@ from typing import Protocol
 import av
 import numpy as np
 
-from vidsr.sources import HostFrame, StreamPacket
+from vidsr.media.sources import HostFrame, StreamPacket
 
 _END = object()  # sentinel: the producing stage has finished
 _POLL_SECONDS = 0.1

@@ -2,7 +2,7 @@
 
 :func:`scan_folder` lists a folder's images in natural order (``f2`` before ``f10``) and
 checks their headers. :class:`FolderSource` reads them as :class:`ImageFrame` (planar
-YUV 4:4:4, 16-bit codes, see :mod:`vidsr.images`) in the runner's decode thread, and
+YUV 4:4:4, 16-bit codes, see :mod:`vidsr.media.images`) in the runner's decode thread, and
 :class:`FolderSink` writes upscaled frames as images in its encode thread. Both decode
 or encode in a small worker pool (OpenCV releases the GIL), so image IO overlaps
 inference even when one image takes longer than one model call. Every output file is
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidsr.colour import YuvFormat
+from vidsr.colour.convert import YuvFormat
 from vidsr.errors import EncodeError, InputError, OptionError
-from vidsr.images import (
+from vidsr.media.images import (
     ALPHA_EXTENSIONS,
     DEEP_EXTENSIONS,
     IMAGE_EXTENSIONS,
@@ -40,7 +40,7 @@ from vidsr.images import (
     rgb_to_planes,
     write_atomic,
 )
-from vidsr.sources import HostFrame
+from vidsr.media.sources import HostFrame
 
 log = logging.getLogger(__name__)
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -161,7 +161,7 @@ class FolderSource:
     Args:
         entries: the images to read (from :func:`scan_folder`, maybe minus finished ones).
         width, height: the size every image must have.
-        yuv: the planes' format (default :data:`~vidsr.images.IMAGE_YUV`).
+        yuv: the planes' format (default :data:`~vidsr.media.images.IMAGE_YUV`).
     """
 
     def __init__(

@@ -24,9 +24,9 @@ import av
 import cv2
 import numpy as np
 
-from vidsr.colour import YuvFormat
+from vidsr.colour.convert import YuvFormat
 from vidsr.errors import InputError
-from vidsr.sources import plane_to_array
+from vidsr.media.sources import plane_to_array
 
 log = logging.getLogger(__name__)
 STREAM_YUV = YuvFormat(matrix=6, full_range=False, bits=8)

@@ -1,12 +1,12 @@
 """Upscale frame folders: folder -> folder, folder -> video, video -> folder.
 
-The same three overlapping stages as a video (:func:`vidsr.runner.run_stages`), the same
-:class:`~vidsr.processor.FrameProcessor`, batching and per-shot colour matching: a
-folder is one clip. Only the ends change: :class:`~vidsr.folders.FolderSource` /
-:class:`~vidsr.folders.FolderSink` in place of the file source and sink.
+The same three overlapping stages as a video (:func:`vidsr.pipeline.runner.run_stages`), the same
+:class:`~vidsr.engine.processor.FrameProcessor`, batching and per-shot colour matching: a
+folder is one clip. Only the ends change: :class:`~vidsr.media.folders.FolderSource` /
+:class:`~vidsr.media.folders.FolderSink` in place of the file source and sink.
 
 A frame folder's images must all have one size (a folder is one clip: shot detection and
-batching compare frames); :func:`~vidsr.folders.scan_folder` refuses mixed sizes.
+batching compare frames); :func:`~vidsr.media.folders.scan_folder` refuses mixed sizes.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from vidsr.colour import YuvFormat
+from vidsr.colour.convert import YuvFormat
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
-from vidsr.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
-from vidsr.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
-from vidsr.pipeline import (
+from vidsr.media.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
+from vidsr.media.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
+from vidsr.pipeline.video import (
     auto_batch_size,
     auto_tile,
     check_paths,
@@ -34,13 +34,13 @@ from vidsr.pipeline import (
     make_colour_stage,
     partial_path,
 )
-from vidsr.probe import VideoInfo, probe, synthetic_video_info
-from vidsr.processor import FrameProcessor
-from vidsr.runner import FrameSink, run_stages
-from vidsr.shots import ShotConfig, ShotDetector
-from vidsr.sinks import CONTAINERS, FileSink, plan_output
-from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
-from vidsr.upscaler import check_model_choice, load_model
+from vidsr.media.probe import VideoInfo, probe, synthetic_video_info
+from vidsr.engine.processor import FrameProcessor
+from vidsr.pipeline.runner import FrameSink, run_stages
+from vidsr.colour.shots import ShotConfig, ShotDetector
+from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
+from vidsr.media.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
+from vidsr.engine.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)
 Items = Callable[[threading.Event], Iterator[HostFrame | StreamPacket]]

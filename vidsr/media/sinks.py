@@ -15,12 +15,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from vidsr.colour import MATRIX_COEFFICIENTS
+from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
-from vidsr.probe import VideoInfo, work_format_for
-from vidsr.resume import ResumePoint, copy_packets
-from vidsr.sources import HostFrame
+from vidsr.media.probe import VideoInfo, work_format_for
+from vidsr.media.resume import ResumePoint, copy_packets
+from vidsr.media.sources import HostFrame
 
 log = logging.getLogger(__name__)
 

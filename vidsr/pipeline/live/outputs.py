@@ -2,7 +2,7 @@
 window, and the per-frame views (vidsr, bicubic | vidsr) shared by the window and HTTP.
 
 All pictures handed to OpenCV are ``(H, W, 3)`` uint8 BGR; frames arrive as yuv420p
-BT.601 studio-range planes (:data:`vidsr.capture.STREAM_YUV`).
+BT.601 studio-range planes (:data:`vidsr.media.capture.STREAM_YUV`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidsr.probe import synthetic_video_info
-from vidsr.capture import STREAM_WORK_FORMAT, STREAM_YUV, Planes, planes_to_bgr
+from vidsr.media.probe import synthetic_video_info
+from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, Planes, planes_to_bgr
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError, OutputExistsError
-from vidsr.sinks import FileSink, plan_output
-from vidsr.sources import HostFrame
+from vidsr.media.sinks import FileSink, plan_output
+from vidsr.media.sources import HostFrame
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from vidsr.errors import ModelError
-from vidsr.external import read_state_dict
+from vidsr.engine.external import read_state_dict
 from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
@@ -120,7 +120,7 @@ def _load(name: str, scale: int) -> SRModel:
     if is_external(name):
         exported = vidsr_export(Path(name))
         if exported is None:
-            from vidsr.external import load_external
+            from vidsr.engine.external import load_external
 
             return load_external(Path(name), scale)
         arch, trained_for = exported

@@ -2,14 +2,14 @@
 
 For every HR image (a file in a folder, or every decoded frame of a video): mod-crop to
 the scale, make the LR image with MATLAB-compatible bicubic
-(:func:`vidsr.resize.bicubic_downscale`), upscale it with the model, and score Y-PSNR and
-Y-SSIM (:mod:`vidsr.metrics`) with ``scale`` border pixels cropped, next to the bicubic
+(:func:`vidsr.eval.resize.bicubic_downscale`), upscale it with the model, and score Y-PSNR and
+Y-SSIM (:mod:`vidsr.eval.metrics`) with ``scale`` border pixels cropped, next to the bicubic
 baseline on the same LR image.
 
 Luma models get the LR image's Y (MATLAB ``rgb2ycbcr``, code value / 255, not rounded),
 and their Y output is rounded to integer codes before scoring, as the MATLAB scripts do;
 RGB models get LR RGB, and their output is rounded to uint8 RGB before taking Y.
-Grayscale images are their own Y (see :func:`vidsr.metrics.luma`): luma models get the
+Grayscale images are their own Y (see :func:`vidsr.eval.metrics.luma`): luma models get the
 grey plane, RGB models get it replicated and their output's Y is mapped back to full
 range. Whole images are processed at once: benchmark images are small enough for the CPU.
 """
@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from vidsr.errors import InputError
-from vidsr.metrics import luma, psnr, rgb_to_y, shave, ssim
+from vidsr.eval.metrics import luma, psnr, rgb_to_y, shave, ssim
 from vidsr.models.contract import SRModel
-from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.eval.resize import bicubic_downscale, modcrop
 
 FeatureDistance = Callable[[np.ndarray, np.ndarray], float]
 
@@ -146,7 +146,7 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _read_video(path: Path) -> Iterator[tuple[str, np.ndarray]]:
-    from vidsr.sources import iter_rgb_frames
+    from vidsr.media.sources import iter_rgb_frames
 
     for index, frame in enumerate(iter_rgb_frames(path)):
         yield f"{path.stem}/{index:04d}", frame
@@ -161,7 +161,7 @@ def upscale_y(model: SRModel, lr: np.ndarray, device: torch.device) -> np.ndarra
 
     Returns:
         ``(s*h, s*w)`` float64 in integer code values: Y of the result for RGB input, the
-        grey level for grayscale input (as :func:`vidsr.metrics.luma` reads the HR image).
+        grey level for grayscale input (as :func:`vidsr.eval.metrics.luma` reads the HR image).
     """
     grey = lr.ndim == 2
     if model.colour == "luma":
@@ -193,7 +193,7 @@ def upscale_rgb(model: SRModel, lr: np.ndarray, device: torch.device | str = "cp
     Returns:
         ``(s*h, s*w, 3)`` uint8 RGB.
     """
-    from vidsr.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
+    from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
     from vidsr.models.baselines import bicubic_upsample
 
     rgb_in = np.repeat(lr[:, :, None], 3, axis=2) if lr.ndim == 2 else lr
@@ -232,7 +232,7 @@ def evaluate(
     Raises:
         InputError: a path cannot be read, or an image is too small for the scale.
     """
-    from vidsr.upscaler import load_model
+    from vidsr.engine.upscaler import load_model
 
     device = torch.device(device)
     scale = model.scale

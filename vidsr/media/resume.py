@@ -21,7 +21,7 @@ from av.bitstream import BitStreamFilterContext
 
 from vidsr.config import RunConfig
 from vidsr.errors import InputError
-from vidsr.probe import VideoInfo
+from vidsr.media.probe import VideoInfo
 
 log = logging.getLogger(__name__)
 

@@ -18,21 +18,21 @@ from pathlib import Path
 
 import torch
 
-from vidsr.colour import YuvFormat
-from vidsr.colour_match import ColourMatcher
+from vidsr.colour.convert import YuvFormat
+from vidsr.colour.matching import ColourMatcher
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.errors import EncodeError, InputError, OutputExistsError
-from vidsr.hwaccel import decoder_accel, plan_hardware
+from vidsr.media.hwaccel import decoder_accel, plan_hardware
 from vidsr.models.contract import SRModel
-from vidsr.probe import VideoInfo, probe
-from vidsr.processor import FrameProcessor
-from vidsr.resume import ResumePoint, read_resume_point, remove_settings, run_settings, write_settings
-from vidsr.runner import run_stages
-from vidsr.shots import ShotConfig, ShotDetector
-from vidsr.sinks import FileSink, OutputPlan, plan_output
-from vidsr.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
-from vidsr.upscaler import check_model_choice, load_model
+from vidsr.media.probe import VideoInfo, probe
+from vidsr.engine.processor import FrameProcessor
+from vidsr.media.resume import ResumePoint, read_resume_point, remove_settings, run_settings, write_settings
+from vidsr.pipeline.runner import run_stages
+from vidsr.colour.shots import ShotConfig, ShotDetector
+from vidsr.media.sinks import FileSink, OutputPlan, plan_output
+from vidsr.media.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
+from vidsr.engine.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)
 

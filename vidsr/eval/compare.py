@@ -14,10 +14,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from vidsr.errors import OptionError
-from vidsr.evaluate import upscale_rgb
-from vidsr.metrics import psnr_y
+from vidsr.eval.evaluate import upscale_rgb
+from vidsr.eval.metrics import psnr_y
 from vidsr.models.contract import SRModel
-from vidsr.resize import bicubic_downscale, modcrop
+from vidsr.eval.resize import bicubic_downscale, modcrop
 
 LABEL_HEIGHT = 16
 GAP = 4

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 import torch
 
-from vidsr.colour import YuvFormat, rgb_to_yuv, yuv_to_rgb
+from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
 from vidsr.errors import EncodeError, InputError
 
 # Extensions read as images (lower case). Output formats are named without the dot.
@@ -130,7 +130,7 @@ def _affine(
 ) -> np.ndarray:
     """The 3x4 matrix ``[A | b]`` with ``fn(x / in_scale) * out_scale == A @ x + b`` for an
     affine colour conversion ``fn`` of ``(1, 3, 1, 1)`` tensors, read off by evaluating it
-    at 0 and the unit vectors (so :mod:`vidsr.colour` stays the one definition)."""
+    at 0 and the unit vectors (so :mod:`vidsr.colour.convert` stays the one definition)."""
     points = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64)[:, :, None, None]
     values = fn(points / in_scale)[:, :, 0, 0] * out_scale  # (4, 3)
     offset = values[0]

@@ -23,17 +23,17 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsr.capture import STREAM_WORK_FORMAT, STREAM_YUV, CaptureThread, LatestSlot, open_capture
-from vidsr.colour_match import ColourMatcher
+from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, CaptureThread, LatestSlot, open_capture
+from vidsr.colour.matching import ColourMatcher
 from vidsr.config import EncodeConfig
 from vidsr.device import resolve_device
 from vidsr.errors import OptionError
-from vidsr.processor import FrameProcessor
-from vidsr.shots import ShotConfig, ShotDetector, make_thumbnail
-from vidsr.sources import HostFrame
-from vidsr.stream_outputs import Recorder, Window, renderer
-from vidsr.stream_server import FrameHub, StreamServer
-from vidsr.upscaler import check_model_choice, default_model, load_model
+from vidsr.engine.processor import FrameProcessor
+from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
+from vidsr.media.sources import HostFrame
+from vidsr.pipeline.live.outputs import Recorder, Window, renderer
+from vidsr.pipeline.live.server import FrameHub, StreamServer
+from vidsr.engine.upscaler import check_model_choice, default_model, load_model
 
 log = logging.getLogger(__name__)
 _LATENCY_WINDOW = 10_000  # frames kept for the latency percentiles
@@ -45,7 +45,7 @@ class StreamConfig:
 
     Attributes:
         source: camera index, ``/dev/videoN``, file, URL or ``lavfi:GRAPH`` (see
-            :func:`vidsr.capture.open_capture`).
+            :func:`vidsr.media.capture.open_capture`).
         model: model name; ``None`` for the default (the fast model where shipped).
         colour: ``shot`` (causal, see module doc), ``frame`` or ``off``.
         record: output video path, or ``None``.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import av
 
-from vidsr.colour import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
+from vidsr.colour.convert import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
 from vidsr.errors import InputError
 
 log = logging.getLogger(__name__)

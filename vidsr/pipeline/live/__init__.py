@@ -1,0 +1,1 @@
+"""Live streaming: capture -> upscale -> window / HTTP / recording, at the camera's rate."""
