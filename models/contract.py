@@ -103,6 +103,9 @@ class ModelEntry:
     """A registry row: how to build one named model family member at each scale.
 
     ``build(scale)`` returns a freshly initialised ``nn.Module`` (no weights loaded).
+    ``train_build(scale)``, where set, builds the training-time form of a re-parameterisable
+    net instead: a module whose ``fold()`` returns what ``build`` makes, with the same
+    function (the export folds it, so shipped weights load into ``build(scale)``).
     ``weights`` maps a scale to a file name under ``models/weights/`` (``None``: the model
     has no learned weights, e.g. the bicubic baseline).
     """
@@ -117,3 +120,8 @@ class ModelEntry:
     supports_half: bool = True
     receptive_radius: int = 16
     weights: dict[int, str] = field(default_factory=dict)
+    train_build: Callable[[int], nn.Module] | None = None
+
+    def build_trainable(self, scale: int) -> nn.Module:
+        """The module the trainer optimises: ``train_build`` where set, else ``build``."""
+        return (self.train_build or self.build)(scale)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import ModelEntry
+from vidsr.models.ecb import ECBNet, ECBNetPlain
 from vidsr.models.fast import FastSR
 from vidsr.models.perceptual import PerceptualSR
 from vidsr.models.quality import QualitySR
@@ -78,6 +79,18 @@ REGISTRY: dict[str, ModelEntry] = {
         description="the fast net widened (d=48, 6 mapping layers): FSRCNN's PSNR, ~1.7x the cost",
         receptive_radius=9,
         weights=_weights("fast-hq"),
+    ),
+    "fast-ecb": ModelEntry(
+        name="fast-ecb",
+        family="fast",
+        scales=SCALES,
+        colour="luma",
+        build=lambda scale: ECBNetPlain(scale, c=24, m=4),
+        train_build=lambda scale: ECBNet(scale, c=24, m=4),
+        description="re-parameterised fast net (ECBSR edge blocks, 24 ch, 4+2 layers), "
+        "folded to plain 3x3 convs",
+        receptive_radius=7,
+        weights=_weights("fast-ecb"),
     ),
     "quality": ModelEntry(
         name="quality",

@@ -59,12 +59,23 @@ def measure(net: nn.Module, entry: ModelEntry, scale: int,
     return out, per_image
 
 
+def _fold(net: nn.Module) -> nn.Module:
+    """The plain form of a re-parameterisable net (its ``fold()``)."""
+    fold = getattr(net, "fold", None)
+    if not callable(fold):
+        raise TypeError(f"{type(net).__name__} has a training form but no fold()")
+    plain = fold()
+    assert isinstance(plain, nn.Module)
+    return plain
+
+
 def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
                  train_info: dict, report: dict[str, str] | None = None) -> tuple[Path, Path]:
     """Write ``out_dir/<name>_x<scale>.safetensors`` and ``<name>_x<scale>.json``.
 
     Args:
-        net: the trained bare network (as built by ``entry.build(scale)``).
+        net: the trained bare network (as built by ``entry.build_trainable(scale)``); a
+            re-parameterisable net is folded here into its plain form (``entry.build``).
         entry: its registry row (family, colour).
         train_info: run facts for the card (config, steps, wall time, device, command).
         report: folders of HR images to measure Y-PSNR/SSIM on, by label.
@@ -76,6 +87,8 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
     stem = f"{name}_x{scale}"
     weights_path, card_path = out_dir / f"{stem}.safetensors", out_dir / f"{stem}.json"
     net = net.cpu().eval()
+    if entry.train_build is not None:
+        net = _fold(net)
     state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(weights_path), metadata={"arch": entry.name, "scale": str(scale)})
 

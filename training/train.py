@@ -227,7 +227,7 @@ def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn
     if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (entry.name, scale):
         raise OptionError(f"{path} holds {ckpt['config']['arch']} x{ckpt['config']['scale']}, "
                           f"not {entry.name} x{scale}")
-    net = entry.build(scale)
+    net = entry.build_trainable(scale)
     best = Path(run_dir) / "best.pt"
     if best.is_file():
         state = torch.load(best, map_location="cpu", weights_only=True)
@@ -284,7 +284,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     if data.scale != cfg.scale:
         raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
     torch.manual_seed(cfg.seed)
-    net = entry.build(cfg.scale)
+    net = entry.build_trainable(cfg.scale)
     if cfg.init and not cfg.resume:
         warm_start(net, Path(cfg.init))
     net = net.to(dev)
