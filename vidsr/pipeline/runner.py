@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import av
-import numpy as np
 
-from vidsr.media.sources import HostFrame, StreamPacket
+from vidsr.media.planes import HostFrame, Planes
+from vidsr.media.sources import StreamPacket
 
 _END = object()  # sentinel: the producing stage has finished
 _POLL_SECONDS = 0.1
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class FrameSink(Protocol):

@@ -19,11 +19,11 @@ import cv2
 import numpy as np
 
 from vidsr.media.probe import synthetic_video_info
-from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, Planes, planes_to_bgr
+from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, planes_to_bgr
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError, OutputExistsError
 from vidsr.media.sinks import FileSink, plan_output
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame, Planes
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
 

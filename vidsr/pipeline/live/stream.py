@@ -30,7 +30,7 @@ from vidsr.device import resolve_device
 from vidsr.errors import OptionError
 from vidsr.engine.processor import FrameProcessor
 from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame
 from vidsr.pipeline.live.outputs import Recorder, Window, renderer
 from vidsr.pipeline.live.server import FrameHub, StreamServer
 from vidsr.engine.upscaler import check_model_choice, default_model, load_model
