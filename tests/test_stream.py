@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from conftest import make_video, read_frames
 
-from vidsr.media.capture import CapturedFrame, LatestSlot
 from vidsr.cli import main
 from vidsr.errors import InputError, OptionError
-from vidsr.pipeline.live.stream import StreamConfig, StreamSummary, run_stream
+from vidsr.media.capture import CapturedFrame, LatestSlot
 from vidsr.pipeline.live.server import parse_address
+from vidsr.pipeline.live.stream import StreamConfig, StreamSummary, run_stream
 
 LAVFI = "lavfi:testsrc2=size=64x48:rate=30"
 
