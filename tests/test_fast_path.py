@@ -334,7 +334,8 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
     from vidsr.colour.convert import YuvFormat
     from vidsr.engine.processor import FrameProcessor
     from vidsr.pipeline.runner import run_stages
-    from vidsr.media.sources import HostFrame, StreamPacket
+    from vidsr.media.planes import HostFrame
+    from vidsr.media.sources import StreamPacket
 
     size = (8, 12)
     frames = [HostFrame(i, VFR_PTS_MS[i], 10, (np.full(size, level, np.uint8),

@@ -18,7 +18,7 @@ from vidsr.colour.convert import YuvFormat
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.pipeline.video import upscale_video
 from vidsr.engine.processor import FrameProcessor
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame
 from vidsr.engine.upscaler import load_model
 
 pytestmark = pytest.mark.gpu

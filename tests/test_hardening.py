@@ -16,7 +16,7 @@ from vidsr.models.contract import SRModel
 from vidsr.pipeline.video import AUTO_TILE_SIZE, auto_tile, upscale_video
 from vidsr.media.probe import probe
 from vidsr.engine.processor import FrameProcessor
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame
 from vidsr.engine.upscaler import load_model
 
 

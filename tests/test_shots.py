@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from vidsr.cli import shots_cmd
+from vidsr.colour.shots import Shot, ShotConfig, ShotDetector, make_thumbnail
 from vidsr.errors import InputError, OptionError
-from vidsr.colour.shots import Shot, ShotConfig, ShotDetector, detect_shots, make_thumbnail
+from vidsr.media.shot_scan import detect_shots
 
 H, W = 96, 128
 

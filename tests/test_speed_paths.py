@@ -16,7 +16,7 @@ from vidsr.pipeline.video import upscale_video
 from vidsr.media.probe import probe
 from vidsr.pipeline.runner import run_stages
 from vidsr.media.sinks import plan_output
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame
 from vidsr.engine.transfer import PendingBatch
 
 # ---------------------------------------------------------------- batches in flight

@@ -16,35 +16,26 @@ import numpy as np
 import pytest
 from conftest import make_video, read_frames
 
-from vidsr.media.capture import CapturedFrame, LatestSlot
 from vidsr.cli import main
 from vidsr.errors import InputError, OptionError
-from vidsr.pipeline.live.stream import StreamConfig, StreamSummary, run_stream
+from vidsr.media.capture import CapturedFrame, LatestSlot
 from vidsr.pipeline.live.server import parse_address
+from vidsr.pipeline.live.stream import StreamConfig, StreamSummary, run_stream
 
 LAVFI = "lavfi:testsrc2=size=64x48:rate=30"
+
+
+def _record(source: str, out: Path, *options: str) -> int:
+    """``vidsr stream`` from ``source`` recorded to ``out``, bicubic on the CPU, quiet."""
+    args = ["--source", source, *options, "--record", str(out)]
+    return main(["stream", *args, "--device", "cpu", "--model", "bicubic", "--quiet"])
 
 
 def test_record_has_the_expected_size_and_frame_count(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "live.mp4"
-    code = main(
-        [
-            "stream",
-            "--source",
-            LAVFI,
-            "--frames",
-            "6",
-            "--record",
-            str(out),
-            "--device",
-            "cpu",
-            "--model",
-            "bicubic",
-            "--quiet",
-        ]
-    )
+    code = _record(LAVFI, out, "--frames", "6")
     assert code == 0
     assert "--frames 6 reached" in capsys.readouterr().out
     assert not [t.name for t in threading.enumerate() if t.name.startswith("vidsr")]
@@ -173,20 +164,7 @@ def test_source_that_ends_mid_stream_finishes_cleanly(
 ) -> None:
     src = make_video(tmp_path / "short.mp4", n=8, size=(32, 24))
     out = tmp_path / "rec.mkv"
-    code = main(
-        [
-            "stream",
-            "--source",
-            str(src),
-            "--record",
-            str(out),
-            "--device",
-            "cpu",
-            "--model",
-            "bicubic",
-            "--quiet",
-        ]
-    )
+    code = _record(str(src), out)
     assert code == 0
     assert "source ended" in capsys.readouterr().out
     frames = read_frames(out)  # finalised: decodable to the end

@@ -13,7 +13,7 @@ from vidsr.config import EncodeConfig, RunConfig
 from vidsr.errors import OptionError
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.pipeline.runner import _batches
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame
 from vidsr.engine.tiling import tile_spans, tiled_apply
 
 

@@ -6,9 +6,9 @@ Steps, per input (in sorted order, so a seed always gives the same bytes):
    frame is kept only if it is not black, not flat, and differs enough from the last kept
    frame (a cheap test on a 32x32 grey thumbnail), which drops static and duplicate
    frames. When the frames per video are capped (``max_frames``, ``frames_per_shot``), a
-   first pass finds the video's shots (:func:`vidsr.colour.shots.detect_shots`) and the budget is
-   spread evenly over the shots and over the length of each shot (:func:`plan_targets`),
-   so a capped sample covers the whole video rather than its opening.
+   first pass finds the video's shots (:func:`vidsr.media.shot_scan.detect_shots`) and the
+   budget is spread evenly over the shots and over the length of each shot
+   (:func:`plan_targets`), so a capped sample covers the whole video rather than its opening.
 2. Patches: the frame is mod-cropped, downscaled once with MATLAB-compatible bicubic
    (:func:`vidsr.eval.resize.bicubic_downscale`), and aligned HR/LR patches are cut at random
    LR-grid positions, so no patch suffers a border effect of its own.
@@ -35,7 +35,7 @@ from PIL import Image
 from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.eval.resize import bicubic_downscale, modcrop
-from vidsr.colour.shots import detect_shots
+from vidsr.media.shot_scan import detect_shots
 from vidsr.training import degrade
 from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 

@@ -6,7 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from vidsr.colour.shots import ShotConfig, detect_shots
+from vidsr.colour.shots import ShotConfig
+from vidsr.media.shot_scan import detect_shots
 
 
 def register(subparsers: Any) -> None:

@@ -17,28 +17,25 @@ with the previous one at the global shift (up to ``max_shift`` thumbnail pixels)
 aligns them best. A camera pan then scores near zero, while two unrelated
 pictures differ at every shift.
 
-The decode thread calls :func:`make_thumbnail` on host numpy planes and feeds
-:meth:`ShotDetector.push`; :func:`detect_shots` does the same for a whole file.
+Pure: the detector works on numpy planes and thumbnails, and decodes nothing. The
+decode stage calls :func:`make_thumbnail` on host planes and feeds
+:meth:`ShotDetector.push` (:mod:`vidsr.pipeline.shot_marks`); :func:`split_shots` runs it
+over a whole sequence (:func:`vidsr.media.shot_scan.detect_shots` does so for a file).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-from vidsr.media.decoding import decode_first_video
-from vidsr.errors import InputError, OptionError
+from vidsr.errors import OptionError
 
 # Luma carries most of the structure; chroma catches cuts between pictures of equal
 # brightness. Weights for (Y, Cb, Cr) in the score.
 _CHANNEL_WEIGHTS = (0.5, 0.25, 0.25)
-# 8-bit planar YUV formats whose planes the detector reads as they are (others: swscale).
-_PLANAR_YUV8 = ("yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p")
 
 
 @dataclass(frozen=True)
@@ -275,40 +272,26 @@ class ShotDetector:
         return True
 
 
-def _frame_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """8-bit Y, Cb, Cr planes of a decoded frame (other formats converted by swscale)."""
-    if frame.format.name not in _PLANAR_YUV8:
-        frame = frame.reformat(format="yuv420p")
-    planes = []
-    for plane in frame.planes[:3]:
-        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        planes.append(rows[:, : plane.width])
-    return planes[0], planes[1], planes[2]
+def split_shots(
+    frames: Iterable[tuple[np.ndarray, int | None, float]], config: ShotConfig | None = None
+) -> list[Shot]:
+    """Run a :class:`ShotDetector` over a whole sequence and return its shots in order.
 
+    Args:
+        frames: ``(thumbnail, pts, seconds)`` for each frame in order: the thumbnail from
+            :func:`make_thumbnail` (``config.thumb_size``), the frame's pts (or None) and
+            its time in seconds.
+        config: detector settings (default :class:`ShotConfig`).
 
-def _thumbnails(path: Path, thumb_size: int) -> Iterator[tuple[np.ndarray, int | None, float]]:
-    """Yield ``(thumbnail, pts, seconds)`` for each frame of the first video stream."""
-    for index, (frame, rate) in enumerate(decode_first_video(path)):
-        y, u, v = _frame_planes(frame)
-        seconds = float(frame.time) if frame.time is not None else float(index / rate)
-        yield make_thumbnail(y, u, v, thumb_size=thumb_size), frame.pts, seconds
-
-
-def detect_shots(path: str | Path, config: ShotConfig | None = None) -> list[Shot]:
-    """Decode a video file and return its shots in order.
-
-    Raises:
-        InputError: the file cannot be opened or decoded, or has no video stream.
+    Returns:
+        The shots, or an empty list when ``frames`` is empty.
     """
-    config = config if config is not None else ShotConfig()
     detector = ShotDetector(config)
     times: list[tuple[int | None, float]] = []
     starts: list[int] = []
-    for thumb, pts, seconds in _thumbnails(Path(path), config.thumb_size):
+    for thumb, pts, seconds in frames:
         times.append((pts, seconds))
         starts += [i for i, cut in detector.push(thumb) if cut]
     starts += [i for i, cut in detector.flush() if cut]
-    if not times:
-        raise InputError(f"{path} has no decodable video frames")
     ends = starts[1:] + [len(times)]
     return [Shot(s, e - s, times[s][0], times[s][1]) for s, e in zip(starts, ends)]

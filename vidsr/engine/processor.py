@@ -26,11 +26,10 @@ from vidsr.device import autocast_dtype, inference_context
 from vidsr.errors import DeviceError
 from vidsr.models.baselines import PolyphaseUpsampler, resize_plane
 from vidsr.models.contract import SRModel
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame, Planes, chroma_size
 from vidsr.engine.tiling import tiled_apply
 from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
 
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels
 log = logging.getLogger(__name__)
 
@@ -46,15 +45,6 @@ class ColourStage(Protocol):
         out_uv: torch.Tensor,
         new_shot: Sequence[bool],
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-def chroma_size(fmt_name: str, height: int, width: int) -> tuple[int, int]:
-    """Chroma plane ``(H, W)`` of a planar YUV format for a frame of ``height x width``."""
-    if fmt_name.startswith("yuv420"):
-        return (height + 1) // 2, (width + 1) // 2
-    if fmt_name.startswith("yuv422"):
-        return height, (width + 1) // 2
-    return height, width
 
 
 class FrameProcessor:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
+from vidsr.media.planes import Planes
 
 
 @dataclass

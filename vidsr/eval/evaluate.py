@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,8 @@ import torch
 
 from vidsr.errors import InputError
 from vidsr.eval.metrics import luma, psnr, rgb_to_y, shave, ssim
-from vidsr.models.contract import SRModel
 from vidsr.eval.resize import bicubic_downscale, modcrop
+from vidsr.models.contract import SRModel
 
 FeatureDistance = Callable[[np.ndarray, np.ndarray], float]
 
@@ -35,9 +35,9 @@ IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".p
 
 
 @dataclass(frozen=True)
-class ImageScore:
-    """Scores of one HR image (or video frame): model and bicubic, Y channel; the
-    feature distances (lower is better) only when one was asked for."""
+class _Scores:
+    """Y-channel scores of the model and of the bicubic baseline; the feature distances
+    (lower is better) only when one was asked for."""
 
     name: str
     psnr: float
@@ -49,17 +49,15 @@ class ImageScore:
 
 
 @dataclass(frozen=True)
-class ClipScore:
-    """Mean scores of one video or image folder."""
+class ImageScore(_Scores):
+    """Scores of one HR image (or video frame)."""
 
-    name: str
+
+@dataclass(frozen=True, kw_only=True)
+class ClipScore(_Scores):
+    """Mean scores of one video or image folder, over its ``frames`` images."""
+
     frames: int
-    psnr: float
-    ssim: float
-    bicubic_psnr: float
-    bicubic_ssim: float
-    feature: float | None = None
-    bicubic_feature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,21 +244,8 @@ def evaluate(
     for path in paths:
         first = len(images)
         for name, hr in iter_hr_images(Path(path)):
-            hr = modcrop(hr, scale)
-            if min(hr.shape[:2]) < 2 * scale + 11:
-                raise InputError(f"{name}: {hr.shape[1]}x{hr.shape[0]} is too small to score")
-            lr = bicubic_downscale(hr, scale)
-            y_hr = shave(luma(hr), scale)
-            y_sr = shave(upscale_y(model, lr, device), scale)
-            y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
-            feats: dict[str, float] = {}
-            if feature_distance is not None:
-                feats = _feature_scores(feature_distance, model, baseline, lr, hr, device)
-            images.append(ImageScore(
-                name=_image_name(path, name, len(paths)),
-                psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
-                bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr), **feats,
-            ))
+            score = _score_image(name, hr, model, baseline, device, feature_distance)
+            images.append(replace(score, name=_image_name(path, name, len(paths))))
         clips.append(_mean_clip(Path(path).stem or str(path), images[first:]))
 
     overall = _mean_clip("all", images)
@@ -272,15 +257,42 @@ def evaluate(
         clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in clips])),
         feature=overall.feature, bicubic_feature=overall.bicubic_feature,
         self_ensemble=model.self_ensemble,
-        protocol={
-            "lr": "MATLAB-compatible bicubic downscale of the mod-cropped HR",
-            "metric": "Y (BT.601 studio, rgb2ycbcr), border of scale pixels cropped",
-            "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255",
-            "device": str(device),
-            "feature": getattr(feature_distance, "description", None)
-            if feature_distance is not None else None,
-        },
+        protocol=_protocol(device, feature_distance),
     )
+
+
+def _score_image(
+    name: str, hr: np.ndarray, model: SRModel, baseline: SRModel, device: torch.device,
+    feature_distance: FeatureDistance | None,
+) -> ImageScore:
+    """Score one HR image under the protocol (mod-crop, bicubic LR, Y with border cropped)."""
+    scale = model.scale
+    hr = modcrop(hr, scale)
+    if min(hr.shape[:2]) < 2 * scale + 11:
+        raise InputError(f"{name}: {hr.shape[1]}x{hr.shape[0]} is too small to score")
+    lr = bicubic_downscale(hr, scale)
+    y_hr = shave(luma(hr), scale)
+    y_sr = shave(upscale_y(model, lr, device), scale)
+    y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
+    feats: dict[str, float] = {}
+    if feature_distance is not None:
+        feats = _feature_scores(feature_distance, model, baseline, lr, hr, device)
+    return ImageScore(
+        name=name, psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
+        bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr), **feats,
+    )
+
+
+def _protocol(device: torch.device, feature_distance: FeatureDistance | None) -> dict:
+    """The evaluation protocol, as recorded in :attr:`EvalReport.protocol`."""
+    return {
+        "lr": "MATLAB-compatible bicubic downscale of the mod-cropped HR",
+        "metric": "Y (BT.601 studio, rgb2ycbcr), border of scale pixels cropped",
+        "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255",
+        "device": str(device),
+        "feature": getattr(feature_distance, "description", None)
+        if feature_distance is not None else None,
+    }
 
 
 def _feature_scores(

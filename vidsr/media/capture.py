@@ -26,12 +26,11 @@ import numpy as np
 
 from vidsr.colour.convert import YuvFormat
 from vidsr.errors import InputError
-from vidsr.media.sources import plane_to_array
+from vidsr.media.planes import Planes, chroma_size, plane_to_array
 
 log = logging.getLogger(__name__)
 STREAM_YUV = YuvFormat(matrix=6, full_range=False, bits=8)
 STREAM_WORK_FORMAT = "yuv420p"
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 _OPEN_TIMEOUT_S = 10.0
 
 
@@ -62,10 +61,11 @@ class Capture(Protocol):
 
 def _split_i420(buf: np.ndarray, height: int, width: int) -> Planes:
     flat = buf.reshape(-1)
-    y_size, c_size = height * width, (height // 2) * (width // 2)
+    chroma = chroma_size(STREAM_WORK_FORMAT, height, width)
+    y_size, c_size = height * width, chroma[0] * chroma[1]
     y = flat[:y_size].reshape(height, width)
-    u = flat[y_size : y_size + c_size].reshape(height // 2, width // 2)
-    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(height // 2, width // 2)
+    u = flat[y_size : y_size + c_size].reshape(chroma)
+    v = flat[y_size + c_size : y_size + 2 * c_size].reshape(chroma)
     return y, u, v
 
 

@@ -40,10 +40,9 @@ from vidsr.media.images import (
     rgb_to_planes,
     write_atomic,
 )
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame, Planes
 
 log = logging.getLogger(__name__)
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 import torch
+from PIL import Image
 
 from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
 from vidsr.errors import EncodeError, InputError
+from vidsr.media.planes import Planes
 
 # Extensions read as images (lower case). Output formats are named without the dot.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -147,9 +148,7 @@ def _apply_affine(pixels: np.ndarray, matrix: np.ndarray, peak: int, dtype: type
     return out.astype(dtype)
 
 
-def rgb_to_planes(
-    rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> Planes:
     """``(H, W, 3)`` uint8/uint16 RGB -> ``(Y, Cb, Cr)`` 4:4:4 planes, ``(H, W)`` each,
     holding ``fmt`` codes (uint16 when ``fmt.bits > 8``, else uint8)."""
     peak = 65535 if rgb.dtype == np.uint16 else 255
@@ -162,9 +161,7 @@ def rgb_to_planes(
     return codes[:, :, 0].copy(), codes[:, :, 1].copy(), codes[:, :, 2].copy()
 
 
-def planes_to_rgb(
-    planes: tuple[np.ndarray, np.ndarray, np.ndarray], fmt: YuvFormat, bits: int
-) -> np.ndarray:
+def planes_to_rgb(planes: Planes, fmt: YuvFormat, bits: int) -> np.ndarray:
     """``(Y, Cb, Cr)`` planes of ``fmt`` codes -> ``(H, W, 3)`` RGB with ``bits`` (8 or 16)
     per sample, clamped and rounded. Subsampled chroma is upsampled (bilinear) first."""
     y, u, v = planes

@@ -16,6 +16,7 @@ import av
 
 from vidsr.colour.convert import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
 from vidsr.errors import InputError
+from vidsr.media.planes import chroma_shift
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,7 @@ class VideoInfo:
     @property
     def chroma_shift(self) -> tuple[int, int]:
         """log2 chroma subsampling ``(vertical, horizontal)`` of the work format."""
-        if self.work_format.startswith("yuv420"):
-            return 1, 1
-        if self.work_format.startswith("yuv422"):
-            return 0, 1
-        return 0, 0
+        return chroma_shift(self.work_format)
 
 
 def work_format_for(name: str, bits: int) -> str:

@@ -20,7 +20,7 @@ from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +109,8 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         work = "yuv444p16le"
 
     width, height = info.width * scale, info.height * scale
-    halves_width = pix_fmt.startswith(("yuv420", "yuvj420", "yuv422", "yuvj422", "nv", "p0"))
-    halves_height = pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "nv21", "p0"))
-    if (halves_width and width % 2) or (halves_height and height % 2):
+    shift_v, shift_h = chroma_shift(pix_fmt)
+    if (shift_h and width % 2) or (shift_v and height % 2):
         raise OptionError(
             f"output size {width}x{height} is odd, which {pix_fmt} cannot hold; "
             f"use --pix-fmt yuv444p or an even --scale"
@@ -207,7 +206,7 @@ class FileSink:
                 raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: {e}") from e
             self.frames_written = self.resume_from.frames_done
 
-    def write_frame(self, planes: tuple[np.ndarray, np.ndarray, np.ndarray], source: HostFrame) -> None:
+    def write_frame(self, planes: Planes, source: HostFrame) -> None:
         """Encode one frame given as work-format planes (uint8, or uint16 for deeper
         formats), with the timestamp and duration of its ``source`` frame."""
         assert self._container is not None and self._video is not None, "open() first"
@@ -215,9 +214,7 @@ class FileSink:
         frame = av.VideoFrame(plan.width, plan.height, plan.work_format)
         dtype = np.uint8 if plan.bits == 8 else np.dtype("<u2")
         for plane, data in zip(frame.planes, planes):
-            itemsize = np.dtype(dtype).itemsize
-            view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
-            view[:, : plane.width] = data
+            array_to_plane(data, plane, dtype)
         frame.pts = source.pts
         frame.time_base = self.info.time_base
         if source.duration:

@@ -17,32 +17,12 @@ import av
 import numpy as np
 from av.codec.hwaccel import HWAccel
 
-from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError
+from vidsr.media.decoding import decode_first_video
+from vidsr.media.planes import HostFrame, Planes, plane_to_array
 from vidsr.media.probe import VideoInfo
-from vidsr.colour.shots import ShotDetector, make_thumbnail
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class HostFrame:
-    """One decoded frame on the host.
-
-    Attributes:
-        index: 0-based decode order index.
-        pts: presentation timestamp in the input stream's ``time_base``.
-        duration: frame duration in the same time base (0 when unknown).
-        planes: ``(Y, U, V)``: ``(H, W)`` and ``(Hc, Wc)`` arrays, uint8 for 8-bit formats,
-            uint16 for deeper ones, holding the codes of ``VideoInfo.work_format``.
-        new_shot: set by the shot detector when this frame starts a shot.
-    """
-
-    index: int
-    pts: int
-    duration: int
-    planes: tuple[np.ndarray, np.ndarray, np.ndarray]
-    new_shot: bool = False
 
 
 @dataclass
@@ -54,14 +34,7 @@ class StreamPacket:
     packet: av.Packet
 
 
-def plane_to_array(plane: av.video.plane.VideoPlane, dtype: np.dtype) -> np.ndarray:
-    """Copy a (possibly line-padded) frame plane into a contiguous ``(h, w)`` array."""
-    itemsize = np.dtype(dtype).itemsize
-    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
-    return np.ascontiguousarray(rows[:, : plane.width])
-
-
-def frame_to_planes(frame: av.VideoFrame, info: VideoInfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def frame_to_planes(frame: av.VideoFrame, info: VideoInfo) -> Planes:
     """Convert a decoded frame to the work format's three planes (see :class:`HostFrame`)."""
     name = frame.format.name
     if name != info.work_format and not (name.startswith("yuvj") and name[4:] == info.work_format[3:]):
@@ -149,35 +122,6 @@ class FileSource:
     def _default_duration(self) -> int:
         """One frame interval in the stream time base, for frames without timestamps."""
         return max(1, round(1 / (self.info.frame_rate * self.info.time_base)))
-
-
-def with_shot_marks(
-    items: Iterator[HostFrame | StreamPacket], detector: ShotDetector, bits: int, thumb_size: int
-) -> Iterator[HostFrame | StreamPacket]:
-    """Set ``HostFrame.new_shot`` from a streaming shot detector.
-
-    Frames are held back until the detector has seen its look-ahead past them (a few
-    frames); packets of copied streams pass straight through.
-    """
-    pending: dict[int, HostFrame] = {}  # keyed by the detector's own frame count
-    pushed = 0
-
-    def release(decisions: list[tuple[int, bool]]) -> Iterator[HostFrame]:
-        for index, starts_shot in decisions:
-            frame = pending.pop(index)
-            frame.new_shot = starts_shot
-            yield frame
-
-    for item in items:
-        if isinstance(item, HostFrame):
-            pending[pushed] = item
-            pushed += 1
-            y, u, v = item.planes
-            thumb = make_thumbnail(y, u, v, bits=bits, thumb_size=thumb_size)
-            yield from release(detector.push(thumb))
-        else:
-            yield item
-    yield from release(detector.flush())
 
 
 def iter_rgb_frames(path: Path, step: int = 1) -> Iterator[np.ndarray]:

@@ -39,7 +39,9 @@ from vidsr.engine.processor import FrameProcessor
 from vidsr.pipeline.runner import FrameSink, run_stages
 from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
-from vidsr.media.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
+from vidsr.media.planes import HostFrame
+from vidsr.media.sources import FileSource, StreamPacket
+from vidsr.pipeline.shot_marks import with_shot_marks
 from vidsr.engine.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)

@@ -15,13 +15,12 @@ from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import av
-import numpy as np
 
-from vidsr.media.sources import HostFrame, StreamPacket
+from vidsr.media.planes import HostFrame, Planes
+from vidsr.media.sources import StreamPacket
 
 _END = object()  # sentinel: the producing stage has finished
 _POLL_SECONDS = 0.1
-Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class FrameSink(Protocol):
@@ -89,7 +88,15 @@ def _get(q: queue.Queue, stop: threading.Event, stages: tuple[_Stage, ...]) -> o
             continue
 
 
-def _batches(items: Iterator[object], size: int, forward: Callable[[object], None]) -> Iterator[list[HostFrame]]:
+def _queued(q: queue.Queue, stop: threading.Event, stages: tuple[_Stage, ...]) -> Iterator[object]:
+    """The items of ``q`` up to the end marker (a failed stage's error is raised, see _get)."""
+    while (item := _get(q, stop, stages)) is not _END:
+        yield item
+
+
+def _batches(
+    items: Iterator[object], size: int, forward: Callable[[object], object]
+) -> Iterator[list[HostFrame]]:
     """Group frames into batches of ``size`` (the last may be shorter); other items are
     handed to ``forward`` as they come, so passthrough packets keep flowing."""
     batch: list[HostFrame] = []
@@ -103,6 +110,76 @@ def _batches(items: Iterator[object], size: int, forward: Callable[[object], Non
             forward(item)
     if batch:
         yield batch
+
+
+class EncodeStage:
+    """The encode thread: writes what is queued to ``sink`` in order, then closes it.
+
+    :meth:`start` opens the sink and starts the thread. :meth:`put` queues a
+    ``(planes, frame)`` pair (:class:`HostFrame` and its upscaled planes) or a
+    :class:`StreamPacket` to copy, blocking while ``queue_size`` items wait; it gives up
+    once ``stop`` is set (the thread sets it when it fails). :meth:`finish` sends the end
+    marker after the queued items and joins, so the sink is flushed and closed; a sink
+    whose thread never started is closed quietly. The thread's exception is in ``error``.
+    """
+
+    def __init__(
+        self,
+        sink: FrameSink,
+        stop: threading.Event,
+        queue_size: int,
+        *,
+        name: str = "vidsr-encode",
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.sink = sink
+        self._stop_event = stop
+        self._queue: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._progress = progress
+        self.thread = _Stage(name, self._run, stop)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self.thread.error
+
+    @property
+    def started(self) -> bool:
+        return self.thread.ident is not None
+
+    def start(self) -> None:
+        self.sink.open()
+        self.thread.start()
+
+    def put(self, item: object) -> bool:
+        """Queue one item; returns whether it was queued (not when stopped)."""
+        return _put(self._queue, item, self._stop_event)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, StreamPacket):
+                    self.sink.mux_packet(item.stream_index, item.packet)
+                else:
+                    planes, frame = item
+                    self.sink.write_frame(planes, frame)
+                    if self._progress is not None:
+                        self._progress(1)
+        finally:
+            self.sink.close()
+
+    def finish(self) -> None:
+        if self.started:
+            _finish_encoder(self._queue, self.thread)
+            return
+        # The sink could not be opened: release whatever it holds. The error that
+        # brought us here is the one to report, not this one.
+        try:
+            self.sink.close()
+        except Exception:  # noqa: BLE001, S110
+            pass
 
 
 def run_stages(
@@ -124,7 +201,6 @@ def run_stages(
     """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=queue_size)
-    to_encode: queue.Queue = queue.Queue(maxsize=queue_size)
 
     def decode() -> None:
         for item in items(stop):
@@ -132,68 +208,45 @@ def run_stages(
                 return
         _put(decoded, _END, stop)
 
-    def encode() -> None:
-        try:
-            while True:
-                item = to_encode.get()
-                if item is _END:
-                    return
-                if isinstance(item, StreamPacket):
-                    sink.mux_packet(item.stream_index, item.packet)
-                else:
-                    planes, frame = item
-                    sink.write_frame(planes, frame)
-                    if progress is not None:
-                        progress(1)
-        finally:
-            sink.close()
-
     decoder = _Stage("vidsr-decode", decode, stop)
-    encoder = _Stage("vidsr-encode", encode, stop)
-    stages = (decoder, encoder)
+    encoder = EncodeStage(sink, stop, queue_size, progress=progress)
     try:
-        sink.open()
-        decoder.start()
         encoder.start()
-
-        def queued() -> Iterator[object]:
-            while (item := _get(decoded, stop, stages)) is not _END:
-                yield item
-
-        def forward(item: object) -> None:
-            _put(to_encode, item, stop)
-
-        def hand_over(batch: list[HostFrame], pending: PendingResult) -> None:
-            for frame, planes in zip(batch, pending.result(), strict=True):
-                _put(to_encode, (planes, frame), stop)
-
-        # Batches in flight: batch k+1 is submitted before batch k's frames are collected,
-        # so on a GPU the host prepares k+1 while the device runs k, and CPU workers run
-        # side by side. Frames are handed over strictly in submission order.
-        limit = getattr(processor, "max_in_flight", 1)
-        in_flight: deque[tuple[list[HostFrame], PendingResult]] = deque()
-        for batch in _batches(queued(), batch_size, forward):
-            in_flight.append((batch, processor.submit(batch)))
-            while in_flight and (len(in_flight) > limit or in_flight[0][1].done):
-                hand_over(*in_flight.popleft())
-        while in_flight:
-            hand_over(*in_flight.popleft())
+        decoder.start()
+        _compute(_queued(decoded, stop, (decoder, encoder.thread)), processor, encoder, batch_size)
     finally:
         close = getattr(processor, "close", None)
         if close is not None:  # the processor's worker threads are joined too
             close()
         _stop_decoder(stop, decoded, decoder)
-        if encoder.ident is not None:
-            _finish_encoder(to_encode, encoder)
-        else:  # the sink could not be opened: release whatever it holds
-            try:
-                sink.close()
-            except Exception:  # noqa: BLE001 - the error that brought us here is the one to report
-                pass
+        encoder.finish()
     if encoder.error is not None:
         raise encoder.error
     if decoder.error is not None:
         raise decoder.error
+
+
+def _compute(
+    items: Iterator[object], processor: BatchProcessor, encoder: EncodeStage, batch_size: int
+) -> None:
+    """Batch the frames of ``items``, upscale them and queue the results for ``encoder``
+    (other items go straight to it), all on the calling thread."""
+
+    def hand_over(batch: list[HostFrame], pending: PendingResult) -> None:
+        for frame, planes in zip(batch, pending.result(), strict=True):
+            encoder.put((planes, frame))
+
+    # Batches in flight: batch k+1 is submitted before batch k's frames are collected,
+    # so on a GPU the host prepares k+1 while the device runs k, and CPU workers run
+    # side by side. Frames are handed over strictly in submission order.
+    limit = getattr(processor, "max_in_flight", 1)
+    in_flight: deque[tuple[list[HostFrame], PendingResult]] = deque()
+    for batch in _batches(items, batch_size, encoder.put):
+        in_flight.append((batch, processor.submit(batch)))
+        while in_flight and (len(in_flight) > limit or in_flight[0][1].done):
+            hand_over(*in_flight.popleft())
+    while in_flight:
+        hand_over(*in_flight.popleft())
 
 
 def _stop_decoder(stop: threading.Event, decoded: queue.Queue, decoder: _Stage) -> None:
@@ -218,5 +271,3 @@ def _finish_encoder(to_encode: queue.Queue, encoder: _Stage) -> None:
         except queue.Full:
             continue
     encoder.join()
-
-

@@ -31,7 +31,9 @@ from vidsr.media.resume import ResumePoint, read_resume_point, remove_settings, 
 from vidsr.pipeline.runner import run_stages
 from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.media.sinks import FileSink, OutputPlan, plan_output
-from vidsr.media.sources import FileSource, HostFrame, StreamPacket, with_shot_marks
+from vidsr.media.planes import HostFrame
+from vidsr.media.sources import FileSource, StreamPacket
+from vidsr.pipeline.shot_marks import with_shot_marks
 from vidsr.engine.upscaler import check_model_choice, load_model
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ BT.601 studio-range planes (:data:`vidsr.media.capture.STREAM_YUV`).
 from __future__ import annotations
 
 import os
-import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -18,18 +17,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidsr.media.probe import synthetic_video_info
-from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, Planes, planes_to_bgr
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError, OutputExistsError
+from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, planes_to_bgr
+from vidsr.media.planes import HostFrame, Planes
+from vidsr.media.probe import synthetic_video_info
 from vidsr.media.sinks import FileSink, plan_output
-from vidsr.media.sources import HostFrame
+from vidsr.pipeline.runner import EncodeStage
+from vidsr.pipeline.video import partial_path
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
+_QUEUED_FRAMES = 8  # frames waiting for the recording's encoder before write() blocks
 
 
 class Recorder:
-    """Encodes the recording in its own thread; ``write`` blocks only when 8 frames wait."""
+    """Encodes the recording in its own thread (the runner's encode stage), under the
+    ``.partial`` name until :meth:`finish` publishes it; ``write`` blocks only when
+    8 frames wait."""
 
     def __init__(
         self,
@@ -69,50 +73,37 @@ class Recorder:
         )
         self.plan = plan_output(info, path, encode, scale)
         self.path = path
-        self.write_path = path.with_name(f"{path.stem}.partial{path.suffix}")
+        self.write_path = partial_path(path)
         self.sink = FileSink(self.plan, info, self.write_path)
-        self._queue: queue.Queue = queue.Queue(maxsize=8)
-        self._thread = threading.Thread(target=self._run, name="vidsr-record", daemon=True)
-        self.error: BaseException | None = None
+        self._stage = EncodeStage(self.sink, threading.Event(), _QUEUED_FRAMES, name="vidsr-record")
         self._last_pts = -1
         self._start: float | None = None
 
+    @property
+    def error(self) -> BaseException | None:
+        """The encode thread's exception, once it has failed (raised again by finish())."""
+        return self._stage.error
+
     def start(self) -> None:
-        self.sink.open()
-        self._thread.start()
+        self._stage.start()
 
     def write(self, planes: Planes, captured_at: float, index: int) -> None:
+        """Queue one upscaled frame, timed by its capture time (dropped once the encode
+        thread has failed: :attr:`error` tells)."""
         if self._start is None:
             self._start = captured_at
         pts = max(self._last_pts + 1, round((captured_at - self._start) / _RECORD_TIME_BASE))
         self._last_pts = pts
-        while self._thread.is_alive():
-            try:
-                self._queue.put((planes, HostFrame(index, pts, 0, planes)), timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def _run(self) -> None:
-        try:
-            while (item := self._queue.get()) is not None:
-                self.sink.write_frame(*item)
-        except BaseException as e:  # raised on the main thread by finish()
-            self.error = e
+        self._stage.put((planes, HostFrame(index, pts, 0, planes)))
 
     def finish(self) -> None:
         """Flush and close the recording, publish it under its name; join the thread."""
-        while self._thread.is_alive():
-            try:
-                self._queue.put(None, timeout=0.1)
-                break
-            except queue.Full:
-                continue
-        self._thread.join()
-        self.sink.close()
+        started = self._stage.started
+        self._stage.finish()
         if self.error is not None:
             raise self.error
-        os.replace(self.write_path, self.path)
+        if started:
+            os.replace(self.write_path, self.path)
 
 
 class Window:

@@ -30,7 +30,7 @@ from vidsr.device import resolve_device
 from vidsr.errors import OptionError
 from vidsr.engine.processor import FrameProcessor
 from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
-from vidsr.media.sources import HostFrame
+from vidsr.media.planes import HostFrame, chroma_size
 from vidsr.pipeline.live.outputs import Recorder, Window, renderer
 from vidsr.pipeline.live.server import FrameHub, StreamServer
 from vidsr.engine.upscaler import check_model_choice, default_model, load_model
@@ -252,10 +252,11 @@ def run_stream(
 
 def _warm_up(processor: FrameProcessor, width: int, height: int, calls: int = 2) -> None:
     """Run the model on grey frames so the first live frame is not the slow one."""
+    chroma = chroma_size(STREAM_WORK_FORMAT, height, width)
     grey = (
         np.full((height, width), 128, np.uint8),
-        np.full((height // 2, width // 2), 128, np.uint8),
-        np.full((height // 2, width // 2), 128, np.uint8),
+        np.full(chroma, 128, np.uint8),
+        np.full(chroma, 128, np.uint8),
     )
     for i in range(calls):
         processor.process([HostFrame(i, i, 0, grey, new_shot=True)])
