@@ -93,7 +93,9 @@ def test_interrupt_keeps_the_partial_for_resume(
 def test_build_compute_sizes_the_stage_from_the_frame() -> None:
     fmt8 = YuvFormat(1, False, 8)
     formats = PlaneFormats(fmt8, fmt8, "yuv420p")
-    baseline = build_compute(RunConfig(model="bicubic", device="cpu", colour="off"), 64, 48, formats)
+    baseline = build_compute(
+        RunConfig(model="bicubic", device="cpu", colour="off"), 64, 48, formats
+    )
     assert baseline.device.type == "cpu" and baseline.model.name == "bicubic"
     assert baseline.tile is None and baseline.batch_size == 8  # small frames: a full batch
     assert baseline.processor.kernel == "integer" and baseline.processor.schedule == "inline"

@@ -125,7 +125,8 @@ def test_processor_uses_the_integer_path_only_when_nothing_needs_floats() -> Non
     plain = PlaneFormats(fmt8, fmt8, "yuv420p")
 
     def kernel(formats: PlaneFormats = plain, **options: object) -> str:
-        return FrameProcessor(load_model("bicubic", 2), cpu, formats, ProcessorOptions(**options)).kernel
+        model = load_model("bicubic", 2)
+        return FrameProcessor(model, cpu, formats, ProcessorOptions(**options)).kernel
 
     assert kernel() == "integer"
     assert kernel(PlaneFormats(fmt8, fmt10, "yuv420p10le")) == "float"

@@ -9,8 +9,8 @@ from pathlib import Path
 from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
 from vidsr.device import set_cpu_threads
 from vidsr.engine.upscaler import default_model
-from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
 from vidsr.pipeline.live.server import parse_address
+from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
 
 
 def _address(text: str) -> tuple[str, int]:

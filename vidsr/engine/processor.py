@@ -201,11 +201,15 @@ class FrameProcessor:
         self._steps = self._choose_kernel()
         self.kernel: Kernel = self._steps.name
         self.schedule: Schedule = (
-            "device" if self.downloader is not None
-            else "workers" if self.workers is not None else "inline"
+            "device"
+            if self.downloader is not None
+            else "workers"
+            if self.workers is not None
+            else "inline"
         )
         self._submit = {
-            "device": self._submit_device, "workers": self._submit_workers,
+            "device": self._submit_device,
+            "workers": self._submit_workers,
             "inline": self._submit_inline,
         }[self.schedule]
 
@@ -213,9 +217,14 @@ class FrameProcessor:
         """The integer kernel when nothing needs float planes: a net with an integer
         path, on the CPU, 8-bit in and out, no tiles, no colour matching."""
         fmts = self.formats
-        if (self.model.integer_path and self.device.type == "cpu" and self.tile is None
-                and self.colour_stage is None and fmts.in_fmt.bits == 8
-                and fmts.out_fmt.bits == 8):
+        if (
+            self.model.integer_path
+            and self.device.type == "cpu"
+            and self.tile is None
+            and self.colour_stage is None
+            and fmts.in_fmt.bits == 8
+            and fmts.out_fmt.bits == 8
+        ):
             return _KernelSteps("integer", self._process_u8, lambda _frames, planes: planes)
         return _KernelSteps("float", self._infer, self._finish)
 
@@ -248,8 +257,9 @@ class FrameProcessor:
         assert self.downloader is not None
         out_y, out_uv = self._colour(frames, self._adopt(self._infer(frames, self.tile)))
         bits = self.formats.out_fmt.bits
-        return self.downloader.start(norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits),
-                                     bits > 8)
+        return self.downloader.start(
+            norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8
+        )
 
     def _adopt(self, result: _Inference) -> _Inference:
         """Keep a tile size an out-of-memory error forced for the batches that follow
@@ -297,8 +307,9 @@ class FrameProcessor:
         """Model on one tile of host codes: only the tile goes to the device."""
         return self._forward(self._normalise(tile.to(self.device, non_blocking=True)))
 
-    def run_model(self, x: torch.Tensor, tile: int | None,
-                  host_codes: bool = False) -> tuple[torch.Tensor, int | None]:
+    def run_model(
+        self, x: torch.Tensor, tile: int | None, host_codes: bool = False
+    ) -> tuple[torch.Tensor, int | None]:
         """Model forward, float32 out on the device, and the tile size it ran with.
 
         Tiled when ``tile`` is set; when the device runs out of memory, retried with
@@ -311,8 +322,9 @@ class FrameProcessor:
                     if tile:
                         overlap = max(self.model.receptive_radius, 4)
                         fn = self._tile_from_host if host_codes else self._forward
-                        out = tiled_apply(fn, x, self.model.scale, tile, overlap,
-                                          out_device=self.device)
+                        out = tiled_apply(
+                            fn, x, self.model.scale, tile, overlap, out_device=self.device
+                        )
                     else:
                         out = self._forward(x)
                 return out.float(), tile
@@ -347,7 +359,9 @@ class FrameProcessor:
             # Tiles go to the device one at a time, never the whole luma plane; the colour
             # stage's low-resolution reference is uploaded only when colour matching is on.
             stacked = np.stack(luma)
-            host = torch.from_numpy(stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked)
+            host = torch.from_numpy(
+                stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked
+            )
             out_y, used = self.run_model(host[:, None], tile, host_codes=True)
             y = self._upload(luma) if self.colour_stage is not None else None
             return _Inference(y, uv, out_y, resize_plane(uv, out_chroma), _changed(tile, used))

@@ -1,9 +1,12 @@
 """Upscale frame folders: folder -> folder, folder -> video, video -> folder.
 
-The same three overlapping stages as a video (:func:`vidsr.pipeline.runner.run_stages`), the same
-:class:`~vidsr.engine.processor.FrameProcessor`, batching and per-shot colour matching: a
-folder is one clip. Only the ends change: :class:`~vidsr.media.folders.FolderSource` /
-:class:`~vidsr.media.folders.FolderSink` in place of the file source and sink.
+The same three overlapping stages as a video (:func:`vidsr.pipeline.runner.run_stages`),
+the same compute stage (:func:`vidsr.pipeline.planning.build_compute`: model, tiles,
+batching) and per-shot colour matching: a folder is one clip. Only the ends change:
+:class:`~vidsr.media.folders.FolderSource` / :class:`~vidsr.media.folders.FolderSink` in
+place of the file source and sink. A folder encoded as a video is written under a
+temporary name and published when complete, as a video's output is
+(:func:`vidsr.pipeline.output.partial_output`; it cannot be resumed).
 
 A frame folder's images must all have one size (a folder is one clip: shot detection and
 batching compare frames); :func:`~vidsr.media.folders.scan_folder` refuses mixed sizes.
@@ -271,7 +274,7 @@ def video_to_folder(
     clash = [n for n in existing if n.startswith(f"{src.stem}_") and n.endswith(ext)]
     if clash and not options.resume and not config.overwrite:
         raise OutputExistsError(
-            f"{len(clash)} output image(s) exist in {dst}, e.g. {sorted(clash)[0]} "
+            f"{len(clash)} output image(s) exist in {dst}, e.g. {min(clash)} "
             f"(use --resume to skip them or --overwrite to replace them)"
         )
     if on_start is not None:

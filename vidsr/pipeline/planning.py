@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import torch
 
 from vidsr.colour.matching import ColourMatcher
+from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
 from vidsr.engine.upscaler import load_model
-from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.media.sources import HostFrame, StreamPacket, with_shot_marks
 from vidsr.models.contract import SRModel
 

@@ -119,8 +119,9 @@ def upscale_video(
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
-    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size, source.corrupt_packets,
-                      info.frame_count, not info.frame_count_exact, hardware.decoder_label, plan.codec)
+    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
+                      source.corrupt_packets, info.frame_count, not info.frame_count_exact,
+                      hardware.decoder_label, plan.codec)
 
 
 def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunConfig, OutputPlan,

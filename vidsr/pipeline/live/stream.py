@@ -52,7 +52,8 @@ class StreamConfig:
     Attributes:
         source: camera index, ``/dev/videoN``, file, URL or ``lavfi:GRAPH`` (see
             :func:`vidsr.media.capture.open_capture`).
-        run: the model and its options as for files: ``model``, ``scale``, ``device``,
+        run: the model and its options as for files (``vidsr stream`` names the default
+            model, :func:`~vidsr.engine.upscaler.default_model`): ``model``, ``scale``, ``device``,
             ``tile`` (used as given: the stream picks no tile size itself), ``colour``
             (``shot`` is causal here, see the module doc), ``self_ensemble``,
             ``compile``; ``overwrite`` and ``encode`` apply to the recording. Frames go
@@ -248,7 +249,8 @@ class _Session:
         while True:
             if self.stop.is_set():
                 return "stopped"
-            if config.duration is not None and time.perf_counter() - stats.started >= config.duration:
+            elapsed = time.perf_counter() - stats.started
+            if config.duration is not None and elapsed >= config.duration:
                 return f"--duration {config.duration:g} s reached"
             if self.recorder is not None and self.recorder.error is not None:
                 raise self.recorder.error
