@@ -482,11 +482,12 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
 def run_net(args: argparse.Namespace, peer: Peer) -> dict:
     """Per-frame time of the networks alone: the peers' ``upsample()`` on a one-channel
     plane; vidsr's shipped models on the whole frame and in the tiles the CPU pipeline
-    cuts (``vidsr.pipeline.video.CPU_CACHE_TILE`` px with the model's receptive-radius overlap)."""
+    cuts (``vidsr.pipeline.planning.CPU_CACHE_TILE`` px with the model's receptive-radius
+    overlap)."""
     import torch
     from vidsr.models.registry import REGISTRY
 
-    from vidsr.pipeline.video import CPU_CACHE_TILE
+    from vidsr.pipeline.planning import CPU_CACHE_TILE
     from vidsr.engine.tiling import tiled_apply
     from vidsr.engine.upscaler import available_scales, load_model
 

@@ -24,6 +24,8 @@ import torch
 from common import banner
 
 import vidsr.pipeline.live.stream as stream_module
+import vidsr.pipeline.planning as planning_module
+from vidsr.config import RunConfig
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
 from vidsr.pipeline.live.stream import StreamConfig, run_stream
@@ -37,9 +39,9 @@ GPU_SIZES = ((1280, 720),)
 def untrained_fast_model() -> Iterator[str]:
     """Make ``fast`` loadable without weights (random init), for timing only."""
     entry = REGISTRY["fast"]
-    saved = stream_module.load_model, stream_module.check_model_choice
+    saved = planning_module.load_model, stream_module.check_model_choice
 
-    def load(name: str, scale: int) -> SRModel:
+    def load(name: str, scale: int, **_options: object) -> SRModel:
         torch.manual_seed(0)
         return SRModel(
             entry.build(scale),
@@ -52,22 +54,19 @@ def untrained_fast_model() -> Iterator[str]:
             receptive_radius=entry.receptive_radius,
         ).eval()
 
-    stream_module.load_model = load
+    planning_module.load_model = load
     stream_module.check_model_choice = lambda name, scale: None
     try:
         yield "fast (untrained weights: timing only)"
     finally:
-        stream_module.load_model, stream_module.check_model_choice = saved
+        planning_module.load_model, stream_module.check_model_choice = saved
 
 
 def measure(model: str, size: tuple[int, int], seconds: float, colour: str, device: str) -> dict:
     width, height = size
     config = StreamConfig(
         source=f"lavfi:testsrc2=size={width}x{height}:rate=30",
-        model=model,
-        scale=2,
-        device=device,
-        colour=colour,
+        run=RunConfig(model=model, scale=2, device=device, colour=colour),
         duration=seconds,
     )
     s = run_stream(config)

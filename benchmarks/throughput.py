@@ -133,15 +133,14 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
     from concurrent.futures import ThreadPoolExecutor
 
     from vidsr.device import autocast_dtype, inference_context
-    from vidsr.pipeline.video import auto_batch_size, auto_tile
+    from vidsr.pipeline.planning import auto_batch_size, auto_tile
     from vidsr.engine.tiling import tiled_apply
 
     model = load_model(model_name, scale).eval().to(device).to(memory_format=torch.channels_last)
     net = torch.compile(model, dynamic=True) if compile_model else model
-    fake = type("Size", (), {"width": size[0], "height": size[1]})()
     cuda = device.type == "cuda"
-    batch = auto_batch_size(fake, on_cuda=cuda, learned=model.family != "baseline")  # type: ignore[arg-type]
-    tile = auto_tile(fake, None, device, model)  # type: ignore[arg-type]
+    batch = auto_batch_size(*size, on_cuda=cuda, learned=model.family != "baseline")
+    tile = auto_tile(*size, None, device, model)
     half = autocast_dtype(device, model.supports_half)
     inputs = [torch.rand(batch, model.in_channels, size[1], size[0], device=device) for _ in range(workers)]
 

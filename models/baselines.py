@@ -74,6 +74,8 @@ class PolyphaseUpsampler(nn.Module):
     than the same filter as a 1-channel ``conv2d``, and it runs unchanged on CUDA.
     """
 
+    integer_path = True  # see SRModel.integer_path: ``upsample_u8`` runs on 8-bit codes
+
     def __init__(self, scale: int, kernel: str = "bicubic") -> None:
         super().__init__()
         if kernel not in ("bicubic", "lanczos"):

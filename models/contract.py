@@ -8,9 +8,11 @@ guarantees the call convention: ``(N, C, H, W)`` float in ``[0, 1]`` in,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,6 +36,10 @@ class SRModel(nn.Module):
             output; tiling uses it as the minimum overlap.
         self_ensemble: whether ``net`` averages over the eight flips and rotations of its
             input (set by ``load_model(..., self_ensemble=True)``).
+        integer_path: whether the net can upscale 8-bit code planes itself, with no float
+            conversion (:meth:`upsample_u8`). A net declares it with a class attribute
+            ``integer_path = True`` and an ``upsample_u8(plane)`` method (the
+            interpolation baselines do); wrappers such as the self-ensemble do not.
     """
 
     def __init__(
@@ -68,6 +74,26 @@ class SRModel(nn.Module):
     @property
     def in_channels(self) -> int:
         return 1 if self.colour == "luma" else 3
+
+    @property
+    def integer_path(self) -> bool:
+        return getattr(self.net, "integer_path", False) is True
+
+    def upsample_u8(self, plane: np.ndarray) -> np.ndarray:
+        """Upscale one plane of 8-bit codes with the net's own integer path.
+
+        Args:
+            plane: ``(H, W)`` uint8 codes.
+
+        Returns:
+            ``(scale*H, scale*W)`` uint8 codes.
+
+        Raises:
+            ValueError: the net has no integer path (see ``integer_path``).
+        """
+        if not self.integer_path:
+            raise ValueError(f"{self.name} has no 8-bit integer path")
+        return self.net.upsample_u8(plane)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Upscale a batch.

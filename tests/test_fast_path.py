@@ -332,7 +332,7 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
     processor finishes a batch at once (CPU) or leaves it in flight (CUDA); every packet
     is forwarded once, in order."""
     from vidsr.colour.convert import YuvFormat
-    from vidsr.engine.processor import FrameProcessor
+    from vidsr.engine.processor import FrameProcessor, PlaneFormats
     from vidsr.pipeline.runner import run_stages
     from vidsr.media.planes import HostFrame
     from vidsr.media.sources import StreamPacket
@@ -367,7 +367,8 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
             self.closed = True
 
     fmt = YuvFormat(BT601, True, 8)
-    processor = FrameProcessor(vidsr.load_model(model_name, SCALE), torch.device("cpu"), fmt, fmt, "yuv420p")
+    formats = PlaneFormats(fmt, fmt, "yuv420p")
+    processor = FrameProcessor(vidsr.load_model(model_name, SCALE), torch.device("cpu"), formats)
     sink = RecordingSink()
     run_stages(items, _HeldBack(processor) if held_back else processor, sink, batch_size=batch_size, queue_size=1)
     assert sink.opened and sink.closed

@@ -17,7 +17,7 @@ from conftest import frame_times, make_video, read_frames
 from vidsr.colour.convert import YuvFormat
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.pipeline.video import upscale_video
-from vidsr.engine.processor import FrameProcessor
+from vidsr.engine.processor import FrameProcessor, PlaneFormats
 from vidsr.media.planes import HostFrame
 from vidsr.engine.upscaler import load_model
 
@@ -42,7 +42,8 @@ def test_cuda_output_matches_cpu(tmp_path: Path, model: str) -> None:
 
 def test_pinned_buffers_are_reused() -> None:
     fmt = YuvFormat(1, False, 8)
-    processor = FrameProcessor(load_model("fast", 2), torch.device("cuda"), fmt, fmt, "yuv420p")
+    formats = PlaneFormats(fmt, fmt, "yuv420p")
+    processor = FrameProcessor(load_model("fast", 2), torch.device("cuda"), formats)
     planes = (np.zeros((64, 96), np.uint8), np.zeros((32, 48), np.uint8), np.zeros((32, 48), np.uint8))
     previous = None
     for i in range(20):  # the runner's pattern: submit batch k+1, then collect batch k

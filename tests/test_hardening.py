@@ -13,9 +13,10 @@ from conftest import make_video, read_frames, run_cli
 from vidsr import RunConfig
 from vidsr.colour.convert import YuvFormat
 from vidsr.models.contract import SRModel
-from vidsr.pipeline.video import AUTO_TILE_SIZE, auto_tile, upscale_video
+from vidsr.pipeline.planning import AUTO_TILE_SIZE, auto_tile
+from vidsr.pipeline.video import upscale_video
 from vidsr.media.probe import probe
-from vidsr.engine.processor import FrameProcessor
+from vidsr.engine.processor import FrameProcessor, PlaneFormats
 from vidsr.media.planes import HostFrame
 from vidsr.engine.upscaler import load_model
 
@@ -104,9 +105,9 @@ def test_empty_file(tmp_path: Path) -> None:
 
 def test_huge_frames_are_tiled_automatically(tmp_path: Path) -> None:
     info = probe(make_video(tmp_path / "v.mp4", n=1))
-    assert auto_tile(info, None) is None and auto_tile(info, 64) == 64
-    big = info.__class__(**{**info.__dict__, "width": 7680, "height": 4320})
-    assert auto_tile(big, None) == AUTO_TILE_SIZE
+    assert auto_tile(info.width, info.height, None) is None
+    assert auto_tile(info.width, info.height, 64) == 64
+    assert auto_tile(7680, 4320, None) == AUTO_TILE_SIZE
 
 
 class _OomBelow(torch.nn.Module):
@@ -129,12 +130,14 @@ def test_out_of_memory_retries_with_smaller_tiles() -> None:
     net = _OomBelow(limit=100)
     model = SRModel(net, name="oom", family="test", scale=2, colour="luma", receptive_radius=4)
     fmt = YuvFormat(1, False, 8)
-    processor = FrameProcessor(model, torch.device("cpu"), fmt, fmt, "yuv444p")
+    processor = FrameProcessor(model, torch.device("cpu"), PlaneFormats(fmt, fmt, "yuv444p"))
     rng = np.random.default_rng(0)
     planes = tuple(rng.integers(16, 235, (96, 256), dtype=np.uint8) for _ in range(3))
     out = processor.process([HostFrame(0, 0, 1, planes)])
     assert processor.tile is not None and processor.tile <= 100
-    reference = FrameProcessor(load_model("lanczos", 2), torch.device("cpu"), fmt, fmt, "yuv444p")
+    reference = FrameProcessor(
+        load_model("lanczos", 2), torch.device("cpu"), PlaneFormats(fmt, fmt, "yuv444p")
+    )
     expected = reference.process([HostFrame(0, 0, 1, planes)])
     assert np.abs(out[0][0].astype(int) - expected[0][0].astype(int)).max() <= 1
 

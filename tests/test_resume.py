@@ -10,7 +10,8 @@ from conftest import frame_times, make_video, packet_payloads, read_frames
 
 from vidsr import RunConfig
 from vidsr.errors import InputError
-from vidsr.pipeline.video import partial_path, upscale_video
+from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.video import upscale_video
 from vidsr.engine.processor import FrameProcessor
 from vidsr.media.resume import settings_path
 

@@ -176,13 +176,13 @@ def test_cli_cpu_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cuda_batches_fit_the_free_memory() -> None:
-    from vidsr.pipeline.video import CUDA_BYTES_PER_PIXEL, auto_batch_size
-    hd = type("Size", (), {"width": 1920, "height": 1080})()
-    assert auto_batch_size(hd, on_cuda=True) == 3  # 8 M pixels per call
-    plenty = auto_batch_size(hd, on_cuda=True, free_bytes=80 * 2**30)
-    scarce = auto_batch_size(hd, on_cuda=True, free_bytes=2 * 1920 * 1080 * CUDA_BYTES_PER_PIXEL)
+    from vidsr.pipeline.planning import CUDA_BYTES_PER_PIXEL, auto_batch_size
+    hd = (1920, 1080)
+    assert auto_batch_size(*hd, on_cuda=True) == 3  # 8 M pixels per call
+    plenty = auto_batch_size(*hd, on_cuda=True, free_bytes=80 * 2**30)
+    scarce = auto_batch_size(*hd, on_cuda=True, free_bytes=2 * 1920 * 1080 * CUDA_BYTES_PER_PIXEL)
     assert (plenty, scarce) == (3, 1)
-    assert auto_batch_size(hd, on_cuda=True, free_bytes=0) == 1  # never below one frame
+    assert auto_batch_size(*hd, on_cuda=True, free_bytes=0) == 1  # never below one frame
 
 
 def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
@@ -191,7 +191,7 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
     import torch
 
     from vidsr.colour.convert import YuvFormat
-    from vidsr.engine.processor import FrameProcessor
+    from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
     from vidsr.engine.upscaler import load_model
 
     fmt = YuvFormat(1, False, 8)
@@ -200,8 +200,9 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
               rng.integers(16, 240, (24, 32), dtype=np.uint8), rng.integers(16, 240, (24, 32), dtype=np.uint8))
     frames = [HostFrame(0, 0, 1, planes)]
     model = load_model("fast", 2)
-    whole = FrameProcessor(model, torch.device("cpu"), fmt, fmt, "yuv420p").process(frames)[0]
-    tiled = FrameProcessor(model, torch.device("cpu"), fmt, fmt, "yuv420p", tile=24)
+    formats = PlaneFormats(fmt, fmt, "yuv420p")
+    whole = FrameProcessor(model, torch.device("cpu"), formats).process(frames)[0]
+    tiled = FrameProcessor(model, torch.device("cpu"), formats, ProcessorOptions(tile=24))
     tiles, uploads = [], []
     real_tile, real_upload = tiled._tile_from_host, tiled.uploader.upload
     tiled._tile_from_host = lambda t: (tiles.append(tuple(t.shape)), real_tile(t))[1]
@@ -214,7 +215,7 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
 
 
 def test_queues_hold_fewer_frames_when_frames_are_huge() -> None:
-    from vidsr.pipeline.video import bounded_queue_size
+    from vidsr.pipeline.planning import bounded_queue_size
 
     assert bounded_queue_size(16, 1280, 720, 8) == 16
     assert bounded_queue_size(16, 7680, 4320, 8) == 5  # 8K output: 50 MB a frame

@@ -12,7 +12,8 @@ from conftest import make_video
 
 from vidsr import RunConfig
 from vidsr.errors import EncodeError, InputError
-from vidsr.pipeline.video import partial_path, upscale_video
+from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.video import upscale_video
 from vidsr.engine.processor import FrameProcessor
 from vidsr.media.sinks import FileSink
 from vidsr.media.sources import FileSource

@@ -17,6 +17,7 @@ import pytest
 from conftest import make_video, read_frames
 
 from vidsr.cli import main
+from vidsr.config import RunConfig
 from vidsr.errors import InputError, OptionError
 from vidsr.media.capture import CapturedFrame, LatestSlot
 from vidsr.pipeline.live.server import parse_address
@@ -83,9 +84,7 @@ def serving() -> Iterator[str]:
                 run_stream(
                     StreamConfig(
                         source=LAVFI,
-                        model="bicubic",
-                        device="cpu",
-                        colour="off",
+                        run=RunConfig(model="bicubic", device="cpu", colour="off"),
                         serve=("127.0.0.1", 0),
                         duration=120,
                     ),
@@ -182,7 +181,7 @@ def test_unopenable_source_fails_at_once_with_one_line(
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("vidsr: error: ") and spec in err[0]
     with pytest.raises(InputError):
-        run_stream(StreamConfig(source=spec, model="bicubic", device="cpu"))
+        run_stream(StreamConfig(source=spec, run=RunConfig(model="bicubic", device="cpu")))
 
 
 def test_latest_slot_keeps_the_newest_frame_and_counts_drops() -> None:
@@ -208,7 +207,9 @@ def test_serve_address_defaults_to_localhost() -> None:
 
 def test_duration_bounds_a_run() -> None:
     summary = run_stream(
-        StreamConfig(source=LAVFI, model="bicubic", device="cpu", colour="frame", duration=0.5)
+        StreamConfig(
+            source=LAVFI, run=RunConfig(model="bicubic", device="cpu", colour="frame"), duration=0.5
+        )
     )
     assert summary.end_reason.startswith("--duration")
     assert summary.stats.frames >= 1 and summary.seconds < 30

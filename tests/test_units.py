@@ -117,17 +117,25 @@ def test_eight_bit_baseline_path_within_one_code_of_float_path(kernel: str, scal
 def test_processor_uses_the_integer_path_only_when_nothing_needs_floats() -> None:
     from vidsr.colour.convert import YuvFormat
     from vidsr.colour.matching import ColourMatcher
-    from vidsr.engine.processor import FrameProcessor
+    from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
     from vidsr.engine.upscaler import load_model
 
     fmt8, fmt10 = YuvFormat(1, False, 8), YuvFormat(1, False, 10)
     cpu = torch.device("cpu")
-    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p")._integer_path() is not None
-    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt10, "yuv420p10le")._integer_path() is None
-    matcher = ColourMatcher("shot")
-    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p", colour_stage=matcher)._integer_path() is None
-    assert FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p", tile=16)._integer_path() is None
+    plain = PlaneFormats(fmt8, fmt8, "yuv420p")
+
+    def kernel(formats: PlaneFormats = plain, **options: object) -> str:
+        model = load_model("bicubic", 2)
+        return FrameProcessor(model, cpu, formats, ProcessorOptions(**options)).kernel
+
+    assert kernel() == "integer"
+    assert kernel(PlaneFormats(fmt8, fmt10, "yuv420p10le")) == "float"
+    assert kernel(colour_stage=ColourMatcher("shot")) == "float"
+    assert kernel(tile=16) == "float"
+    assert FrameProcessor(load_model("fast", 2), cpu, plain).kernel == "float"  # no integer path
+    ensembled = load_model("bicubic", 2, self_ensemble=True)
+    assert not ensembled.integer_path and FrameProcessor(ensembled, cpu, plain).kernel == "float"
     frames = [HostFrame(0, 0, 1, (np.full((24, 32), 100, np.uint8), np.full((12, 16), 90, np.uint8),
                                   np.full((12, 16), 160, np.uint8)))]
-    y, u, v = FrameProcessor(load_model("bicubic", 2), cpu, fmt8, fmt8, "yuv420p").process(frames)[0]
+    y, u, v = FrameProcessor(load_model("bicubic", 2), cpu, plain).process(frames)[0]
     assert y.shape == (48, 64) and u.shape == (24, 32) and (y == 100).all() and (u == 90).all() and (v == 160).all()

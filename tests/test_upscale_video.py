@@ -11,7 +11,8 @@ import pytest
 from conftest import frame_times, make_video, packet_payloads, read_frames
 
 from vidsr import EncodeConfig, OutputExistsError, RunConfig
-from vidsr.pipeline.video import partial_path, upscale_video
+from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.video import upscale_video
 
 
 def run(src: Path, dst: Path, **kw) -> None:

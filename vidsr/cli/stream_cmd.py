@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from vidsr.config import COLOUR_MODES, EncodeConfig
+from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
 from vidsr.device import set_cpu_threads
-from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
+from vidsr.engine.upscaler import default_model
 from vidsr.pipeline.live.server import parse_address
+from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -94,16 +95,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     set_cpu_threads(args.threads)
-    config = StreamConfig(
-        source=args.source,
-        model=args.model,
+    run_config = RunConfig(
+        model=args.model or default_model(args.scale),
         scale=args.scale,
         device=args.device,
         tile=args.tile,
         colour=args.colour,
-        record=args.record,
         overwrite=args.overwrite,
         encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
+    )
+    config = StreamConfig(
+        source=args.source,
+        run=run_config,
+        record=args.record,
         serve=args.serve,
         show=args.show,
         frames=args.frames,

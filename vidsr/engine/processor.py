@@ -1,20 +1,30 @@
 """The compute stage: a batch of host frames in, upscaled planes out.
 
-Runs on one thread (all device work stays there). It uploads planes, converts only as
-much colour as the model needs (luma models never see RGB; their chroma is upscaled
-with bicubic), runs the model (tiled when asked), applies colour matching and returns
-integer planes for the encoder. On CUDA, :meth:`FrameProcessor.submit` returns before
-the GPU has finished, so the runner can prepare the next batch meanwhile (see
-:mod:`vidsr.engine.transfer`).
+It uploads planes, converts only as much colour as the model needs (luma models never
+see RGB; their chroma is upscaled with bicubic), runs the model (tiled when asked),
+applies colour matching and returns integer planes for the encoder.
+
+How a batch is computed is chosen once, when the processor is built, on two axes:
+
+- the kernel: ``integer`` (a net with an 8-bit integer path, see
+  :attr:`~vidsr.models.contract.SRModel.integer_path`, on the CPU with nothing that
+  needs float planes) or ``float`` (upload, model, colour, download);
+- the schedule: ``device`` (CUDA: :meth:`FrameProcessor.submit` returns before the GPU
+  has finished, so the runner can prepare the next batch meanwhile; see
+  :mod:`vidsr.engine.transfer`), ``workers`` (CPU worker threads run batches side by
+  side) or ``inline`` (each batch done at once on the calling thread).
+
+Device work for the ``device`` and ``inline`` schedules stays on the calling thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
 
 import cv2
 import numpy as np
@@ -23,13 +33,15 @@ import torch.nn.functional as F
 
 from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
-from vidsr.errors import DeviceError
-from vidsr.models.baselines import PolyphaseUpsampler, resize_plane
-from vidsr.models.contract import SRModel
-from vidsr.media.planes import HostFrame, Planes, chroma_size
 from vidsr.engine.tiling import tiled_apply
 from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
+from vidsr.errors import DeviceError
+from vidsr.media.planes import HostFrame, Planes, chroma_size
+from vidsr.models.baselines import resize_plane
+from vidsr.models.contract import SRModel
 
+Kernel = Literal["integer", "float"]
+Schedule = Literal["device", "workers", "inline"]
 MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels
 log = logging.getLogger(__name__)
 
@@ -47,15 +59,26 @@ class ColourStage(Protocol):
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
-class FrameProcessor:
-    """Upscales batches of :class:`HostFrame` on ``device``.
+@dataclass(frozen=True)
+class PlaneFormats:
+    """The planes a processor reads and writes.
 
-    Args:
-        model: the loaded model (moved to ``device`` here).
-        device: compute device.
-        in_fmt / out_fmt: matrix, range and bits of input and output planes.
+    Attributes:
+        in_fmt / out_fmt: matrix, range and bits of the input and output planes.
         out_format: the output work format name (decides the chroma plane size).
-        tile: tile size in input pixels, or ``None``.
+    """
+
+    in_fmt: YuvFormat
+    out_fmt: YuvFormat
+    out_format: str
+
+
+@dataclass(frozen=True)
+class ProcessorOptions:
+    """How a :class:`FrameProcessor` runs.
+
+    Attributes:
+        tile: tile size in input pixels, or ``None`` for whole frames.
         colour_stage: optional colour matching applied to every batch.
         compile_model: run the model through ``torch.compile`` (``DeviceError`` when it
             cannot compile here, e.g. no C++ compiler for the CPU backend).
@@ -63,44 +86,137 @@ class FrameProcessor:
             side by side (each model call then best uses one torch thread; see
             ``vidsr.device``). The colour stage and the hand-over stay in frame order on
             the calling thread. Interpolation baselines ignore it: their OpenCV kernels
-            thread themselves, and extra workers only made them fight the encoder (1080p
-            -> 4K bicubic: 15.2 fps with two workers against 19.1 with one).
+            thread themselves, and extra workers only made them fight the encoder.
+    """
+
+    tile: int | None = None
+    colour_stage: ColourStage | None = None
+    compile_model: bool = False
+    cpu_workers: int = 1
+
+
+@dataclass(frozen=True)
+class _Inference:
+    """One batch through the float kernel, all code-normalised float on the device: the
+    input planes ``y`` ``(N, 1, h, w)`` (``None`` when tiled without a colour stage: never
+    uploaded) and ``uv`` ``(N, 2, hc, wc)``, the upscaled ``out_y`` ``(N, 1, H, W)`` and
+    ``out_uv`` ``(N, 2, Hc, Wc)``; ``retiled``: the smaller tile size an out-of-memory
+    error forced, for the calling thread to adopt (``None`` when none did)."""
+
+    y: torch.Tensor | None
+    uv: torch.Tensor
+    out_y: torch.Tensor
+    out_uv: torch.Tensor
+    retiled: int | None = None
+
+
+@dataclass(frozen=True)
+class _KernelSteps:
+    """A kernel as two steps: ``work(frames, tile)`` touches no shared state (it may run
+    on a worker thread); ``finish(frames, work_result)`` runs on the calling thread, in
+    frame order (the colour matcher follows shots)."""
+
+    name: Kernel
+    work: Callable[[list[HostFrame], int | None], Any]
+    finish: Callable[[list[HostFrame], Any], list[Planes]]
+
+
+class _CompiledForward:
+    """``torch.compile`` of a model. The first call (the compilation) runs alone: worker
+    threads wait for it instead of racing it. A failed compilation is a one-line
+    :class:`DeviceError`."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device) -> None:
+        self._compiled = torch.compile(model, dynamic=True)
+        self._device = device
+        self._first_call = threading.Lock()
+        self._warm = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            if not self._warm:
+                with self._first_call:
+                    out = self._compiled(x)
+                    self._warm = True
+                    return out
+            return self._compiled(x)
+        except torch.OutOfMemoryError:
+            raise
+        except Exception as e:  # torch._dynamo / inductor failures come in many types
+            if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                first = str(e).splitlines()[0]
+                raise DeviceError(f"--compile failed on {self._device}: {first}") from e
+            raise
+
+
+class FrameProcessor:
+    """Upscales batches of :class:`HostFrame` on ``device``.
+
+    Args:
+        model: the loaded model (moved to ``device`` here).
+        device: compute device.
+        formats: the input and output planes.
+        options: tiling, colour matching, compilation and CPU workers.
+
+    Attributes:
+        kernel / schedule: how batches are computed (see the module doc), fixed here.
+        tile: the tile size batches start with; an out-of-memory error halves it (down
+            to ``MIN_TILE``) for the batches that follow.
+        max_in_flight: batches the runner may keep submitted before collecting the oldest.
     """
 
     def __init__(
         self,
         model: SRModel,
         device: torch.device,
-        in_fmt: YuvFormat,
-        out_fmt: YuvFormat,
-        out_format: str,
-        tile: int | None = None,
-        colour_stage: ColourStage | None = None,
-        compile_model: bool = False,
-        cpu_workers: int = 1,
+        formats: PlaneFormats,
+        options: ProcessorOptions | None = None,
     ) -> None:
-        self.model = model.to(device).eval()
+        options = options or ProcessorOptions()
+        self.model = model.to(device).eval().to(memory_format=torch.channels_last)
         self.device = device
-        self.in_fmt = in_fmt
-        self.out_fmt = out_fmt
-        self.out_format = out_format
-        self.tile = tile
-        self.colour_stage = colour_stage
+        self.formats = formats
+        self.tile = options.tile
+        self.colour_stage = options.colour_stage
         self.half = autocast_dtype(device, model.supports_half)
-        self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward: torch.nn.Module | object = self.model
-        self.compiled = compile_model
-        self._first_call = threading.Lock()  # workers wait for one compilation, not race it
-        self._warm = False
-        if compile_model:
-            self.forward = torch.compile(self.model, dynamic=True)
+        self._forward: Callable[[torch.Tensor], torch.Tensor] = (
+            _CompiledForward(self.model, device) if options.compile_model else self.model
+        )
         self.uploader = Uploader(device)
         self.downloader = Downloader(device) if device.type == "cuda" else None
         self.workers: ThreadPoolExecutor | None = None
-        if device.type == "cpu" and cpu_workers > 1 and model.family != "baseline":
-            self.workers = ThreadPoolExecutor(cpu_workers, thread_name_prefix="vidsr-model")
-        # batches the runner may keep submitted before collecting the oldest
-        self.max_in_flight = cpu_workers if self.workers is not None else 1
+        if device.type == "cpu" and options.cpu_workers > 1 and model.family != "baseline":
+            self.workers = ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="vidsr-model")
+        self.max_in_flight = options.cpu_workers if self.workers is not None else 1
+        self._steps = self._choose_kernel()
+        self.kernel: Kernel = self._steps.name
+        self.schedule: Schedule = (
+            "device"
+            if self.downloader is not None
+            else "workers"
+            if self.workers is not None
+            else "inline"
+        )
+        self._submit = {
+            "device": self._submit_device,
+            "workers": self._submit_workers,
+            "inline": self._submit_inline,
+        }[self.schedule]
+
+    def _choose_kernel(self) -> _KernelSteps:
+        """The integer kernel when nothing needs float planes: a net with an integer
+        path, on the CPU, 8-bit in and out, no tiles, no colour matching."""
+        fmts = self.formats
+        if (
+            self.model.integer_path
+            and self.device.type == "cpu"
+            and self.tile is None
+            and self.colour_stage is None
+            and fmts.in_fmt.bits == 8
+            and fmts.out_fmt.bits == 8
+        ):
+            return _KernelSteps("integer", self._process_u8, lambda _frames, planes: planes)
+        return _KernelSteps("float", self._infer, self._finish)
 
     def close(self) -> None:
         """Stop the CPU worker threads (idempotent)."""
@@ -108,165 +224,166 @@ class FrameProcessor:
             self.workers.shutdown(wait=True, cancel_futures=True)
             self.workers = None
 
+    def process(self, frames: list[HostFrame]) -> list[Planes]:
+        """Upscale a batch on this thread; returns per-frame ``(Y, U, V)`` integer planes
+        for the encoder."""
+        return self._steps.finish(frames, self._steps.work(frames, self.tile))
+
+    def submit(self, frames: list[HostFrame]) -> PendingBatch:
+        """Start upscaling a batch. On CUDA this returns once the work is queued on the GPU
+        (the download into pinned memory included); with CPU workers, once a worker has
+        it; otherwise the batch is done at once. Collect batches in submission order."""
+        return self._submit(frames)
+
+    def _submit_inline(self, frames: list[HostFrame]) -> PendingBatch:
+        return PendingBatch.ready(self.process(frames))
+
+    def _submit_workers(self, frames: list[HostFrame]) -> PendingBatch:
+        assert self.workers is not None
+        future = self.workers.submit(self._steps.work, frames, self.tile)
+        return PendingBatch(lambda: self._steps.finish(frames, future.result()), future.done)
+
+    def _submit_device(self, frames: list[HostFrame]) -> PendingBatch:
+        assert self.downloader is not None
+        out_y, out_uv = self._colour(frames, self._adopt(self._infer(frames, self.tile)))
+        bits = self.formats.out_fmt.bits
+        return self.downloader.start(
+            norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8
+        )
+
+    def _adopt(self, result: _Inference) -> _Inference:
+        """Keep a tile size an out-of-memory error forced for the batches that follow
+        (calling thread only; tiles only ever get smaller)."""
+        if result.retiled is not None and (self.tile is None or result.retiled < self.tile):
+            self.tile = result.retiled
+        return result
+
+    def _finish(self, frames: list[HostFrame], result: _Inference) -> list[Planes]:
+        """Colour-match (in frame order: the matcher follows shots) and download."""
+        out_y, out_uv = self._colour(frames, self._adopt(result))
+        return self._download(out_y, out_uv, len(frames))
+
+    @torch.inference_mode()
+    def _colour(self, frames: list[HostFrame], r: _Inference) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.colour_stage is None or r.y is None:
+            return r.out_y, r.out_uv
+        return self.colour_stage.apply(r.y, r.uv, r.out_y, r.out_uv, [f.new_shot for f in frames])
+
+    def _process_u8(self, frames: list[HostFrame], _tile: int | None = None) -> list[Planes]:
+        """The integer kernel (never tiled): 8-bit planes upscaled without float
+        conversion (see ``SRModel.upsample_u8``); chroma by OpenCV's fixed-point bicubic
+        resize, as the float kernel does in float."""
+        out = []
+        for frame in frames:
+            y, u, v = frame.planes
+            big_y = self.model.upsample_u8(y)
+            ch, cw = chroma_size(self.formats.out_format, big_y.shape[0], big_y.shape[1])
+            chroma = tuple(c if c.shape == (ch, cw) else _resize_u8(c, (ch, cw)) for c in (u, v))
+            out.append((big_y, chroma[0], chroma[1]))
+        return out
+
     def _upload(self, arrays: list[np.ndarray]) -> torch.Tensor:
-        """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on the device."""
+        """Stack same-sized host planes to ``(N, 1, h, w)`` code-normalised float32 on
+        the device."""
         return self._normalise(self.uploader.upload(arrays))[:, None]
 
     def _normalise(self, codes: torch.Tensor) -> torch.Tensor:
         """Integer codes (uint8, or uint16 carried as int16 bits) to code-normalised float."""
         if codes.dtype == torch.int16:
             codes = codes.to(torch.int32) & 0xFFFF
-        return codes_to_norm(codes, self.in_fmt.bits)
+        return codes_to_norm(codes, self.formats.in_fmt.bits)
 
     def _tile_from_host(self, tile: torch.Tensor) -> torch.Tensor:
         """Model on one tile of host codes: only the tile goes to the device."""
-        return self._net(self._normalise(tile.to(self.device, non_blocking=True)))
+        return self._forward(self._normalise(tile.to(self.device, non_blocking=True)))
 
-    def _net(self, x: torch.Tensor) -> torch.Tensor:
-        """The model (compiled when asked); a failed compilation is a one-line error."""
-        if not self.compiled:
-            return self.model(x)
-        try:
-            if not self._warm:
-                with self._first_call:
-                    out = self.forward(x)  # type: ignore[operator]
-                    self._warm = True
-                    return out
-            return self.forward(x)  # type: ignore[operator]
-        except torch.OutOfMemoryError:
-            raise
-        except Exception as e:  # torch._dynamo / inductor failures come in many types
-            if type(e).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                raise DeviceError(f"--compile failed on {self.device}: {str(e).splitlines()[0]}") from e
-            raise
+    def run_model(
+        self, x: torch.Tensor, tile: int | None, host_codes: bool = False
+    ) -> tuple[torch.Tensor, int | None]:
+        """Model forward, float32 out on the device, and the tile size it ran with.
 
-    def run_model(self, x: torch.Tensor, host_codes: bool = False) -> torch.Tensor:
-        """Model forward, float32 out on the device. Tiled when configured; when the device
-        runs out of memory, retried with tiles half the size each time, down to
-        ``MIN_TILE``. With ``host_codes``, ``x`` is integer codes on the host and each
-        tile is uploaded and normalised on its own (tiled runs only)."""
+        Tiled when ``tile`` is set; when the device runs out of memory, retried with
+        tiles half the size each time, down to ``MIN_TILE`` (logged; the smaller size is
+        returned, never stored). With ``host_codes``, ``x`` is integer codes on the host
+        and each tile is uploaded and normalised on its own (tiled runs only)."""
         while True:
             try:
                 with torch.inference_mode(), inference_context(self.device, self.half):
-                    if self.tile:
+                    if tile:
                         overlap = max(self.model.receptive_radius, 4)
-                        fn = self._tile_from_host if host_codes else self._net
-                        out = tiled_apply(fn, x, self.model.scale, self.tile, overlap, out_device=self.device)
+                        fn = self._tile_from_host if host_codes else self._forward
+                        out = tiled_apply(
+                            fn, x, self.model.scale, tile, overlap, out_device=self.device
+                        )
                     else:
-                        out = self._net(x)
-                return out.float()
+                        out = self._forward(x)
+                return out.float(), tile
             except torch.OutOfMemoryError as e:
-                current = self.tile or max(x.shape[-2:])
-                if current <= MIN_TILE:
-                    raise DeviceError(
-                        f"out of memory on {self.device} even with {current}px tiles; "
-                        f"try --batch-size 1 or --device cpu"
-                    ) from e
-                self.tile = max(MIN_TILE, current // 2)
-                log.warning("out of memory on %s; retrying with %dpx tiles", self.device, self.tile)
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
+                tile = self._smaller_tile(tile or max(x.shape[-2:]), e)
 
-    def _integer_path(self) -> PolyphaseUpsampler | None:
-        """The interpolation baseline to run on 8-bit codes directly, when nothing needs
-        float planes: CPU, 8-bit in and out, luma model, no tiles, no colour matching."""
-        net = self.model.net
-        if (isinstance(net, PolyphaseUpsampler) and self.device.type == "cpu" and self.tile is None
-                and self.colour_stage is None and self.in_fmt.bits == 8 and self.out_fmt.bits == 8):
-            return net
-        return None
-
-    def _process_u8(self, frames: list[HostFrame], net: PolyphaseUpsampler) -> list[Planes]:
-        """Baseline upscale of 8-bit planes without float conversion (see ``upsample_u8``);
-        chroma by OpenCV's fixed-point bicubic resize, as the float path does in float."""
-        out = []
-        for frame in frames:
-            y, u, v = frame.planes
-            big_y = net.upsample_u8(y)
-            ch, cw = chroma_size(self.out_format, big_y.shape[0], big_y.shape[1])
-            chroma = tuple(
-                c if c.shape == (ch, cw) else cv2.resize(c, (cw, ch), interpolation=cv2.INTER_CUBIC if ch >= c.shape[0] else cv2.INTER_AREA)
-                for c in (u, v)
-            )
-            out.append((big_y, chroma[0], chroma[1]))
-        return out
-
-    def process(self, frames: list[HostFrame]) -> list[Planes]:
-        """Upscale a batch; returns per-frame ``(Y, U, V)`` integer planes for the encoder."""
-        integer_net = self._integer_path()
-        if integer_net is not None:
-            return self._process_u8(frames, integer_net)
-        return self._finish(frames, *self._infer(frames))
-
-    def submit(self, frames: list[HostFrame]) -> PendingBatch:
-        """Start upscaling a batch. On CUDA this returns once the work is queued on the GPU
-        (the download into pinned memory included); with CPU workers, once a worker has
-        it; otherwise the batch is done at once. Collect batches in submission order."""
-        if self.downloader is not None:
-            out_y, out_uv = self._colour(frames, *self._infer(frames))
-            bits = self.out_fmt.bits
-            return self.downloader.start(norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8)
-        if self.workers is None:
-            return PendingBatch.ready(self.process(frames))
-        integer_net = self._integer_path()
-        if integer_net is not None:
-            future = self.workers.submit(self._process_u8, frames, integer_net)
-            return PendingBatch(future.result, future.done)
-        future = self.workers.submit(self._infer, frames)
-        return PendingBatch(lambda: self._finish(frames, *future.result()), future.done)
-
-    def _finish(self, frames: list[HostFrame], y: torch.Tensor | None, uv: torch.Tensor,
-                out_y: torch.Tensor, out_uv: torch.Tensor) -> list[Planes]:
-        """Colour-match (in frame order: the matcher follows shots) and download."""
-        out_y, out_uv = self._colour(frames, y, uv, out_y, out_uv)
-        return self._download(out_y, out_uv, len(frames))
+    def _smaller_tile(self, current: int, error: torch.OutOfMemoryError) -> int:
+        if current <= MIN_TILE:
+            raise DeviceError(
+                f"out of memory on {self.device} even with {current}px tiles; "
+                f"try --batch-size 1 or --device cpu"
+            ) from error
+        smaller = max(MIN_TILE, current // 2)
+        log.warning("out of memory on %s; retrying with %dpx tiles", self.device, smaller)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        return smaller
 
     @torch.inference_mode()
-    def _colour(self, frames: list[HostFrame], y: torch.Tensor | None, uv: torch.Tensor,
-                out_y: torch.Tensor, out_uv: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.colour_stage is None or y is None:
-            return out_y, out_uv
-        return self.colour_stage.apply(y, uv, out_y, out_uv, [f.new_shot for f in frames])
-
-    @torch.inference_mode()
-    def _infer(self, frames: list[HostFrame]) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Upload, convert and run the model on a batch. Returns the input planes ``y``
-        ``(N, 1, h, w)`` (``None`` when tiled without a colour stage: never uploaded) and
-        ``uv`` ``(N, 2, hc, wc)`` and the upscaled ``(N, 1, H, W)`` and ``(N, 2, Hc, Wc)``,
-        all code-normalised float on the device. No shared state: safe to run on several
-        worker threads at once."""
+    def _infer(self, frames: list[HostFrame], tile: int | None) -> _Inference:
+        """The float kernel's work: upload, convert and run the model on a batch with
+        tiles of ``tile`` (see :class:`_Inference`). Writes nothing on ``self``: safe to
+        run on several worker threads at once."""
         luma = [f.planes[0] for f in frames]
-        uv = self._upload([p for f in frames for p in f.planes[1:]]).view(len(frames), 2, *frames[0].planes[1].shape)
+        chroma = [p for f in frames for p in f.planes[1:]]
+        uv = self._upload(chroma).view(len(frames), 2, *frames[0].planes[1].shape)
         h, w = luma[0].shape
         s = self.model.scale
         out_h, out_w = h * s, w * s
-        out_chroma = chroma_size(self.out_format, out_h, out_w)
-        if self.model.colour == "luma" and self.tile:
+        out_chroma = chroma_size(self.formats.out_format, out_h, out_w)
+        if self.model.colour == "luma" and tile:
             # Tiles go to the device one at a time, never the whole luma plane; the colour
             # stage's low-resolution reference is uploaded only when colour matching is on.
             stacked = np.stack(luma)
-            host = torch.from_numpy(stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked)
-            out_y = self.run_model(host[:, None], host_codes=True)
-            out_uv = resize_plane(uv, out_chroma)
+            host = torch.from_numpy(
+                stacked.view(np.int16) if stacked.dtype == np.uint16 else stacked
+            )
+            out_y, used = self.run_model(host[:, None], tile, host_codes=True)
             y = self._upload(luma) if self.colour_stage is not None else None
-            return y, uv, out_y, out_uv
+            return _Inference(y, uv, out_y, resize_plane(uv, out_chroma), _changed(tile, used))
         y = self._upload(luma)  # (N, 1, h, w)
         if self.model.colour == "luma":
-            out_y = self.run_model(y)
+            out_y, used = self.run_model(y, tile)
             out_uv = resize_plane(uv, out_chroma)
         else:
             uv_full = uv if uv.shape[-2:] == (h, w) else resize_plane(uv, (h, w))
-            rgb = yuv_to_rgb(y, uv_full, self.in_fmt).clamp_(0.0, 1.0)
-            out_rgb = self.run_model(rgb)
-            out_y, out_uv = rgb_to_yuv(out_rgb, self.out_fmt)
+            rgb = yuv_to_rgb(y, uv_full, self.formats.in_fmt).clamp_(0.0, 1.0)
+            out_rgb, used = self.run_model(rgb, tile)
+            out_y, out_uv = rgb_to_yuv(out_rgb, self.formats.out_fmt)
             if out_chroma != (out_h, out_w):
                 out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
-        return y, uv, out_y, out_uv
+        return _Inference(y, uv, out_y, out_uv, _changed(tile, used))
 
     def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
-        bits = self.out_fmt.bits
+        bits = self.formats.out_fmt.bits
         y_codes = norm_to_codes(out_y, bits).cpu().numpy()
         uv_codes = norm_to_codes(out_uv, bits).cpu().numpy()
         if bits > 8:
             y_codes, uv_codes = y_codes.astype(np.uint16), uv_codes.astype(np.uint16)
         return [(y_codes[i, 0], uv_codes[i, 0], uv_codes[i, 1]) for i in range(n)]
+
+
+def _changed(before: int | None, after: int | None) -> int | None:
+    """The tile size an out-of-memory retry moved to, or ``None`` when it did not move."""
+    return after if after != before else None
+
+
+def _resize_u8(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """OpenCV resize of an 8-bit chroma plane to ``size = (H, W)``: bicubic up, area down."""
+    h, w = size
+    mode = cv2.INTER_CUBIC if h >= plane.shape[0] else cv2.INTER_AREA
+    return cv2.resize(plane, (w, h), interpolation=mode)

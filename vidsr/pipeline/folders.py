@@ -1,9 +1,12 @@
 """Upscale frame folders: folder -> folder, folder -> video, video -> folder.
 
-The same three overlapping stages as a video (:func:`vidsr.pipeline.runner.run_stages`), the same
-:class:`~vidsr.engine.processor.FrameProcessor`, batching and per-shot colour matching: a
-folder is one clip. Only the ends change: :class:`~vidsr.media.folders.FolderSource` /
-:class:`~vidsr.media.folders.FolderSink` in place of the file source and sink.
+The same three overlapping stages as a video (:func:`vidsr.pipeline.runner.run_stages`),
+the same compute stage (:func:`vidsr.pipeline.planning.build_compute`: model, tiles,
+batching) and per-shot colour matching: a folder is one clip. Only the ends change:
+:class:`~vidsr.media.folders.FolderSource` / :class:`~vidsr.media.folders.FolderSink` in
+place of the file source and sink. A folder encoded as a video is written under a
+temporary name and published when complete, as a video's output is
+(:func:`vidsr.pipeline.output.partial_output`; it cannot be resumed).
 
 A frame folder's images must all have one size (a folder is one clip: shot detection and
 batching compare frames); :func:`~vidsr.media.folders.scan_folder` refuses mixed sizes.
@@ -22,30 +25,20 @@ from pathlib import Path
 
 from vidsr.colour.convert import YuvFormat
 from vidsr.config import RunConfig
-from vidsr.device import resolve_device
+from vidsr.engine.processor import PlaneFormats
+from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.media.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
 from vidsr.media.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
-from vidsr.pipeline.video import (
-    auto_batch_size,
-    auto_tile,
-    check_paths,
-    free_device_memory,
-    make_colour_stage,
-    partial_path,
-)
 from vidsr.media.probe import VideoInfo, probe, synthetic_video_info
-from vidsr.engine.processor import FrameProcessor
-from vidsr.pipeline.runner import FrameSink, run_stages
-from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import FileSource, StreamPacket
-from vidsr.pipeline.shot_marks import with_shot_marks
-from vidsr.engine.upscaler import check_model_choice, load_model
+from vidsr.pipeline.output import check_paths, partial_output
+from vidsr.pipeline.planning import Items, build_compute, with_shots
+from vidsr.pipeline.runner import run_stages
 
 log = logging.getLogger(__name__)
-Items = Callable[[threading.Event], Iterator[HostFrame | StreamPacket]]
 
 
 @dataclass(frozen=True)
@@ -161,16 +154,15 @@ def upscale_folder(
         entries, scan.width, scan.height, strict=options.strict, workers=options.workers
     )
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
-    processor, batch_size = _processor(
-        config, IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT, scan.width, scan.height
-    )
+    formats = PlaneFormats(IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT)
+    compute = build_compute(config, scan.width, scan.height, formats)
 
     # 3. Run read -> batch -> model -> colour -> write, overlapped.
     run_stages(
-        _with_shots(source.items, config, IMAGE_YUV.bits),
-        processor,
+        with_shots(source.items, config, IMAGE_YUV.bits),
+        compute.processor,
         sink,
-        batch_size=batch_size,
+        batch_size=compute.batch_size,
         queue_size=config.queue_size,
         progress=progress,
     )
@@ -228,28 +220,24 @@ def _folder_to_video(
     if on_start is not None:
         on_start(len(scan.entries))
     out_fmt = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, plan.bits)
-    processor, batch_size = _processor(
-        config, IMAGE_YUV, out_fmt, plan.work_format, scan.width, scan.height
-    )
+    formats = PlaneFormats(IMAGE_YUV, out_fmt, plan.work_format)
+    compute = build_compute(config, scan.width, scan.height, formats)
     source = FolderSource(
         scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers
     )
-    write_path = partial_path(dst)
-    sink = FileSink(plan, info, write_path)
     started = time.perf_counter()
-    _run_to_file(
-        _with_shots(source.items, config, IMAGE_YUV.bits),
-        processor,
-        sink,
-        config,
-        batch_size,
-        write_path,
-        progress,
-    )
-    if source.frames_read == 0:
-        _remove(write_path)
-        raise InputError(f"no image in {scan.folder} could be read")
-    os.replace(write_path, dst)
+    with partial_output(dst) as out:
+        sink = FileSink(plan, info, out.path)
+        run_stages(
+            with_shots(source.items, config, IMAGE_YUV.bits),
+            compute.processor,
+            sink,
+            batch_size=compute.batch_size,
+            queue_size=config.queue_size,
+            progress=progress,
+        )
+        if source.frames_read == 0:
+            raise InputError(f"no image in {scan.folder} could be read")
     skipped = len(scan.skipped) + len(source.skipped)
     return FolderSummary(dst, sink.frames_written, skipped, 0, time.perf_counter() - started)
 
@@ -287,7 +275,7 @@ def video_to_folder(
     clash = [n for n in existing if n.startswith(f"{src.stem}_") and n.endswith(ext)]
     if clash and not options.resume and not config.overwrite:
         raise OutputExistsError(
-            f"{len(clash)} output image(s) exist in {dst}, e.g. {sorted(clash)[0]} "
+            f"{len(clash)} output image(s) exist in {dst}, e.g. {min(clash)} "
             f"(use --resume to skip them or --overwrite to replace them)"
         )
     if on_start is not None:
@@ -297,10 +285,10 @@ def video_to_folder(
     bits = 8 if info.yuv.bits <= 8 else 16
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, bits)
     work = "yuv444p" if bits == 8 else "yuv444p16le"
-    processor, batch_size = _processor(config, info.yuv, out_fmt, work, info.width, info.height)
+    compute = build_compute(config, info.width, info.height, PlaneFormats(info.yuv, out_fmt, work))
     source = FileSource(info)
     sink = FolderSink(dst, out_fmt, pattern=pattern, bits=bits, workers=options.workers)
-    items = _with_shots(source.items, config, info.yuv.bits)
+    items = with_shots(source.items, config, info.yuv.bits)
     if options.resume:
         items = _skip_done(items, lambda f: (dst / pattern.format(index=f.index)).exists())
 
@@ -308,9 +296,9 @@ def video_to_folder(
     started = time.perf_counter()
     run_stages(
         items,
-        processor,
+        compute.processor,
         sink,
-        batch_size=batch_size,
+        batch_size=compute.batch_size,
         queue_size=config.queue_size,
         progress=progress,
     )
@@ -318,40 +306,6 @@ def video_to_folder(
         raise InputError(f"{src}: no frame could be decoded")
     resumed = source.frames_decoded - sink.frames_written
     return FolderSummary(dst, sink.frames_written, 0, resumed, time.perf_counter() - started)
-
-
-def _processor(
-    config: RunConfig, in_fmt: YuvFormat, out_fmt: YuvFormat, work: str, width: int, height: int
-) -> tuple[FrameProcessor, int]:
-    device = resolve_device(config.device)
-    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble)
-    size_only = image_info(Path("."), width, height, 8, Fraction(25))
-    processor = FrameProcessor(
-        model,
-        device,
-        in_fmt,
-        out_fmt,
-        work,
-        auto_tile(size_only, config.tile, device, model),
-        colour_stage=make_colour_stage(config, in_fmt.bits),
-        compile_model=config.compile,
-        cpu_workers=config.cpu_workers or 1,
-    )
-    batch_size = config.batch_size or auto_batch_size(size_only, device.type == "cuda", model.family != "baseline",
-                                                      free_device_memory(device))
-    return processor, batch_size
-
-
-def _with_shots(items: Items, config: RunConfig, bits: int) -> Items:
-    """Add shot marks (``--color shot``) to the frames ``items`` yields."""
-    if config.colour != "shot":
-        return items
-
-    def marked(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
-        shots = ShotConfig()
-        return with_shot_marks(items(stop), ShotDetector(shots), bits, shots.thumb_size)
-
-    return marked
 
 
 def _skip_done(items: Items, done: Callable[[HostFrame], bool]) -> Items:
@@ -369,37 +323,3 @@ def _skip_done(items: Items, done: Callable[[HostFrame], bool]) -> Items:
             yield item
 
     return kept
-
-
-def _run_to_file(
-    items: Items,
-    processor: FrameProcessor,
-    sink: FrameSink,
-    config: RunConfig,
-    batch_size: int,
-    write_path: Path,
-    progress: Callable[[int], None] | None,
-) -> None:
-    """Run into a file under its temporary name: removed on error, kept on Ctrl-C."""
-    try:
-        run_stages(
-            items,
-            processor,
-            sink,
-            batch_size=batch_size,
-            queue_size=config.queue_size,
-            progress=progress,
-        )
-    except Exception:
-        _remove(write_path)
-        raise
-    except BaseException:
-        log.warning("stopped: partial output left at %s", write_path)
-        raise
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass

@@ -24,7 +24,7 @@ from vidsr.media.planes import HostFrame, Planes
 from vidsr.media.probe import synthetic_video_info
 from vidsr.media.sinks import FileSink, plan_output
 from vidsr.pipeline.runner import EncodeStage
-from vidsr.pipeline.video import partial_path
+from vidsr.pipeline.output import partial_path
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
 _QUEUED_FRAMES = 8  # frames waiting for the recording's encoder before write() blocks

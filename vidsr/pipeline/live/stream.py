@@ -18,22 +18,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, CaptureThread, LatestSlot, open_capture
-from vidsr.colour.matching import ColourMatcher
-from vidsr.config import EncodeConfig
-from vidsr.device import resolve_device
-from vidsr.errors import OptionError
-from vidsr.engine.processor import FrameProcessor
 from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
+from vidsr.config import RunConfig
+from vidsr.engine.processor import FrameProcessor, PlaneFormats
+from vidsr.engine.upscaler import check_model_choice
+from vidsr.errors import OptionError
+from vidsr.media.capture import (
+    STREAM_WORK_FORMAT,
+    STREAM_YUV,
+    CapturedFrame,
+    CaptureThread,
+    LatestSlot,
+    open_capture,
+)
 from vidsr.media.planes import HostFrame, chroma_size
 from vidsr.pipeline.live.outputs import Recorder, Window, renderer
 from vidsr.pipeline.live.server import FrameHub, StreamServer
-from vidsr.engine.upscaler import check_model_choice, default_model, load_model
+from vidsr.pipeline.planning import build_compute
 
 log = logging.getLogger(__name__)
 _LATENCY_WINDOW = 10_000  # frames kept for the latency percentiles
@@ -46,8 +52,13 @@ class StreamConfig:
     Attributes:
         source: camera index, ``/dev/videoN``, file, URL or ``lavfi:GRAPH`` (see
             :func:`vidsr.media.capture.open_capture`).
-        model: model name; ``None`` for the default (the fast model where shipped).
-        colour: ``shot`` (causal, see module doc), ``frame`` or ``off``.
+        run: the model and its options as for files (``vidsr stream`` names the default
+            model, :func:`~vidsr.engine.upscaler.default_model`): ``model``, ``scale``, ``device``,
+            ``tile`` (used as given: the stream picks no tile size itself), ``colour``
+            (``shot`` is causal here, see the module doc), ``self_ensemble``,
+            ``compile``; ``overwrite`` and ``encode`` apply to the recording. Frames go
+            through the model one at a time; ``resume``, ``hwaccel`` and batch sizes
+            above 1 are for files only.
         record: output video path, or ``None``.
         serve: ``(host, port)`` to serve MJPEG on, or ``None``.
         show: open an OpenCV window (``s`` toggles bicubic | vidsr, ``q``/Esc quits).
@@ -56,14 +67,8 @@ class StreamConfig:
     """
 
     source: str
-    model: str | None = None
-    scale: int = 2
-    device: str = "auto"
-    tile: int | None = None
-    colour: str = "shot"
+    run: RunConfig = field(default_factory=RunConfig)
     record: Path | None = None
-    overwrite: bool = False
-    encode: EncodeConfig = field(default_factory=EncodeConfig)
     serve: tuple[str, int] | None = None
     show: bool = False
     frames: int | None = None
@@ -71,10 +76,10 @@ class StreamConfig:
     paced: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 3, 4):
-            raise OptionError(f"--scale must be 2, 3 or 4, got {self.scale}")
-        if self.colour not in ("shot", "frame", "off"):
-            raise OptionError(f"--color must be shot, frame or off, got {self.colour!r}")
+        if self.run.resume or self.run.hwaccel != "none":
+            raise OptionError("--resume and --hwaccel apply to files, not to streams")
+        if self.run.batch_size not in (None, 1):
+            raise OptionError(f"a stream runs one frame at a time, not {self.run.batch_size}")
         if self.frames is not None and self.frames < 1:
             raise OptionError(f"--frames must be >= 1, got {self.frames}")
         if self.duration is not None and not self.duration > 0:
@@ -169,85 +174,154 @@ def run_stream(
         OptionError, ModelError, EncodeError, DeviceError, OutputExistsError.
         ``KeyboardInterrupt`` passes through after a clean shutdown (recording kept).
     """
-    stop = stop or threading.Event()
-    model_name = config.model or default_model(config.scale)
-
     # 1. Checks that need nothing opened, then the source (fails at once, naming it).
-    check_model_choice(model_name, config.scale)
-    window = Window() if config.show else None
-    capture = open_capture(config.source, paced=config.paced)
-    slot = LatestSlot()
-    grabber = CaptureThread(capture, slot, stop)
-    recorder: Recorder | None = None
-    server: StreamServer | None = None
-    hub = FrameHub()
+    check_model_choice(config.run.model, config.run.scale)
+    session = _Session(config, stop or threading.Event())
     try:
-        # 2. Model and outputs.
-        device = resolve_device(config.device)
-        model = load_model(model_name, config.scale)
-        colour = None if config.colour == "off" else ColourMatcher(config.colour, bins=256)  # type: ignore[arg-type]
-        processor = FrameProcessor(
-            model,
-            device,
-            STREAM_YUV,
-            STREAM_YUV,
-            STREAM_WORK_FORMAT,
-            config.tile,
-            colour_stage=colour,
-        )
-        out_w, out_h = capture.width * config.scale, capture.height * config.scale
+        # 2. Model and outputs; 3. warm-up, capture and the loop.
+        session.start(on_ready)
+        end_reason = session.loop(on_stats, stats_every)
+    finally:
+        # 4. Shutdown: capture joined, streams ended, recording flushed and published.
+        session.close()
+    if session.grabber.error is not None:
+        raise session.grabber.error
+    return session.summary(end_reason)
+
+
+class _Session:
+    """One stream run: the source, the processor, the outputs and the loop's state.
+
+    The capture thread fills ``slot``; everything else, device work included, runs on
+    the thread that calls :meth:`start`, :meth:`loop` and :meth:`close`.
+    """
+
+    def __init__(self, config: StreamConfig, stop: threading.Event) -> None:
+        self.config = config
+        self.stop = stop
+        self.window = Window() if config.show else None
+        self.capture = open_capture(config.source, paced=config.paced)
+        self.slot = LatestSlot()
+        self.grabber = CaptureThread(self.capture, self.slot, stop)
+        self.hub = FrameHub()
+        self.recorder: Recorder | None = None
+        self.server: StreamServer | None = None
+        self.processor: FrameProcessor | None = None
+        self.stats = _Stats()
+        self.detector: ShotDetector | None = None
+        self.cut_pending = False
+        self.overlay, self.next_overlay = "", 0.0
+
+    def start(self, on_ready: Callable[[str | None], None] | None) -> None:
+        """Load the model, start the outputs, warm the model up (first calls allocate
+        and pick kernels) and start capturing."""
+        config, capture = self.config, self.capture
+        formats = PlaneFormats(STREAM_YUV, STREAM_YUV, STREAM_WORK_FORMAT)
+        run = replace(config.run, batch_size=1)
+        compute = build_compute(run, capture.width, capture.height, formats, choose_tile=False)
+        self.processor = compute.processor
         if config.record is not None:
-            recorder = Recorder(
+            self.recorder = Recorder(
                 config.record,
                 capture.width,
                 capture.height,
                 capture.frame_rate,
-                config.scale,
-                config.encode,
-                config.overwrite,
+                run.scale,
+                run.encode,
+                run.overwrite,
             )
-            recorder.start()
+            self.recorder.start()
         if config.serve is not None:
-            server = StreamServer(config.serve, hub)
-            server.start()
+            self.server = StreamServer(config.serve, self.hub)
+            self.server.start()
         if on_ready is not None:
-            on_ready(server.url if server is not None else None)
+            on_ready(self.server.url if self.server is not None else None)
+        _warm_up(self.processor, capture.width, capture.height)
+        self.grabber.start()
 
-        # 3. Warm the model up (first calls allocate and pick kernels), start capturing,
-        #    then loop: newest frame -> model -> outputs.
-        _warm_up(processor, capture.width, capture.height)
-        grabber.start()
-        end_reason, stats = _loop(
-            config, processor, slot, grabber, recorder, hub, window, stop, on_stats, stats_every
-        )
-    finally:
-        # 4. Shutdown: capture joined, streams ended, recording flushed and published.
-        stop.set()
-        if grabber.ident is not None:
-            grabber.join()
+    def loop(self, on_stats: Callable[[StreamStats], None] | None, stats_every: float) -> str:
+        """Newest frame -> model -> outputs, until the stream ends; returns why it ended."""
+        config, slot = self.config, self.slot
+        self.stats = stats = _Stats()
+        if config.run.colour == "shot":
+            self.detector = ShotDetector(ShotConfig(lookahead=1))
+        next_report = stats.started + stats_every
+        while True:
+            if self.stop.is_set():
+                return "stopped"
+            elapsed = time.perf_counter() - stats.started
+            if config.duration is not None and elapsed >= config.duration:
+                return f"--duration {config.duration:g} s reached"
+            if self.recorder is not None and self.recorder.error is not None:
+                raise self.recorder.error
+            got = slot.take(timeout=0.1)
+            if got is None:
+                if slot.ended:
+                    ok = self.grabber.error is None
+                    return f"source ended ({slot.end_reason})" if ok else slot.end_reason
+                continue
+            if not self._output(got):
+                return "quit"
+            if on_stats is not None and time.perf_counter() >= next_report:
+                on_stats(stats.snapshot(slot.dropped))
+                next_report += stats_every
+            if config.frames is not None and stats.frames >= config.frames:
+                return f"--frames {config.frames} reached"
+
+    def _output(self, got: CapturedFrame) -> bool:
+        """Upscale one captured frame and hand it to every output; ``False`` when the
+        user closed the window."""
+        assert self.processor is not None
+        stats = self.stats
+        new_shot = stats.frames == 0 or self.cut_pending
+        if self.detector is not None:  # decisions come one frame late; the reset follows the cut
+            thumb_size = self.detector.config.thumb_size
+            decided = self.detector.push(make_thumbnail(*got.planes, bits=8, thumb_size=thumb_size))
+            self.cut_pending = any(cut for index, cut in decided if index > 0)
+        frame = HostFrame(stats.frames, stats.frames, 0, got.planes, new_shot=new_shot)
+        sr = self.processor.process([frame])[0]
+        if time.perf_counter() >= self.next_overlay:  # percentiles sort: twice a second will do
+            self.overlay = stats.snapshot(self.slot.dropped).line()
+            self.next_overlay = time.perf_counter() + 0.5
+        render = renderer(got.planes, sr, self.overlay)
+        self.hub.publish(render)
+        if self.recorder is not None:
+            self.recorder.write(sr, got.captured_at, stats.frames)
+        stats.add(got.captured_at)
+        return self.window is None or self.window.show(render, self.overlay)
+
+    def close(self) -> None:
+        """Stop capturing and every output; the recording is flushed and published."""
+        self.stop.set()
+        if self.grabber.ident is not None:
+            self.grabber.join()
         else:
-            capture.close()
-        if server is not None:
-            server.stop()
-        if window is not None:
-            window.close()
-        if recorder is not None:
-            recorder.finish()
-    if grabber.error is not None:
-        raise grabber.error
-    return StreamSummary(
-        config.source,
-        model_name,
-        capture.width,
-        capture.height,
-        out_w,
-        out_h,
-        slot.captured,
-        time.perf_counter() - stats.started,
-        stats.snapshot(slot.dropped, whole_run=True),
-        end_reason,
-        config.record,
-    )
+            self.capture.close()
+        if self.server is not None:
+            self.server.stop()
+        if self.window is not None:
+            self.window.close()
+        if self.recorder is not None:
+            self.recorder.finish()
+        if self.processor is not None:
+            self.processor.close()
+
+    def summary(self, end_reason: str) -> StreamSummary:
+        """The finished stream; its figures cover the whole run."""
+        capture, scale = self.capture, self.config.run.scale
+        return StreamSummary(
+            self.config.source,
+            self.config.run.model,
+            capture.width,
+            capture.height,
+            capture.width * scale,
+            capture.height * scale,
+            self.slot.captured,
+            time.perf_counter() - self.stats.started,
+            self.stats.snapshot(self.slot.dropped, whole_run=True),
+            end_reason,
+            self.config.record,
+        )
 
 
 def _warm_up(processor: FrameProcessor, width: int, height: int, calls: int = 2) -> None:
@@ -260,65 +334,6 @@ def _warm_up(processor: FrameProcessor, width: int, height: int, calls: int = 2)
     )
     for i in range(calls):
         processor.process([HostFrame(i, i, 0, grey, new_shot=True)])
-
-
-def _loop(
-    config: StreamConfig,
-    processor: FrameProcessor,
-    slot: LatestSlot,
-    grabber: CaptureThread,
-    recorder: Recorder | None,
-    hub: FrameHub,
-    window: Window | None,
-    stop: threading.Event,
-    on_stats: Callable[[StreamStats], None] | None,
-    stats_every: float,
-) -> tuple[str, _Stats]:
-    """The processing loop (this thread does all device work). Returns why it ended."""
-    stats = _Stats()
-    detector = ShotDetector(ShotConfig(lookahead=1)) if config.colour == "shot" else None
-    cut_pending = False
-    next_report = stats.started + stats_every
-    overlay, next_overlay = "", 0.0
-    while True:
-        if stop.is_set():
-            return "stopped", stats
-        if config.duration is not None and time.perf_counter() - stats.started >= config.duration:
-            return f"--duration {config.duration:g} s reached", stats
-        if recorder is not None and recorder.error is not None:
-            raise recorder.error
-        got = slot.take(timeout=0.1)
-        if got is None:
-            if slot.ended:
-                return (
-                    f"source ended ({slot.end_reason})"
-                    if grabber.error is None
-                    else slot.end_reason
-                ), stats
-            continue
-        y, u, v = got.planes
-        new_shot = stats.frames == 0 or cut_pending
-        if detector is not None:  # decisions come one frame late; the reset follows the cut
-            decided = detector.push(
-                make_thumbnail(y, u, v, bits=8, thumb_size=detector.config.thumb_size)
-            )
-            cut_pending = any(cut for index, cut in decided if index > 0)
-        frame = HostFrame(stats.frames, stats.frames, 0, got.planes, new_shot=new_shot)
-        sr = processor.process([frame])[0]
-        if time.perf_counter() >= next_overlay:  # percentiles sort: twice a second is enough
-            overlay, next_overlay = stats.snapshot(slot.dropped).line(), time.perf_counter() + 0.5
-        render = renderer(got.planes, sr, overlay)
-        hub.publish(render)
-        if recorder is not None:
-            recorder.write(sr, got.captured_at, stats.frames)
-        stats.add(got.captured_at)
-        if window is not None and not window.show(render, overlay):
-            return "quit", stats
-        if on_stats is not None and time.perf_counter() >= next_report:
-            on_stats(stats.snapshot(slot.dropped))
-            next_report += stats_every
-        if config.frames is not None and stats.frames >= config.frames:
-            return f"--frames {config.frames} reached", stats
 
 
 def percentile(values: list[float], q: float) -> float:

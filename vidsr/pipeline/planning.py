@@ -1,0 +1,176 @@
+"""Plan the compute stage of a run: device, model, tile and batch sizes, queue bounds.
+
+:func:`build_compute` is the one place a run's :class:`~vidsr.config.RunConfig` becomes
+a ready :class:`~vidsr.engine.processor.FrameProcessor`; the video, frame-folder and
+live-stream entry points all call it with the frame size and plane formats they need.
+The sizing functions here are pure (frame size in, sizes out), apart from
+:func:`free_device_memory`, which asks the CUDA driver.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from vidsr.colour.matching import ColourMatcher
+from vidsr.colour.shots import ShotConfig, ShotDetector
+from vidsr.config import RunConfig
+from vidsr.device import resolve_device
+from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
+from vidsr.engine.upscaler import load_model
+from vidsr.media.planes import HostFrame
+from vidsr.media.sources import StreamPacket
+from vidsr.pipeline.shot_marks import with_shot_marks
+from vidsr.models.contract import SRModel
+
+Items = Callable[[threading.Event], Iterator[HostFrame | StreamPacket]]
+
+# Frames above this many input pixels are tiled even when --tile is not given, so 8K
+# input does not need the whole frame's activations in memory at once.
+AUTO_TILE_PIXELS = 3840 * 2160
+AUTO_TILE_SIZE = 512
+# On the CPU, learned models run fastest on tiles whose activations stay in cache (see
+# the README's benchmarks). Output equals the untiled one.
+CPU_CACHE_TILE = 192
+# Device memory a learned model needs per input pixel in a batch, for sizing batches from
+# free memory: fp16 activations of a few 64-wide layers at input size, the upscaled output
+# (x4, float32, 3 channels) and the colour stage's copies, rounded up generously.
+CUDA_BYTES_PER_PIXEL = 4096
+# Host memory the frames waiting in each queue may take (see the README's memory figures).
+QUEUE_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class Compute:
+    """A run's compute stage, ready to use.
+
+    Attributes:
+        processor: upscales batches (close it when the run ends; the runner does).
+        model: the loaded model (``model.name``, ``model.scale``, ...).
+        device: where the model runs.
+        tile: the tile size the processor starts with (``None``: whole frames).
+        batch_size: frames per model call.
+    """
+
+    processor: FrameProcessor
+    model: SRModel
+    device: torch.device
+    tile: int | None
+    batch_size: int
+
+
+def build_compute(
+    config: RunConfig,
+    width: int,
+    height: int,
+    formats: PlaneFormats,
+    *,
+    choose_tile: bool = True,
+) -> Compute:
+    """Resolve the device, load the model and build the processor for ``width x height``
+    input frames.
+
+    Args:
+        config: model, scale, device, tile, batch size, colour, compile and CPU workers.
+        width / height: input frame size in pixels (sizes tiles and batches).
+        formats: the processor's input and output planes.
+        choose_tile: pick a tile size when ``config.tile`` is ``None`` (see
+            :func:`auto_tile`); ``False`` keeps ``config.tile`` as given.
+
+    Raises:
+        ModelError, DeviceError.
+    """
+    device = resolve_device(config.device)
+    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble)
+    tile = auto_tile(width, height, config.tile, device, model) if choose_tile else config.tile
+    options = ProcessorOptions(
+        tile=tile,
+        colour_stage=make_colour_stage(config, formats.in_fmt.bits),
+        compile_model=config.compile,
+        cpu_workers=config.cpu_workers or 1,
+    )
+    processor = FrameProcessor(model, device, formats, options)
+    learned = model.family != "baseline"
+    batch_size = config.batch_size or auto_batch_size(
+        width, height, device.type == "cuda", learned, free_device_memory(device)
+    )
+    return Compute(processor, model, device, tile, batch_size)
+
+
+def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:
+    """Histogram matching for the run; ``None`` when ``--color off``."""
+    if config.colour == "off":
+        return None
+    return ColourMatcher(config.colour, bins=256 if bits <= 8 else 1024)
+
+
+def with_shots(items: Items, config: RunConfig, bits: int) -> Items:
+    """``items`` with shot marks added to its frames for ``--color shot`` (the colour
+    stage restarts its statistics at each cut); ``items`` itself otherwise."""
+    if config.colour != "shot":
+        return items
+
+    def marked(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        shots = ShotConfig()
+        return with_shot_marks(items(stop), ShotDetector(shots), bits, shots.thumb_size)
+
+    return marked
+
+
+def auto_tile(
+    width: int,
+    height: int,
+    tile: int | None,
+    device: torch.device | None = None,
+    model: SRModel | None = None,
+) -> int | None:
+    """The tile size to use for ``width x height`` frames: the user's ``tile``;
+    ``AUTO_TILE_SIZE`` for frames larger than 4K; ``CPU_CACHE_TILE`` for learned models on
+    the CPU; else ``None`` (whole frames)."""
+    if tile is not None:
+        return tile
+    if width * height > AUTO_TILE_PIXELS:
+        return AUTO_TILE_SIZE
+    learned = model is not None and model.family != "baseline"
+    on_cpu = device is not None and device.type == "cpu"
+    if on_cpu and learned and max(width, height) > CPU_CACHE_TILE:
+        return CPU_CACHE_TILE
+    return None
+
+
+def auto_batch_size(
+    width: int,
+    height: int,
+    on_cuda: bool,
+    learned: bool = True,
+    free_bytes: int | None = None,
+) -> int:
+    """Frames per model call for ``width x height`` frames: enough pixels per call to
+    amortise per-call costs, few enough that the batch stays cache- and memory-friendly
+    (on the CPU learned models run best one frame at a time, interpolation baselines in
+    small batches). On CUDA the batch also stays within half of ``free_bytes`` (the
+    device's free memory) at ``CUDA_BYTES_PER_PIXEL``; an out-of-memory error still
+    falls back to smaller tiles."""
+    pixels = max(1, width * height)
+    budget = 8_000_000 if on_cuda else (300_000 if learned else 1_000_000)
+    if on_cuda and free_bytes is not None:
+        budget = min(budget, free_bytes // 2 // CUDA_BYTES_PER_PIXEL)
+    return max(1, min(16 if on_cuda else 8, budget // pixels))
+
+
+def bounded_queue_size(requested: int, out_width: int, out_height: int, bits: int) -> int:
+    """Frames per queue: ``requested``, fewer when that many output frames (4:2:0 sized)
+    would pass ``QUEUE_BYTES``, but not below 2 for that reason (the stages must overlap)."""
+    frame_bytes = out_width * out_height * 3 // 2 * (1 if bits <= 8 else 2)
+    return min(requested, max(2, QUEUE_BYTES // max(1, frame_bytes)))
+
+
+def free_device_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device (``None`` elsewhere)."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
