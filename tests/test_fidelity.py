@@ -20,9 +20,10 @@ from vidsr.media.side_data import HdrMetadata, hdr_encoder_options
 from vidsr.pipeline.video import upscale_video
 
 MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+MS = Fraction(1, 1000)
 CHAPTERS = [
-    {"id": 1, "start": 0, "end": 200, "time_base": Fraction(1, 1000), "metadata": {"title": "Intro"}},
-    {"id": 2, "start": 200, "end": 400, "time_base": Fraction(1, 1000), "metadata": {"title": "Main"}},
+    {"id": 1, "start": 0, "end": 200, "time_base": MS, "metadata": {"title": "Intro"}},
+    {"id": 2, "start": 200, "end": 400, "time_base": MS, "metadata": {"title": "Main"}},
 ]
 FONT = b"\x00\x01\x00\x00" + bytes(range(256))  # stands in for a TrueType file
 
@@ -32,10 +33,16 @@ def needs(codec: str) -> None:
         pytest.skip(f"this PyAV build has no {codec}")
 
 
-def write_clip(path: Path, *, codec: str = "libx264", pix_fmt: str = "yuv420p",
-               options: dict[str, str] | None = None, n: int = 10,
-               setup: Callable[[av.container.OutputContainer, av.video.stream.VideoStream], None]
-               | None = None) -> Path:
+def write_clip(
+    path: Path,
+    *,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: dict[str, str] | None = None,
+    n: int = 10,
+    setup: Callable[[av.container.OutputContainer, av.video.stream.VideoStream], None]
+    | None = None,
+) -> Path:
     """A 64x48, 25 fps clip; ``setup`` adjusts the container and stream before encoding."""
     with av.open(str(path), "w") as out:
         video = out.add_stream(codec, rate=25, options={"preset": "ultrafast", **(options or {})})
@@ -52,8 +59,11 @@ def write_clip(path: Path, *, codec: str = "libx264", pix_fmt: str = "yuv420p",
 
 
 def upscale(src: Path, dst: Path, codec: str | None = None) -> Path:
-    upscale_video(src, dst, RunConfig(model="bicubic", colour="off", device="cpu",
-                                      encode=EncodeConfig(codec=codec)))
+    upscale_video(
+        src,
+        dst,
+        RunConfig(model="bicubic", colour="off", device="cpu", encode=EncodeConfig(codec=codec)),
+    )
     return dst
 
 
@@ -65,7 +75,7 @@ def side_data(path: Path) -> dict[Type, bytes]:
 
 @pytest.mark.parametrize("ext", [".mkv", ".mp4"])
 def test_sample_aspect_ratio_kept(tmp_path: Path, ext: str) -> None:
-    def anamorphic(_out, video) -> None:  # noqa: ANN001
+    def anamorphic(_out, video) -> None:
         video.codec_context.sample_aspect_ratio = Fraction(32, 27)
 
     src = write_clip(tmp_path / f"dvd{ext}", setup=anamorphic)
@@ -82,13 +92,18 @@ def test_hdr10_static_metadata_carried(tmp_path: Path, codec: str, ext: str) -> 
     needs("libx265")
     needs(codec)
 
-    def hdr_tags(_out, video) -> None:  # noqa: ANN001
+    def hdr_tags(_out, video) -> None:
         cc = video.codec_context
         cc.color_primaries, cc.color_trc, cc.colorspace = 9, 16, 9  # BT.2020, PQ
 
     params = f"master-display={MASTER}:max-cll=1000,400:log-level=error"
-    src = write_clip(tmp_path / "hdr.mkv", codec="libx265", pix_fmt="yuv420p10le",
-                     options={"x265-params": params}, setup=hdr_tags)
+    src = write_clip(
+        tmp_path / "hdr.mkv",
+        codec="libx265",
+        pix_fmt="yuv420p10le",
+        options={"x265-params": params},
+        setup=hdr_tags,
+    )
     before = side_data(src)
     assert Type.MASTERING_DISPLAY_METADATA in before and Type.CONTENT_LIGHT_LEVEL in before
     dst = upscale(src, tmp_path / f"hdr_x2{ext}", codec=codec)
@@ -109,7 +124,7 @@ def test_dynamic_hdr_metadata_is_named_in_a_warning(caplog: pytest.LogCaptureFix
     assert options == {}
 
 
-def _chapters_and_font(out, _video) -> None:  # noqa: ANN001
+def _chapters_and_font(out, _video) -> None:
     out.set_chapters(CHAPTERS)
     out.add_attachment("Subtitle Font.ttf", "font/ttf", FONT)
 
@@ -120,15 +135,16 @@ def test_chapters_and_attachments_copied_to_mkv(tmp_path: Path) -> None:
     with av.open(str(dst)) as c:
         chapters = c.chapters()
         assert [ch["metadata"]["title"] for ch in chapters] == ["Intro", "Main"]
-        assert [(ch["start"] * ch["time_base"], ch["end"] * ch["time_base"]) for ch in chapters] == [
-            (0, Fraction(1, 5)), (Fraction(1, 5), Fraction(2, 5))]
+        spans = [(ch["start"] * ch["time_base"], ch["end"] * ch["time_base"]) for ch in chapters]
+        assert spans == [(0, Fraction(1, 5)), (Fraction(1, 5), Fraction(2, 5))]
         (font,) = c.streams.attachments
         assert font.data == FONT and font.mimetype == "font/ttf"
         assert font.metadata["filename"] == "Subtitle Font.ttf"
 
 
 def test_mp4_keeps_chapters_and_names_the_attachment_it_drops(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src = write_clip(tmp_path / "anime.mkv", setup=_chapters_and_font)
     with caplog.at_level(logging.WARNING):
         dst = upscale(src, tmp_path / "anime_x2.mp4")
@@ -161,7 +177,7 @@ def test_hevc_in_mp4_is_tagged_hvc1(tmp_path: Path) -> None:
 def test_creation_time_and_default_disposition_kept(tmp_path: Path) -> None:
     stamp = "2024-05-01T12:34:56.000000Z"
 
-    def dated(out, video) -> None:  # noqa: ANN001
+    def dated(out, video) -> None:
         out.metadata["creation_time"] = stamp
         video.metadata["creation_time"] = stamp
         video.disposition = av.stream.Disposition.default
@@ -175,7 +191,9 @@ def test_creation_time_and_default_disposition_kept(tmp_path: Path) -> None:
         assert video.disposition & av.stream.Disposition.default
 
 
-@pytest.mark.parametrize(("codec", "pix_fmt"), [("libx264", "yuv422p"), ("prores_ks", "yuv422p10le")])
+@pytest.mark.parametrize(
+    ("codec", "pix_fmt"), [("libx264", "yuv422p"), ("prores_ks", "yuv422p10le")]
+)
 def test_422_input_stays_422(tmp_path: Path, codec: str, pix_fmt: str) -> None:
     needs(codec)
     src = write_clip(tmp_path / "studio.mkv", codec=codec, pix_fmt=pix_fmt)

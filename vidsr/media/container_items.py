@@ -25,8 +25,13 @@ def plan_items(info: VideoInfo, container_format: str, ext: str) -> tuple[bool, 
     chapters = bool(info.chapters)
     if chapters and container_format not in CHAPTER_CONTAINERS:
         titles = ", ".join(repr(c["metadata"].get("title", f"#{c['id']}")) for c in info.chapters)
-        log.warning("%d chapters (%s) are not copied: a %s file cannot hold chapters; "
-                    "use .mkv, .mp4 or .mov", len(info.chapters), titles, ext)
+        log.warning(
+            "%d chapters (%s) are not copied: a %s file cannot hold chapters; "
+            "use .mkv, .mp4 or .mov",
+            len(info.chapters),
+            titles,
+            ext,
+        )
         chapters = False
     attachments = []
     for stream in info.other_streams:
@@ -35,13 +40,22 @@ def plan_items(info: VideoInfo, container_format: str, ext: str) -> tuple[bool, 
         if container_format in ATTACHMENT_CONTAINERS:
             attachments.append(stream.index)
         else:
-            log.warning("attachment #%d (%s) is not copied: a %s file cannot hold attachments; "
-                        "use .mkv", stream.index, stream.name or stream.codec, ext)
+            log.warning(
+                "attachment #%d (%s) is not copied: a %s file cannot hold attachments; use .mkv",
+                stream.index,
+                stream.name or stream.codec,
+                ext,
+            )
     return chapters, tuple(attachments)
 
 
-def write_items(out: av.container.OutputContainer, info: VideoInfo, copy_chapters: bool,
-                attachments: tuple[int, ...], source: av.container.InputContainer | None) -> None:
+def write_items(
+    out: av.container.OutputContainer,
+    info: VideoInfo,
+    copy_chapters: bool,
+    attachments: tuple[int, ...],
+    source: av.container.InputContainer | None,
+) -> None:
     """Add the chapters and attachments to ``out`` before its header is written.
 
     ``source`` is the open input container, needed when there are attachments."""

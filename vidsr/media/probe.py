@@ -181,7 +181,8 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown",
                    s.metadata.get("language"), s.metadata.get("filename"))
         for s in container.streams
-        if s.index != stream.index and s.type in ("audio", "subtitle", "data", "attachment", "video")
+        if s.index != stream.index
+        and s.type in ("audio", "subtitle", "data", "attachment", "video")
     )
     sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
     return VideoInfo(

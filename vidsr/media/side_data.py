@@ -88,8 +88,12 @@ def _parse_mastering(data: bytes) -> MasteringDisplay | None:
     if not (has_primaries and has_luminance):
         return None  # a half-filled record: x265 and x264 take only the complete one
     q = [Fraction(v[i], v[i + 1]) if v[i + 1] else Fraction(0) for i in range(0, 20, 2)]
-    return MasteringDisplay(primaries=((q[0], q[1]), (q[2], q[3]), (q[4], q[5])),
-                            white_point=(q[6], q[7]), min_luminance=q[8], max_luminance=q[9])
+    return MasteringDisplay(
+        primaries=((q[0], q[1]), (q[2], q[3]), (q[4], q[5])),
+        white_point=(q[6], q[7]),
+        min_luminance=q[8],
+        max_luminance=q[9],
+    )
 
 
 def _x26x_display(m: MasteringDisplay) -> str:
@@ -100,8 +104,10 @@ def _x26x_display(m: MasteringDisplay) -> str:
     def xy(x: Fraction, y: Fraction) -> str:
         return f"{round(x * 50000)},{round(y * 50000)}"
 
-    return (f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
-            f"L({round(m.max_luminance * 10000)},{round(m.min_luminance * 10000)})")
+    return (
+        f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
+        f"L({round(m.max_luminance * 10000)},{round(m.min_luminance * 10000)})"
+    )
 
 
 def _svt_display(m: MasteringDisplay) -> str:
@@ -110,8 +116,10 @@ def _svt_display(m: MasteringDisplay) -> str:
     def xy(x: Fraction, y: Fraction) -> str:
         return f"{float(x):.5f},{float(y):.5f}"
 
-    return (f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
-            f"L({float(m.max_luminance):.4f},{float(m.min_luminance):.4f})")
+    return (
+        f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
+        f"L({float(m.max_luminance):.4f},{float(m.min_luminance):.4f})"
+    )
 
 
 def hdr_encoder_options(codec: str, hdr: HdrMetadata | None, options: dict[str, str]) -> None:
@@ -121,9 +129,11 @@ def hdr_encoder_options(codec: str, hdr: HdrMetadata | None, options: dict[str, 
     if hdr is None:
         return
     if hdr.dynamic:
-        log.warning("%s dynamic HDR metadata is not carried to the output (only HDR10 "
-                    "static metadata is); the output plays as plain HDR10",
-                    " and ".join(hdr.dynamic))
+        log.warning(
+            "%s dynamic HDR metadata is not carried to the output (only HDR10 "
+            "static metadata is); the output plays as plain HDR10",
+            " and ".join(hdr.dynamic),
+        )
     if not hdr.static:
         return
     params: list[str] = []
@@ -146,7 +156,10 @@ def hdr_encoder_options(codec: str, hdr: HdrMetadata | None, options: dict[str, 
         if hdr.light_level:
             params.append("content-light={},{}".format(*hdr.light_level))
     else:
-        log.warning("HDR10 mastering-display and light-level metadata is not carried by %s; "
-                    "use libx265, libx264 or libsvtav1 to keep it", codec)
+        log.warning(
+            "HDR10 mastering-display and light-level metadata is not carried by %s; "
+            "use libx265, libx264 or libsvtav1 to keep it",
+            codec,
+        )
         return
     options[key] = ":".join(filter(None, [options.get(key, ""), *params]))

@@ -46,7 +46,6 @@ _MPEGTS_CODECS = {
 # display size, which PyAV does not set).
 _NO_SAR_CODECS = {"vp8", "vp9", "av1"}
 _FRAME_GRID_CODECS = {"mpeg1video", "mpeg2video"}
-_QP2LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: global_quality is a quantiser times this
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,8 @@ def _encoder_options(codec: av.codec.Codec, encode: EncodeConfig,
                      info: VideoInfo) -> tuple[dict[str, str], Fraction, Fraction]:
     """Encoder options, frame rate and time base. MPEG-1/2 take only standard frame rates
     and a time base of one frame (else ``avcodec_open2`` fails with EINVAL), and without
-    a rate control choice they encode at 200 kbit/s: they get a fixed quantiser."""
+    a rate control choice they encode at 200 kbit/s: they get a fixed quantiser (3, or
+    ``--crf`` read as the quantiser, 1-31)."""
     options: dict[str, str] = {}
     name = codec.name
     if encode.crf is not None and name.endswith("_nvenc"):  # NVENC's constant quality
@@ -220,8 +220,8 @@ def _encoder_options(codec: av.codec.Codec, encode: EncodeConfig,
                         name, rate, nearest)
             rate = nearest
         time_base = 1 / rate
-        quant = 2 if encode.crf is None else max(1, min(31, round(encode.crf / 51 * 31)))
-        options.update(flags="+qscale", global_quality=str(quant * _QP2LAMBDA))
+        quant = 3 if encode.crf is None else max(1, min(31, encode.crf))  # --crf: quantiser
+        options.update(flags="+qscale", qmin=str(quant), qmax=str(quant))
     return options, rate, time_base
 
 
@@ -258,15 +258,18 @@ class FileSink:
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot create {plan.path}: {e}") from e
         out = self._container
-        out.metadata.update({k: v for k, v in info.metadata.items() if k.lower() not in _GENERATED_KEYS})
+        out.metadata.update({k: v for k, v in info.metadata.items()
+                             if k.lower() not in _GENERATED_KEYS})
         self._video = self._add_video(out)
         if plan.passthrough or plan.attachments:
-            # Templates must come from an open input container; it is only read for stream parameters.
+            # Templates must come from an open input container; it is only read for stream
+            # parameters (and attachments).
             self._source = av.open(str(info.path), metadata_errors="replace")
             for index in plan.passthrough:
                 template = self._source.streams[index]
                 copied = out.add_stream_from_template(template)
-                copied.metadata.update({k: v for k, v in template.metadata.items() if k.upper() != "DURATION"})
+                copied.metadata.update({k: v for k, v in template.metadata.items()
+                                        if k.upper() != "DURATION"})
                 copied.disposition = template.disposition
                 self._stream_map[index] = copied
         write_items(out, info, plan.chapters, plan.attachments, self._source)
@@ -275,7 +278,8 @@ class FileSink:
             try:
                 self._last_dts = copy_packets(self.resume_from, video, out)
             except (av.error.FFmpegError, OSError) as e:
-                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: {e}") from e
+                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: "
+                                  f"{e}") from e
             self.frames_written = self.resume_from.frames_done
 
     def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
@@ -290,7 +294,8 @@ class FileSink:
         cc.thread_type = "AUTO"
         cc.thread_count = plan.threads
         # Colour tags: carry the input's; where it left the matrix unsaid, write the one used.
-        cc.colorspace = info.colorspace if info.colorspace in MATRIX_COEFFICIENTS else info.yuv.matrix
+        known = info.colorspace in MATRIX_COEFFICIENTS
+        cc.colorspace = info.colorspace if known else info.yuv.matrix
         cc.color_range = info.color_range
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
