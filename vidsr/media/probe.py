@@ -50,7 +50,7 @@ class VideoInfo:
     ``work_format`` is the planar YUV pixel format frames are converted to for processing;
     ``yuv`` gives its matrix, range and bit depth, with ``matrix_guessed`` set when the
     file did not declare a matrix and one was chosen from the frame size.
-    ``sample_aspect_ratio`` is the pixel shape (``None``: square or undeclared);
+    ``sample_aspect_ratio`` is the declared pixel shape (``None``: undeclared);
     ``video_disposition`` the video stream's disposition flags; ``chapters`` the input's
     chapters as PyAV gives them; ``hdr`` the first frame's HDR metadata, if any.
     """
@@ -208,7 +208,7 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         metadata=dict(container.metadata),
         video_metadata=dict(stream.metadata),
         other_streams=others,
-        sample_aspect_ratio=Fraction(sar) if sar and sar != 1 else None,
+        sample_aspect_ratio=Fraction(sar) if sar else None,
         video_disposition=int(stream.disposition),
         chapters=tuple(container.chapters()),
         hdr=hdr_from_frame(frame),

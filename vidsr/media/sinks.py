@@ -131,7 +131,8 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     chapters, attachments = plan_items(info, container_format, ext)
     options, rate, codec_tb = _encoder_options(codec, encode, info)
     hdr_encoder_options(codec.name, info.hdr, options)
-    if info.sample_aspect_ratio and codec.canonical_name in _NO_SAR_CODECS:
+    sar = info.sample_aspect_ratio
+    if sar and sar != 1 and codec.canonical_name in _NO_SAR_CODECS:
         log.warning("the input's pixel aspect %s is not kept: %s output has no field for it "
                     "(it displays with square pixels)", info.sample_aspect_ratio, codec.name)
     tag = "hvc1" if codec.canonical_name == "hevc" and container_format in ("mp4", "mov") else None
