@@ -17,6 +17,7 @@ import av
 from vidsr.colour.convert import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
 from vidsr.errors import InputError
 from vidsr.media.planes import chroma_shift
+from vidsr.media.side_data import HdrMetadata, hdr_from_frame
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class StreamInfo:
     kind: str  # "audio", "subtitle", "data", "attachment"
     codec: str
     language: str | None
+    name: str | None = None  # an attachment's file name
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class VideoInfo:
     ``work_format`` is the planar YUV pixel format frames are converted to for processing;
     ``yuv`` gives its matrix, range and bit depth, with ``matrix_guessed`` set when the
     file did not declare a matrix and one was chosen from the frame size.
+    ``sample_aspect_ratio`` is the declared pixel shape (``None``: undeclared);
+    ``video_disposition`` the video stream's disposition flags; ``chapters`` the input's
+    chapters as PyAV gives them; ``hdr`` the first frame's HDR metadata, if any.
     """
 
     path: Path
@@ -73,6 +78,10 @@ class VideoInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     video_metadata: dict[str, str] = field(default_factory=dict)
     other_streams: tuple[StreamInfo, ...] = ()
+    sample_aspect_ratio: Fraction | None = None
+    video_disposition: int = 0
+    chapters: tuple[dict, ...] = ()
+    hdr: HdrMetadata | None = None
 
     @property
     def chroma_shift(self) -> tuple[int, int]:
@@ -167,10 +176,12 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         frames = round(duration * rate)
     others = tuple(
         StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown",
-                   s.metadata.get("language"))
+                   s.metadata.get("language"), s.metadata.get("filename"))
         for s in container.streams
-        if s.index != stream.index and s.type in ("audio", "subtitle", "data", "attachment", "video")
+        if s.index != stream.index
+        and s.type in ("audio", "subtitle", "data", "attachment", "video")
     )
+    sar = stream.sample_aspect_ratio or cc.sample_aspect_ratio
     return VideoInfo(
         path=path,
         container_format=container.format.name,
@@ -194,6 +205,10 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         metadata=dict(container.metadata),
         video_metadata=dict(stream.metadata),
         other_streams=others,
+        sample_aspect_ratio=Fraction(sar) if sar else None,
+        video_disposition=int(stream.disposition),
+        chapters=tuple(container.chapters()),
+        hdr=hdr_from_frame(frame),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -18,9 +19,11 @@ import numpy as np
 from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
+from vidsr.media.container_items import plan_items, write_items
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
+from vidsr.media.side_data import hdr_encoder_options
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +32,30 @@ CONTAINERS: dict[str, str] = {
     ".avi": "avi", ".ts": "mpegts", ".nut": "nut",
 }
 # Metadata keys written by muxers themselves; copying them would be stale or wrong.
+# creation_time is the input's own and is kept, as ffmpeg keeps it.
 _GENERATED_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
-                   "creation_time", "handler_name", "vendor_id"}
+                   "handler_name", "vendor_id"}
 _PLANAR_YUV_PREFIXES = ("yuv420p", "yuv422p", "yuv444p")
+# What FFmpeg's MPEG-TS muxer writes stream types for (libavformat/mpegtsenc.c).
+_MPEGTS_CODECS = {
+    "mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vvc", "cavs", "dirac", "vc1",
+    "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
+    "dvb_subtitle", "dvb_teletext", "arib_caption", "smpte_klv", "timed_id3",
+}
+# Codecs whose bitstream has no sample aspect ratio (Matroska would need the muxer's
+# display size, which PyAV does not set).
+_NO_SAR_CODECS = {"vp8", "vp9", "av1"}
+_FRAME_GRID_CODECS = {"mpeg1video", "mpeg2video"}
 
 
 @dataclass(frozen=True)
 class OutputPlan:
-    """Decided encoding settings for one output file."""
+    """Decided encoding settings for one output file.
+
+    ``codec_time_base`` is the encoder's time base (the input's, or one frame for codecs
+    that only take a standard frame rate); ``codec_tag`` a fourcc to write, or ``None``;
+    ``chapters`` whether the input's chapters are copied; ``attachments`` the input stream
+    indexes of the attachments to copy."""
 
     path: Path
     container_format: str
@@ -49,16 +68,25 @@ class OutputPlan:
     options: dict[str, str]
     passthrough: tuple[int, ...]
     threads: int
+    codec_time_base: Fraction | None = None
+    frame_rate: Fraction | None = None
+    codec_tag: str | None = None
+    chapters: bool = False
+    attachments: tuple[int, ...] = ()
 
 
 def _bits(pix_fmt: str) -> int:
     return max(c.bits for c in av.VideoFormat(pix_fmt).components)
 
 
-def _default_pix_fmt(codec: av.codec.Codec, in_bits: int) -> str:
-    """Keep the input's bit depth: 8-bit in gives yuv420p, deeper gives a 10-bit format."""
+def _default_pix_fmt(codec: av.codec.Codec, in_bits: int, in_format: str = "yuv420p") -> str:
+    """Keep the input's bit depth: 8-bit in gives yuv420p, deeper gives a 10-bit format;
+    4:2:2 input stays 4:2:2 where the codec takes it (4:4:4 and RGB input become 4:2:0)."""
     formats = [f.name for f in codec.video_formats or []]
-    wanted = "yuv420p" if in_bits <= 8 else "yuv420p10le"
+    chroma = "yuv422p" if in_format.startswith("yuv422") else "yuv420p"
+    wanted = chroma if in_bits <= 8 else f"{chroma}10le"
+    if chroma == "yuv422p" and formats and wanted not in formats:
+        chroma, wanted = "yuv420p", "yuv420p" if in_bits <= 8 else "yuv420p10le"
     if not formats or wanted in formats:
         return wanted
     depth = 8 if in_bits <= 8 else 10
@@ -66,6 +94,15 @@ def _default_pix_fmt(codec: av.codec.Codec, in_bits: int) -> str:
     if same_depth:
         return same_depth[0]
     return formats[0]
+
+
+def container_codecs(container_format: str) -> set[str]:
+    """Codec names a container can hold: FFmpeg's answer, which is incomplete for MPEG-TS
+    (its muxer has no codec table; this is the list it writes stream types for)."""
+    supported = set(av.open(io.BytesIO(), "w", format=container_format).supported_codecs)
+    if container_format == "mpegts":
+        supported |= _MPEGTS_CODECS
+    return supported
 
 
 def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: int) -> OutputPlan:
@@ -81,34 +118,58 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     if container_format is None:
         known = ", ".join(sorted(CONTAINERS))
         raise OptionError(f"unsupported output extension {ext or '(none)'!r}; use one of {known}")
-    codec_name = encode.codec_name
-    try:
-        codec = av.codec.Codec(codec_name, "w")
-    except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
-        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libsvtav1, ffv1, prores_ks)") from e
-    if codec.type != "video":
-        raise OptionError(f"{codec_name!r} is not a video encoder")
-    supported = av.open(io.BytesIO(), "w", format=container_format).supported_codecs
-    if codec.canonical_name not in supported and codec.name not in supported:
-        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; pick another --codec or extension")
-
-    formats = [f.name for f in codec.video_formats or []]
-    if encode.pix_fmt is not None:
-        if formats and encode.pix_fmt not in formats:
-            raise OptionError(f"codec {codec_name} does not take --pix-fmt {encode.pix_fmt} (takes {', '.join(formats)})")
-        try:
-            av.VideoFormat(encode.pix_fmt)
-        except (ValueError, av.error.FFmpegError) as e:
-            raise OptionError(f"unknown pixel format {encode.pix_fmt!r}") from e
-        pix_fmt = encode.pix_fmt
-    else:
-        pix_fmt = _default_pix_fmt(codec, info.yuv.bits)
+    supported = container_codecs(container_format)
+    codec = _video_encoder(encode.codec_name, supported, ext)
+    pix_fmt = _pixel_format(codec, encode, info)
     bits = _bits(pix_fmt)
     work = work_format_for(pix_fmt, bits)
     if work.startswith("yuv444p") and bits > 8 and not work.endswith(("10le", "12le")):
         work = "yuv444p16le"
-
     width, height = info.width * scale, info.height * scale
+    _check_even_size(pix_fmt, width, height)
+    passthrough = _passthrough(info, supported, ext)
+    chapters, attachments = plan_items(info, container_format, ext)
+    options, rate, codec_tb = _encoder_options(codec, encode, info)
+    hdr_encoder_options(codec.name, info.hdr, options)
+    sar = info.sample_aspect_ratio
+    if sar and sar != 1 and codec.canonical_name in _NO_SAR_CODECS:
+        log.warning("the input's pixel aspect %s is not kept: %s output has no field for it "
+                    "(it displays with square pixels)", info.sample_aspect_ratio, codec.name)
+    tag = "hvc1" if codec.canonical_name == "hevc" and container_format in ("mp4", "mov") else None
+    return OutputPlan(out_path, container_format, encode.codec_name, pix_fmt, work, bits, width,
+                      height, options, passthrough, encode.threads, codec_tb, rate, tag,
+                      chapters, attachments)
+
+
+def _video_encoder(codec_name: str, supported: set[str], ext: str) -> av.codec.Codec:
+    try:
+        codec = av.codec.Codec(codec_name, "w")
+    except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
+        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libsvtav1, "
+                          f"ffv1, prores_ks)") from e
+    if codec.type != "video":
+        raise OptionError(f"{codec_name!r} is not a video encoder")
+    if codec.canonical_name not in supported and codec.name not in supported:
+        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; "
+                          f"pick another --codec or extension")
+    return codec
+
+
+def _pixel_format(codec: av.codec.Codec, encode: EncodeConfig, info: VideoInfo) -> str:
+    if encode.pix_fmt is None:
+        return _default_pix_fmt(codec, info.yuv.bits, info.work_format)
+    formats = [f.name for f in codec.video_formats or []]
+    if formats and encode.pix_fmt not in formats:
+        raise OptionError(f"codec {codec.name} does not take --pix-fmt {encode.pix_fmt} "
+                          f"(takes {', '.join(formats)})")
+    try:
+        av.VideoFormat(encode.pix_fmt)
+    except (ValueError, av.error.FFmpegError) as e:
+        raise OptionError(f"unknown pixel format {encode.pix_fmt!r}") from e
+    return encode.pix_fmt
+
+
+def _check_even_size(pix_fmt: str, width: int, height: int) -> None:
     shift_v, shift_h = chroma_shift(pix_fmt)
     if (shift_h and width % 2) or (shift_v and height % 2):
         raise OptionError(
@@ -116,28 +177,52 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
             f"use --pix-fmt yuv444p or an even --scale"
         )
 
+
+def _passthrough(info: VideoInfo, supported: set[str], ext: str) -> tuple[int, ...]:
     passthrough = []
     for stream in info.other_streams:
+        if stream.kind == "attachment":
+            continue  # see plan_items
         if stream.kind not in ("audio", "subtitle"):
-            log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are", stream.index, stream.kind, stream.codec)
+            log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are",
+                        stream.index, stream.kind, stream.codec)
             continue
         if stream.codec not in supported:
             raise OptionError(
-                f"{stream.kind} stream #{stream.index} ({stream.codec}) cannot be copied into a {ext} file; "
-                f"use .mkv (or .mov) output"
+                f"{stream.kind} stream #{stream.index} ({stream.codec}) cannot be copied into "
+                f"a {ext} file; use .mkv (or .mov) output"
             )
         passthrough.append(stream.index)
+    return tuple(passthrough)
 
+
+def _encoder_options(codec: av.codec.Codec, encode: EncodeConfig,
+                     info: VideoInfo) -> tuple[dict[str, str], Fraction, Fraction]:
+    """Encoder options, frame rate and time base. MPEG-1/2 take only standard frame rates
+    and a time base of one frame (else ``avcodec_open2`` fails with EINVAL), and without
+    a rate control choice they encode at 200 kbit/s: they get a fixed quantiser (3, or
+    ``--crf`` read as the quantiser, 1-31)."""
     options: dict[str, str] = {}
-    if encode.crf is not None and codec_name.endswith("_nvenc"):  # NVENC's constant quality
+    name = codec.name
+    if encode.crf is not None and name.endswith("_nvenc"):  # NVENC's constant quality
         options.update(rc="vbr", cq=str(encode.crf))
-    elif encode.crf is not None:
+    elif encode.crf is not None and codec.canonical_name not in _FRAME_GRID_CODECS:
         options["crf"] = str(encode.crf)
     if encode.preset is not None:
         options["preset"] = encode.preset
     options["g"] = str(encode.gop or max(1, round(2 * info.frame_rate)))
-    return OutputPlan(out_path, container_format, codec_name, pix_fmt, work, bits, width, height,
-                      options, tuple(passthrough), encode.threads)
+    rate, time_base = info.frame_rate, info.time_base
+    if codec.canonical_name in _FRAME_GRID_CODECS:
+        rates = [Fraction(r) for r in codec.frame_rates or []]
+        if rates and rate not in rates:
+            nearest = min(rates, key=lambda r: abs(r - rate))
+            log.warning("%s takes only standard frame rates: %s fps is written as %s fps",
+                        name, rate, nearest)
+            rate = nearest
+        time_base = 1 / rate
+        quant = 3 if encode.crf is None else max(1, min(31, encode.crf))  # --crf: quantiser
+        options.update(flags="+qscale", qmin=str(quant), qmax=str(quant))
+    return options, rate, time_base
 
 
 class FileSink:
@@ -173,38 +258,58 @@ class FileSink:
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot create {plan.path}: {e}") from e
         out = self._container
-        out.metadata.update({k: v for k, v in info.metadata.items() if k.lower() not in _GENERATED_KEYS})
-        video = out.add_stream(plan.codec, rate=info.frame_rate, options=dict(plan.options))
-        video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
-        video.time_base = info.time_base
-        cc = video.codec_context
-        cc.time_base = info.time_base
-        cc.thread_type = "AUTO"
-        cc.thread_count = plan.threads
-        # Colour tags: carry the input's; where it left the matrix unsaid, write the one used.
-        cc.colorspace = info.colorspace if info.colorspace in MATRIX_COEFFICIENTS else info.yuv.matrix
-        cc.color_range = info.color_range
-        cc.color_primaries = info.color_primaries
-        cc.color_trc = info.color_trc
-        if info.rotation:
-            video.set_display_rotation(info.rotation)
-        video.metadata.update({k: v for k, v in info.video_metadata.items() if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"})
-        self._video = video
-        if plan.passthrough:
-            # Templates must come from an open input container; it is only read for stream parameters.
+        out.metadata.update({k: v for k, v in info.metadata.items()
+                             if k.lower() not in _GENERATED_KEYS})
+        self._video = self._add_video(out)
+        if plan.passthrough or plan.attachments:
+            # Templates must come from an open input container; it is only read for stream
+            # parameters (and attachments).
             self._source = av.open(str(info.path), metadata_errors="replace")
             for index in plan.passthrough:
                 template = self._source.streams[index]
                 copied = out.add_stream_from_template(template)
-                copied.metadata.update({k: v for k, v in template.metadata.items() if k.upper() != "DURATION"})
+                copied.metadata.update({k: v for k, v in template.metadata.items()
+                                        if k.upper() != "DURATION"})
                 copied.disposition = template.disposition
                 self._stream_map[index] = copied
+        write_items(out, info, plan.chapters, plan.attachments, self._source)
+        video = self._video
         if self.resume_from is not None:
             try:
                 self._last_dts = copy_packets(self.resume_from, video, out)
             except (av.error.FFmpegError, OSError) as e:
-                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: {e}") from e
+                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: "
+                                  f"{e}") from e
             self.frames_written = self.resume_from.frames_done
+
+    def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
+        """The video stream, with the input's tags, pixel aspect, disposition and metadata."""
+        plan, info = self.plan, self.info
+        video = out.add_stream(plan.codec, rate=plan.frame_rate or info.frame_rate,
+                               options=dict(plan.options))
+        video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
+        video.time_base = info.time_base
+        cc = video.codec_context
+        cc.time_base = plan.codec_time_base or info.time_base
+        cc.thread_type = "AUTO"
+        cc.thread_count = plan.threads
+        # Colour tags: carry the input's; where it left the matrix unsaid, write the one used.
+        known = info.colorspace in MATRIX_COEFFICIENTS
+        cc.colorspace = info.colorspace if known else info.yuv.matrix
+        cc.color_range = info.color_range
+        cc.color_primaries = info.color_primaries
+        cc.color_trc = info.color_trc
+        if info.sample_aspect_ratio:  # an integer scale keeps the pixel shape
+            cc.sample_aspect_ratio = info.sample_aspect_ratio
+        if plan.codec_tag:
+            video.codec_tag = plan.codec_tag
+        if info.rotation:
+            video.set_display_rotation(info.rotation)
+        if info.video_disposition:
+            video.disposition = av.stream.Disposition(info.video_disposition)
+        video.metadata.update({k: v for k, v in info.video_metadata.items()
+                               if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"})
+        return video
 
     def write_frame(self, planes: Planes, source: HostFrame) -> None:
         """Encode one frame given as work-format planes (uint8, or uint16 for deeper
