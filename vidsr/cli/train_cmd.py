@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
                                  "wall_s": result.wall_s, "device": result.device,
                                  "command": cfg.command}
     if args.export:
-        from vidsr.training.export import export_model
         from vidsr.engine.upscaler import weights_dir
+        from vidsr.training.export import export_model
 
         out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
         weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,

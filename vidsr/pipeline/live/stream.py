@@ -25,7 +25,7 @@ import numpy as np
 
 from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, CaptureThread, LatestSlot, open_capture
 from vidsr.colour.matching import ColourMatcher
-from vidsr.config import EncodeConfig
+from vidsr.config import EncodeConfig, check_colour, check_scale
 from vidsr.device import resolve_device
 from vidsr.errors import OptionError
 from vidsr.engine.processor import FrameProcessor
@@ -71,10 +71,8 @@ class StreamConfig:
     paced: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 3, 4):
-            raise OptionError(f"--scale must be 2, 3 or 4, got {self.scale}")
-        if self.colour not in ("shot", "frame", "off"):
-            raise OptionError(f"--color must be shot, frame or off, got {self.colour!r}")
+        check_scale(self.scale)
+        check_colour(self.colour)
         if self.frames is not None and self.frames < 1:
             raise OptionError(f"--frames must be >= 1, got {self.frames}")
         if self.duration is not None and not self.duration > 0:
