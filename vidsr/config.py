@@ -16,6 +16,9 @@ DEFAULT_CODEC = "libx264"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
 ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
+# Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 # Upscaling factors a run accepts (each registry model lists those it supports).
 SCALES: tuple[int, ...] = (2, 3, 4)
 # Extensions read as still images (lower case), by folders, evaluation and training.
