@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Model, device and batching options shared by the commands that upscale."""
-    parser.add_argument("--scale", type=int, default=2, choices=SCALES, help="upscaling factor (default 2)")
+    parser.add_argument("--scale", type=int, default=2, choices=SCALES,
+                        help="upscaling factor (default 2)")
     parser.add_argument("--model", default=None,
                         help="model name (see `vidsr models`) or a .pth/.safetensors file; default: the fast model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -102,8 +103,9 @@ def _is_folder(output: str) -> bool:
 def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -> RunConfig:
     encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, gop=args.gop)
     # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
-    return RunConfig(model=args.model, scale=args.scale, device=args.device, batch_size=args.batch_size,
-                     tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode,
+    return RunConfig(model=args.model, scale=args.scale, device=args.device,
+                     batch_size=args.batch_size, tile=args.tile, colour=args.colour,
+                     overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
                      compile=args.compile, cpu_workers=cpu_workers,
                      self_ensemble=args.self_ensemble)
