@@ -14,6 +14,9 @@ from vidsr.models.perceptual import PerceptualSR
 from vidsr.models.quality import QualitySR
 from vidsr.models.srcnn import SRCNN, SRCNNTutorial
 
+# The scales every model here is built and trained for. ``models`` imports nothing else of
+# vidsr, so this is the registry's own list; the run-wide vocabulary of accepted scales is
+# ``vidsr.config.SCALES``, and tests/test_imports.py checks that the two agree.
 SCALES = (2, 3, 4)
 
 
@@ -25,7 +28,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "bicubic": ModelEntry(
         name="bicubic",
         family="baseline",
-        scales=(2, 3, 4),
+        scales=SCALES,
         colour="luma",
         build=lambda scale: PolyphaseUpsampler(scale, "bicubic"),
         description="bicubic interpolation (MATLAB kernel, a=-0.5); no learned weights",
@@ -34,7 +37,7 @@ REGISTRY: dict[str, ModelEntry] = {
     "lanczos": ModelEntry(
         name="lanczos",
         family="baseline",
-        scales=(2, 3, 4),
+        scales=SCALES,
         colour="luma",
         build=lambda scale: PolyphaseUpsampler(scale, "lanczos"),
         description="Lanczos-3 interpolation on luma (chroma bicubic); no learned weights",

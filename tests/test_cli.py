@@ -25,6 +25,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in lines[0]
 
 
+@pytest.mark.slow
 def test_upscale_writes_default_output_and_summary(tmp_path: Path) -> None:
     src = make_video(tmp_path / "movie.mp4", n=6, audio=True)
     result = run_cli("upscale", str(src), "--scale", "2", "--model", "bicubic", "--device", "cpu")
@@ -35,16 +36,19 @@ def test_upscale_writes_default_output_and_summary(tmp_path: Path) -> None:
     assert len(read_frames(out)) == 6
 
 
+@pytest.mark.slow
 def test_missing_file(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("upscale", str(tmp_path / "nope.mp4")), "not found")
 
 
+@pytest.mark.slow
 def test_text_file_named_mp4(tmp_path: Path) -> None:
     fake = tmp_path / "notes.mp4"
     fake.write_text("this is not a video\n" * 20)
     assert_one_line_error(run_cli("upscale", str(fake)), "notes.mp4")
 
 
+@pytest.mark.slow
 def test_file_without_video_stream(tmp_path: Path) -> None:
     import av
     import numpy as np
@@ -62,12 +66,14 @@ def test_file_without_video_stream(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("upscale", str(path), "-o", str(tmp_path / "o.mp4")), "no video stream")
 
 
+@pytest.mark.slow
 def test_unknown_model(tmp_path: Path, tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "--model", "nonesuch", "-o", str(tmp_path / "o.mp4"))
     assert_one_line_error(result, "unknown model", "nonesuch")
     assert not (tmp_path / "o.mp4").exists()
 
 
+@pytest.mark.slow
 def test_unsupported_scale_is_a_one_line_usage_error(tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "--scale", "5")
     assert result.returncode == 2
@@ -75,6 +81,7 @@ def test_unsupported_scale_is_a_one_line_usage_error(tiny_video: Path) -> None:
     assert "invalid choice" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--tile", "-8"), ("--crf", "-1"), ("--gop", "0")])
 def test_zero_or_negative_values(tmp_path: Path, tiny_video: Path, option: str, value: str) -> None:
     out = tmp_path / "o.mp4"
@@ -82,16 +89,19 @@ def test_zero_or_negative_values(tmp_path: Path, tiny_video: Path, option: str, 
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_codec_that_cannot_go_in_container(tmp_path: Path, tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "--codec", "prores_ks", "-o", str(tmp_path / "o.webm"))
     assert_one_line_error(result, "prores_ks", ".webm")
 
 
+@pytest.mark.slow
 def test_unknown_codec(tmp_path: Path, tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "--codec", "h265000", "-o", str(tmp_path / "o.mp4"))
     assert_one_line_error(result, "unknown encoder")
 
 
+@pytest.mark.slow
 def test_existing_output_needs_overwrite(tmp_path: Path, tiny_video: Path) -> None:
     out = tmp_path / "o.mp4"
     out.write_bytes(b"x")
@@ -125,6 +135,7 @@ def test_models_json_carries_card_figures(capsys: pytest.CaptureFixture[str]) ->
     assert "validation_self_ensemble" not in by_name["fast"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "long_x4.mp4"
@@ -151,6 +162,7 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     assert 0 < len(read_frames(partial)) < 240  # flushed, playable, plainly partial
 
 
+@pytest.mark.slow
 def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "t_x4.mp4"
@@ -167,3 +179,19 @@ def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 143, stderr
     assert not out.exists()
+
+
+def test_library_and_cli_defaults_are_the_same_run() -> None:
+    """`vidsr upscale a.mp4` and `vidsr.upscale_video("a.mp4")` build the same RunConfig,
+    whose model (None) resolves in one place: the fast model where its weights ship."""
+    from vidsr import RunConfig
+    from vidsr.cli import build_parser
+    from vidsr.cli.upscale_cmd import config_from_args
+    from vidsr.engine.upscaler import default_model, load_model, resolve_model
+
+    args = build_parser().parse_args(["upscale", "a.mp4"])
+    assert config_from_args(args) == RunConfig()
+    assert RunConfig().model is None
+    assert resolve_model(None, 2) == default_model(2) == "fast"
+    assert resolve_model("bicubic", 2) == "bicubic"
+    assert load_model(None, 3).name == "fast"

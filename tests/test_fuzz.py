@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 from conftest import make_video
 
 CASES = int(os.environ.get("VIDSR_FUZZ_CASES", "24"))
@@ -73,6 +74,7 @@ def run_worker(cases_file: Path, results_file: Path) -> list[dict]:
             raise AssertionError(f"fuzz worker crashed (exit {proc.returncode}): {proc.stderr.read()[-2000:]}")
 
 
+@pytest.mark.slow
 def test_fuzzed_videos_end_cleanly(tmp_path: Path) -> None:
     seed = make_video(tmp_path / "seed.mp4", n=12, size=(48, 32), audio=True)
     data = seed.read_bytes()

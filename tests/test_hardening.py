@@ -29,6 +29,7 @@ def one_line_error_or_success(result) -> None:  # noqa: ANN001
         assert len(errors) == 1, result.stderr
 
 
+@pytest.mark.slow
 def test_truncated_mp4_reports_lost_frames(tmp_path: Path) -> None:
     src = tmp_path / "fast.mp4"
     with av.open(str(src), "w", options={"movflags": "faststart"}) as out:
@@ -50,6 +51,7 @@ def test_truncated_mp4_reports_lost_frames(tmp_path: Path) -> None:
         assert 0 < len(read_frames(tmp_path / "o.mp4")) < 40
 
 
+@pytest.mark.slow
 def test_truncated_header_is_one_line(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=10)
     cut = tmp_path / "head.mp4"
@@ -68,6 +70,7 @@ def test_one_pixel_video(tmp_path: Path) -> None:
     assert len(frames) == 3 and (frames[0].width, frames[0].height) == (2, 2)
 
 
+@pytest.mark.slow
 def test_odd_output_for_420_is_refused_before_work(tmp_path: Path) -> None:
     src = make_video(tmp_path / "odd.mkv", n=2, size=(33, 19), codec="ffv1", pix_fmt="yuv444p")
     result = run_cli("upscale", str(src), "--scale", "3", "-o", str(tmp_path / "o.mp4"))
@@ -82,12 +85,14 @@ def test_444_input_defaults_to_420_output(tmp_path: Path) -> None:
     assert read_frames(dst)[0].format.name == "yuv420p"
 
 
+@pytest.mark.slow
 def test_missing_output_folder(tmp_path: Path, tiny_video: Path) -> None:
     result = run_cli("upscale", str(tiny_video), "-o", str(tmp_path / "nope" / "o.mp4"))
     one_line_error_or_success(result)
     assert result.returncode == 1 and "folder does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_directory_as_input(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     result = run_cli("upscale", str(tmp_path / "empty"), "-o", str(tmp_path / "o.mp4"))
@@ -95,6 +100,7 @@ def test_directory_as_input(tmp_path: Path) -> None:
     assert result.returncode == 1
 
 
+@pytest.mark.slow
 def test_empty_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
@@ -142,6 +148,7 @@ def test_out_of_memory_retries_with_smaller_tiles() -> None:
     assert np.abs(out[0][0].astype(int) - expected[0][0].astype(int)).max() <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root reads files regardless of permissions")
 def test_unreadable_file(tmp_path: Path, tiny_video: Path) -> None:
     locked = tmp_path / "locked.mp4"
@@ -152,6 +159,7 @@ def test_unreadable_file(tmp_path: Path, tiny_video: Path) -> None:
     assert result.returncode == 1
 
 
+@pytest.mark.slow
 def test_video_stream_without_frames(tmp_path: Path) -> None:
     path = tmp_path / "noframes.mkv"
     with av.open(str(path), "w") as out:
@@ -162,6 +170,7 @@ def test_video_stream_without_frames(tmp_path: Path) -> None:
     assert result.returncode == 1 and not (tmp_path / "o.mkv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0.3, 0.97])
 def test_truncated_matroska_decodes_what_it_can(tmp_path: Path, fraction: float) -> None:
     src = make_video(tmp_path / "in.mkv", n=30, size=(48, 32))
@@ -191,6 +200,7 @@ def tiny_filesystem(tmp_path: Path):  # noqa: ANN201
     subprocess.run(["umount", str(mount_point)], capture_output=True)
 
 
+@pytest.mark.slow
 def test_disk_full_mid_run(tmp_path: Path, tiny_filesystem: Path) -> None:
     noise = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(30)]
     src = make_video(tmp_path / "in.mkv", n=30, size=(96, 64), audio=True, codec="ffv1", frames=noise)
@@ -202,6 +212,7 @@ def test_disk_full_mid_run(tmp_path: Path, tiny_filesystem: Path) -> None:
     assert list(tiny_filesystem.iterdir()) == []  # no final file, no partial left behind
 
 
+@pytest.mark.slow
 def test_image_named_mp4(tmp_path: Path) -> None:
     from PIL import Image
 
@@ -214,6 +225,7 @@ def test_image_named_mp4(tmp_path: Path) -> None:
         assert len(read_frames(out)) == 1
 
 
+@pytest.mark.slow
 def test_corrupt_bytes_mid_stream(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mkv", n=30, size=(48, 32))
     data = bytearray(src.read_bytes())

@@ -98,6 +98,7 @@ def test_eval_reports_self_ensemble(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert ensembled["bicubic_psnr"] == plain["bicubic_psnr"]  # the baseline is never ensembled
 
 
+@pytest.mark.slow
 def test_upscale_cli_option(tmp_path: Path) -> None:
     src = make_video(tmp_path / "clip.mp4", n=3)
     out = tmp_path / "clip_se.mp4"

@@ -93,6 +93,7 @@ def _no_nvdec(path: Path) -> bool:
     return nvdec_problem(path, probe(path).stream_index) is not None
 
 
+@pytest.mark.slow
 def test_hwaccel_auto_falls_back_to_software_and_says_so(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=4)
     if not _no_nvdec(src) or nvenc_problem("h264_nvenc", 128, 96) is None:
@@ -108,6 +109,7 @@ def test_hwaccel_auto_falls_back_to_software_and_says_so(tmp_path: Path) -> None
     assert len(read_frames(tmp_path / "out.mp4")) == 4
 
 
+@pytest.mark.slow
 def test_hwaccel_cuda_without_nvdec_is_one_line(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=2)
     if not _no_nvdec(src):

@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from vidsr.config import IMAGE_EXTENSIONS
 from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.eval.resize import bicubic_downscale, modcrop
@@ -41,7 +42,6 @@ from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
 __all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs", "plan_targets"]
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi", ".mov", ".webm", ".y4m", ".ts", ".m4v", ".mpg", ".nut")
 
 Progress = Callable[[str, int], None]
@@ -151,7 +151,7 @@ def list_inputs(inputs: Sequence[Path | str]) -> list[tuple[Path, str]]:
 
 def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
-    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else ""
+    return "image" if suffix in IMAGE_EXTENSIONS else "video" if suffix in VIDEO_SUFFIXES else ""
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -18,14 +18,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from vidsr.device import resolve_device
+from vidsr.config import PRECISIONS, Precision
+from vidsr.device import autocast_dtype, inference_context, resolve_device
 from vidsr.errors import ModelError, OptionError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.losses import VGGFeatureLoss, pixel_loss, total_variation
@@ -63,7 +64,7 @@ class TrainConfig:
     ckpt_every: int = 500
     max_minutes: float = 0.0  # stop (and checkpoint) after this wall time; 0: no limit
     device: str = "auto"
-    precision: str = "auto"  # "auto" (fp16 AMP on CUDA, fp32 on CPU), "fp32" or "bf16"
+    precision: Precision = "auto"  # "auto" (fp16 AMP on CUDA, fp32 on CPU), "fp32" or "bf16"
     seed: int = 0
     resume: bool = False
     init: str | None = None  # warm start: weights file whose matching tensors seed the net
@@ -77,7 +78,7 @@ class TrainConfig:
             raise OptionError(f"schedule must be 'cosine' or 'step', got {self.schedule!r}")
         if self.loss not in ("mse", "l1", "perceptual"):
             raise OptionError(f"loss must be mse, l1 or perceptual, got {self.loss!r}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise OptionError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if not 0.0 <= self.ema < 1.0:
             raise OptionError(f"ema decay must be in [0, 1), got {self.ema}")
@@ -240,11 +241,12 @@ def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn
     return net.eval(), info
 
 
-def autocast_for(precision: str, dev: torch.device, supports_half: bool
+def autocast_for(precision: Precision, dev: torch.device, supports_half: bool
                  ) -> tuple[AbstractContextManager, torch.amp.GradScaler, bool]:
     """The forward pass's autocast context, the gradient scaler and whether to use
     channels-last, for ``precision`` on ``dev``.
 
+    The dtype is :func:`vidsr.device.autocast_dtype`'s, the policy inference uses too.
     ``auto``: fp16 autocast with gradient scaling on CUDA (when the net supports half),
     plain fp32 on the CPU. ``bf16``: bfloat16 autocast on either device, no scaling (bf16
     has fp32's range), channels-last on the CPU, where oneDNN's bf16 convolutions run
@@ -252,13 +254,145 @@ def autocast_for(precision: str, dev: torch.device, supports_half: bool
     host: quality x2 step 0.32 s -> 0.14 s). Weights, optimizer state, loss and
     validation stay fp32 in every mode. ``fp32``: no autocast.
     """
-    fp16 = precision == "auto" and dev.type == "cuda" and supports_half
-    scaler = torch.amp.GradScaler(dev.type, enabled=fp16)
-    if fp16:
-        return torch.autocast(dev.type, dtype=torch.float16), scaler, False
-    if precision == "bf16":
-        return torch.autocast(dev.type, dtype=torch.bfloat16), scaler, dev.type == "cpu"
-    return nullcontext(), scaler, False
+    dtype = autocast_dtype(dev, supports_half, precision)  # the one policy, as for inference
+    scaler = torch.amp.GradScaler(dev.type, enabled=dtype == torch.float16)
+    channels_last = dtype == torch.bfloat16 and dev.type == "cpu"
+    return inference_context(dev, dtype), scaler, channels_last
+
+
+def resume_run(out: Path, cfg: TrainConfig, net: torch.nn.Module, opt: torch.optim.Optimizer,
+               ema: AveragedModel | None) -> tuple[int, float | None, float]:
+    """Load ``out/ckpt.pt`` into ``net``, ``opt`` and ``ema`` when ``cfg.resume`` asks for it.
+
+    Returns:
+        ``(step, best_psnr, wall_s)`` to continue from: ``(0, None, 0.0)`` for a fresh run,
+        or a resumed one that finds no checkpoint (a warning says so).
+
+    Raises:
+        OptionError: the checkpoint is of another architecture or scale.
+    """
+    if not cfg.resume:
+        return 0, None, 0.0
+    if not (out / CHECKPOINT).is_file():
+        log.warning("--resume: no checkpoint in %s, starting from step 0", out)
+        return 0, None, 0.0
+    ckpt = load_checkpoint(out / CHECKPOINT)
+    if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (cfg.arch, cfg.scale):
+        raise OptionError(f"checkpoint in {out} is {ckpt['config']['arch']} "
+                          f"x{ckpt['config']['scale']}, not {cfg.arch} x{cfg.scale}")
+    net.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    log.info("resumed %s at step %d", out / CHECKPOINT, ckpt["step"])
+    if ema is not None and "ema" in ckpt:
+        ema.load_state_dict(ckpt["ema"])
+    elif ema is not None:
+        log.info("--ema: the checkpoint has no average yet; it starts from the resumed weights")
+    elif "ema" in ckpt:
+        log.warning("the checkpoint keeps a weight average but --ema is off: it is dropped, "
+                    "and validation and export use the raw weights from here on")
+    return ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
+
+
+def _run_dir(cfg: TrainConfig) -> Path:
+    """Create ``cfg.out``; a fresh run must not inherit an older run's log or best weights."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not cfg.resume:
+        for stale in ("log.jsonl", "best.pt"):
+            (out / stale).unlink(missing_ok=True)
+    return out
+
+
+def _build_net(cfg: TrainConfig, entry: ModelEntry, dev: torch.device,
+               channels_last: bool) -> torch.nn.Module:
+    """``entry``'s net for ``cfg.scale``, seeded by ``cfg.seed`` (warm-started from
+    ``cfg.init`` on a fresh run), on ``dev`` in the memory layout the precision wants."""
+    torch.manual_seed(cfg.seed)
+    net = entry.build_trainable(cfg.scale)
+    if cfg.init and not cfg.resume:
+        warm_start(net, Path(cfg.init))
+    net = net.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return net
+
+
+class _RunLog:
+    """The run's log records: kept in ``history``, appended to ``path`` as JSON lines and
+    passed to ``on_log``."""
+
+    def __init__(self, path: Path, on_log: Callable[[dict], None] | None) -> None:
+        self.path, self.on_log = path, on_log
+        self.history: list[dict] = []
+
+    def __call__(self, record: dict) -> None:
+        self.history.append(record)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.on_log is not None:
+            self.on_log(record)
+
+
+def _validate(kept: torch.nn.Module, val_pairs: list, entry: ModelEntry, cfg: TrainConfig,
+              dev: torch.device, step: int, emit: _RunLog, best_psnr: float | None,
+              best_path: Path) -> float | None:
+    """Measure ``kept`` on the validation pairs and log it at ``step``; a new best Y-PSNR
+    saves ``kept``'s state to ``best_path``. Returns the best Y-PSNR so far."""
+    metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
+    emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
+    # PSNR picks the best checkpoint for pixel losses; a perceptual model keeps its last state.
+    select_best = cfg.loss != "perceptual"
+    if select_best and (best_psnr is None or metrics["psnr"] > best_psnr):
+        best_psnr = metrics["psnr"]
+        torch.save({k: v.detach().cpu() for k, v in kept.state_dict().items()}, best_path)
+    return best_psnr
+
+
+def _handed_back(kept: torch.nn.Module, best_psnr: float | None,
+                 best_path: Path) -> torch.nn.Module:
+    """``kept`` on the CPU in eval mode, with the best validated weights when a validation
+    saved them (else its last ones)."""
+    final = kept.cpu()
+    if best_psnr is not None and best_path.is_file():
+        final.load_state_dict(torch.load(best_path, weights_only=True))
+    return final.eval()
+
+
+@dataclass
+class _Stepper:
+    """One optimisation step: batch ``step`` -> forward (under ``ctx``) -> fp32 loss ->
+    scaled backward -> Adam at ``lr`` -> weight average update."""
+
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    ema: AveragedModel | None
+    data: ShardDataset
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    ctx: AbstractContextManager
+    scaler: torch.amp.GradScaler
+    dev: torch.device
+    channels_last: bool
+    batch_size: int
+
+    def __call__(self, step: int, lr: float) -> float:
+        """Run step ``step`` at learning rate ``lr``; returns its loss."""
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+        lr_batch, hr_batch = self.data.batch(step, self.batch_size)
+        lr_batch = lr_batch.to(self.dev, non_blocking=True)
+        hr_batch = hr_batch.to(self.dev, non_blocking=True)
+        if self.channels_last:
+            lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
+        with self.ctx:
+            pred = self.net(lr_batch)
+        loss = self.loss_fn(pred.float(), hr_batch)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.net)
+        return float(loss.detach())
 
 
 def train(cfg: TrainConfig, entry: ModelEntry | None = None,
@@ -283,83 +417,31 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     data = ShardDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
     if data.scale != cfg.scale:
         raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
-    torch.manual_seed(cfg.seed)
-    net = entry.build_trainable(cfg.scale)
-    if cfg.init and not cfg.resume:
-        warm_start(net, Path(cfg.init))
-    net = net.to(dev)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
+    net = _build_net(cfg, entry, dev, channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     ema = make_ema(net, cfg.ema) if cfg.ema > 0 else None
-    loss_fn = make_loss(cfg, dev)
+    run_step = _Stepper(net, opt, ema, data, make_loss(cfg, dev), ctx, scaler, dev,
+                        channels_last, cfg.batch_size)
     val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not cfg.resume:  # a fresh run must not inherit an older run's log or best weights
-        for stale in ("log.jsonl", "best.pt"):
-            (out / stale).unlink(missing_ok=True)
-    # PSNR picks the best checkpoint for pixel losses; a perceptual model keeps its last state.
-    select_best = cfg.loss != "perceptual"
+    out = _run_dir(cfg)
 
     # 3. resume: model, optimizer, step and best PSNR come back from the checkpoint
-    step, best_psnr, wall_before = 0, None, 0.0
-    if cfg.resume and (out / CHECKPOINT).is_file():
-        ckpt = load_checkpoint(out / CHECKPOINT)
-        if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (cfg.arch, cfg.scale):
-            raise OptionError(f"checkpoint in {out} is {ckpt['config']['arch']} "
-                              f"x{ckpt['config']['scale']}, not {cfg.arch} x{cfg.scale}")
-        net.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        step, best_psnr, wall_before = ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
-        log.info("resumed %s at step %d", out / CHECKPOINT, step)
-        if ema is not None and "ema" in ckpt:
-            ema.load_state_dict(ckpt["ema"])
-        elif ema is not None:
-            log.info("--ema: the checkpoint has no average yet; it starts from the resumed weights")
-        elif "ema" in ckpt:
-            log.warning("the checkpoint keeps a weight average but --ema is off: it is dropped, "
-                        "and validation and export use the raw weights from here on")
-    elif cfg.resume:
-        log.warning("--resume: no checkpoint in %s, starting from step 0", out)
+    step, best_psnr, wall_before = resume_run(out, cfg, net, opt, ema)
 
     # 4. the loop
-    history: list[dict] = []
+    emit = _RunLog(out / "log.jsonl", on_log)
     t0 = time.perf_counter()
     running, loss_value = 0.0, float("nan")
     net.train()
     kept = ema.module if ema is not None else net  # what is validated and handed back
 
-    def emit(record: dict) -> None:
-        history.append(record)
-        with open(out / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if on_log is not None:
-            on_log(record)
-
     def wall() -> float:
         return wall_before + time.perf_counter() - t0
 
     while step < cfg.steps:
-        time_fraction = (wall() / (cfg.max_minutes * 60)) if cfg.max_minutes > 0 else 0.0
-        lr = lr_at(step, cfg, time_fraction)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        lr_batch, hr_batch = data.batch(step, cfg.batch_size)
-        lr_batch, hr_batch = lr_batch.to(dev, non_blocking=True), hr_batch.to(dev, non_blocking=True)
-        if channels_last:
-            lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
-        with ctx:
-            pred = net(lr_batch)
-        loss = loss_fn(pred.float(), hr_batch)
-        opt.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
-        if ema is not None:
-            ema.update_parameters(net)
+        lr = lr_at(step, cfg, wall() / (cfg.max_minutes * 60) if cfg.max_minutes > 0 else 0.0)
+        loss_value = run_step(step, lr)
         step += 1
-        loss_value = float(loss.detach())
         running += loss_value
 
         timed_out = cfg.max_minutes > 0 and wall() > cfg.max_minutes * 60
@@ -369,12 +451,8 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
             emit({"step": step, "loss": running / n, "lr": lr, "wall_s": round(wall(), 1)})
             running = 0.0
         if val_pairs and (step % cfg.val_every == 0 or last):
-            metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
-            emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
-            if select_best and (best_psnr is None or metrics["psnr"] > best_psnr):
-                best_psnr = metrics["psnr"]
-                torch.save({k: v.detach().cpu() for k, v in kept.state_dict().items()},
-                           out / "best.pt")
+            best_psnr = _validate(kept, val_pairs, entry, cfg, dev, step, emit, best_psnr,
+                                  out / "best.pt")
         if step % cfg.ckpt_every == 0 or last:
             save_checkpoint(out / CHECKPOINT, net, opt, step, cfg, best_psnr, wall(), ema)
         if timed_out:
@@ -382,9 +460,6 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
             break
 
     # 5. hand back the best validated weights (or the last ones when nothing was validated)
-    final = kept.cpu()
-    if best_psnr is not None and (out / "best.pt").is_file():
-        final.load_state_dict(torch.load(out / "best.pt", weights_only=True))
+    final = _handed_back(kept, best_psnr, out / "best.pt")
     return TrainResult(step=step, loss=loss_value, best_psnr=best_psnr, wall_s=wall(),
-                       device=str(dev), history=history, net=final.eval())
-
+                       device=str(dev), history=emit.history, net=final)

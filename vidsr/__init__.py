@@ -3,14 +3,20 @@
 Public API::
 
     import vidsr
-    vidsr.upscale_video("movie.mp4", "movie_x2.mp4", scale=2, model="bicubic")
+    vidsr.upscale_video("movie.mp4")      # -> movie_x2.mp4, the default model, as `vidsr upscale`
+    config = vidsr.RunConfig(scale=2, model="bicubic", encode=vidsr.EncodeConfig(crf=18))
+    vidsr.upscale_video("movie.mp4", "movie_x2.mp4", config)
     vidsr.upscale_folder("frames/", "out/", vidsr.RunConfig(scale=2))
     model = vidsr.load_model("bicubic", 2)   # torch module + contract (scale, colour, multiple_of)
+
+The names are the library's own functions and classes, imported on first use (PEP 562):
+``import vidsr``, ``vidsr.errors`` and ``vidsr.config`` load no torch, PyAV or OpenCV.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import TYPE_CHECKING
 
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.errors import (
@@ -22,13 +28,25 @@ from vidsr.errors import (
     OutputExistsError,
     VidsrError,
 )
-from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
-from vidsr.models.contract import SRModel
-from vidsr.pipeline.video import RunSummary
-from vidsr.pipeline.video import upscale_video as _run_pipeline
-from vidsr.engine.upscaler import load_model
+
+if TYPE_CHECKING:
+    from vidsr.engine.upscaler import load_model
+    from vidsr.models.contract import SRModel
+    from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
+    from vidsr.pipeline.video import RunSummary, upscale_video
 
 __version__ = "0.1.0"
+
+# Public names that need torch, PyAV or OpenCV, and the module each comes from.
+_LAZY = {
+    "FolderOptions": "vidsr.pipeline.folders",
+    "upscale_folder": "vidsr.pipeline.folders",
+    "video_to_folder": "vidsr.pipeline.folders",
+    "RunSummary": "vidsr.pipeline.video",
+    "upscale_video": "vidsr.pipeline.video",
+    "SRModel": "vidsr.models.contract",
+    "load_model": "vidsr.engine.upscaler",
+}
 
 __all__ = [
     "DeviceError", "EncodeConfig", "EncodeError", "FolderOptions", "InputError", "ModelError",
@@ -37,25 +55,13 @@ __all__ = [
 ]
 
 
-def upscale_video(
-    src: str | Path,
-    dst: str | Path | None = None,
-    *,
-    scale: int = 2,
-    model: str = "bicubic",
-    device: str = "auto",
-    config: RunConfig | None = None,
-    **options: object,
-) -> RunSummary:
-    """Upscale ``src`` into ``dst`` (default ``<stem>_x<scale><ext>`` beside it).
+def __getattr__(name: str) -> object:
+    """Import a heavy public name from its module when it is first used."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vidsr' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
 
-    Keyword ``options`` are any other :class:`RunConfig` fields (``batch_size``, ``tile``,
-    ``colour``, ``overwrite``...) plus ``codec``, ``crf``, ``preset``, ``pix_fmt`` for the
-    encoder. A full ``config`` replaces all of them.
-    """
-    if config is None:
-        encode_keys = {"codec", "crf", "preset", "pix_fmt"}
-        encode = EncodeConfig(**{k: v for k, v in options.items() if k in encode_keys})  # type: ignore[arg-type]
-        rest = {k: v for k, v in options.items() if k not in encode_keys}
-        config = RunConfig(model=model, scale=scale, device=device, encode=encode, **rest)  # type: ignore[arg-type]
-    return _run_pipeline(src, dst, config)
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,16 +1,55 @@
-"""Frozen run configurations, validated when built (the CLI builds them once)."""
+"""Frozen run configurations, validated when built (the CLI builds them once), and the
+one vocabulary of option values (colour modes, scales, image extensions) that the library,
+the CLI and training share.
+
+Imports nothing heavy (no torch, PyAV or OpenCV): ``import vidsr.config`` stays cheap.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 from vidsr.errors import OptionError
 
 DEFAULT_CODEC = "libx264"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
 ColourMode = Literal["shot", "frame", "off"]
-COLOUR_MODES: tuple[str, ...] = ("shot", "frame", "off")
+COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
+# Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
+Precision = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+# Upscaling factors a run accepts (each registry model lists those it supports).
+SCALES: tuple[int, ...] = (2, 3, 4)
+# Extensions read as still images (lower case), by folders, evaluation and training.
+IMAGE_EXTENSIONS: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
+)
+# Image formats written (``--format``), named without the dot, and their extension.
+OUTPUT_FORMATS: dict[str, str] = {
+    "png": ".png",
+    "jpg": ".jpg",
+    "jpeg": ".jpg",
+    "tif": ".tif",
+    "tiff": ".tiff",
+    "bmp": ".bmp",
+    "webp": ".webp",
+}
+
+
+def check_scale(scale: int) -> None:
+    """Raise :class:`OptionError` unless ``scale`` is one of :data:`SCALES`."""
+    if scale not in SCALES:
+        *head, last = (str(s) for s in SCALES)
+        raise OptionError(f"--scale must be {', '.join(head)} or {last}, got {scale}")
+
+
+def check_colour(colour: str) -> None:
+    """Raise :class:`OptionError` unless ``colour`` is one of :data:`COLOUR_MODES`."""
+    if colour not in COLOUR_MODES:
+        raise OptionError(
+            f"--color must be one of {', '.join(COLOUR_MODES)}, got {colour!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -54,7 +93,9 @@ class RunConfig:
     """Everything one upscale run needs besides its input and output paths.
 
     Attributes:
-        model: registry name or path to a weights file.
+        model: registry name or path to a weights file; ``None`` for the default model
+            of the scale (:func:`vidsr.engine.upscaler.default_model`, what ``vidsr
+            upscale`` uses when no ``--model`` is given).
         scale: upscaling factor.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
         batch_size: frames per model call; ``None`` chooses from the frame size.
@@ -72,7 +113,7 @@ class RunConfig:
             (eight times the compute; see :mod:`vidsr.models.ensemble`).
     """
 
-    model: str = "bicubic"
+    model: str | None = None
     scale: int = 2
     device: str = "auto"
     batch_size: int | None = None
@@ -88,14 +129,12 @@ class RunConfig:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
-        if self.scale not in (2, 3, 4):
-            raise OptionError(f"--scale must be 2, 3 or 4, got {self.scale}")
+        check_scale(self.scale)
         if self.batch_size is not None and self.batch_size < 1:
             raise OptionError(f"--batch-size must be >= 1, got {self.batch_size}")
         if self.tile is not None and self.tile < 8:
             raise OptionError(f"--tile must be >= 8 pixels, got {self.tile}")
-        if self.colour not in COLOUR_MODES:
-            raise OptionError(f"--color must be one of {', '.join(COLOUR_MODES)}, got {self.colour!r}")
+        check_colour(self.colour)
         if self.cpu_workers is not None and self.cpu_workers < 1:
             raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:

@@ -1,4 +1,5 @@
-"""The one device and precision policy: which device, and which autocast dtype."""
+"""The one device and precision policy: which device, and which autocast dtype (for
+inference and for training)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 
 import torch
 
+from vidsr.config import PRECISIONS, Precision
 from vidsr.errors import DeviceError, OptionError
 
 
@@ -33,15 +35,34 @@ def resolve_device(spec: str = "auto") -> torch.device:
     return torch.device("cuda", index)
 
 
-def autocast_dtype(device: torch.device, supports_half: bool) -> torch.dtype | None:
-    """fp16 on CUDA when the model allows it (bf16 where fp16 is unsupported), else none."""
-    if device.type != "cuda" or not supports_half:
+def autocast_dtype(
+    device: torch.device, supports_half: bool, precision: Precision = "auto"
+) -> torch.dtype | None:
+    """The dtype a model's forward pass autocasts to on ``device``; ``None``: plain fp32.
+
+    ``precision`` (one of :data:`vidsr.config.PRECISIONS`):
+
+    - ``auto`` (inference always, and training by default): ``torch.float16`` on CUDA when
+      the model supports half precision (``supports_half``), else ``None``. There is no
+      bf16 fallback: a model that cannot run in fp16 runs in fp32.
+    - ``bf16``: ``torch.bfloat16`` on any device (training's ``--precision bf16``).
+    - ``fp32``: ``None``.
+
+    Raises:
+        OptionError: an unknown ``precision``.
+    """
+    if precision not in PRECISIONS:
+        raise OptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32" or device.type != "cuda" or not supports_half:
         return None
     return torch.float16
 
 
 def inference_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    """``torch.autocast`` for the device when a half dtype is chosen, else a no-op."""
+    """``torch.autocast`` for the device when a half dtype is chosen, else a no-op (for the
+    forward passes of inference and of training alike; ``dtype`` from :func:`autocast_dtype`)."""
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)

@@ -36,11 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
-    from vidsr.eval.compare import comparison_panels, render_panels
     from vidsr.device import resolve_device
-    from vidsr.errors import OutputExistsError
-    from vidsr.eval.evaluate import iter_hr_images
     from vidsr.engine.upscaler import load_model
+    from vidsr.errors import OutputExistsError
+    from vidsr.eval.compare import comparison_panels, render_panels
+    from vidsr.eval.evaluate import iter_hr_images
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:

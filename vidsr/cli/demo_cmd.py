@@ -6,26 +6,27 @@ import argparse
 from pathlib import Path
 
 from vidsr.cli.upscale_cmd import format_summary, run_with_progress
-from vidsr.config import RunConfig
-from vidsr.device import cpu_workers_for, set_cpu_threads
-from vidsr.media.demo_clip import render_demo_clip
-from vidsr.engine.upscaler import default_model
+from vidsr.config import SCALES, RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="render a test clip and upscale it (no download needed)")
     parser.add_argument("--out-dir", type=Path, default=Path("."), help="where to write the clips (default: here)")
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
+    parser.add_argument("--scale", type=int, default=2, choices=SCALES)
     parser.add_argument("--model", default=None, help="model name (default: the fast model)")
     parser.add_argument("--device", default="auto")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsr.device import cpu_workers_for, set_cpu_threads
+    from vidsr.engine.upscaler import resolve_model
+    from vidsr.media.demo_clip import render_demo_clip
+
     args.out_dir.mkdir(parents=True, exist_ok=True)
     src = render_demo_clip(args.out_dir / "vidsr-demo.mp4")
     print(f"rendered {src} (320x180, 4 s, test pattern + 440 Hz tone)")
-    model = args.model or default_model(args.scale)
+    model = resolve_model(args.model, args.scale)
     workers = cpu_workers_for(args.device, None)
     if workers is not None:  # the CPU policy of `vidsr upscale`
         set_cpu_threads(1)

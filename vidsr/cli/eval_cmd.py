@@ -6,9 +6,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # imported when the command runs, not when the CLI starts
+    import numpy as np
+    import torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,8 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from vidsr.device import resolve_device
-    from vidsr.eval.evaluate import evaluate, format_table
     from vidsr.engine.upscaler import load_model
+    from vidsr.eval.evaluate import evaluate, format_table
 
     device = resolve_device(args.device)
     model = load_model(args.model, args.scale, self_ensemble=args.self_ensemble)
@@ -78,8 +80,12 @@ class VGGDistance:
         self.description = f"VGG16 {'+'.join(layers)} feature MSE ({self.loss.path.name})"
 
     def _tensor(self, image: np.ndarray) -> torch.Tensor:
+        import torch
+
         return torch.tensor(image, device=self.device).permute(2, 0, 1)[None].float() / 255.0
 
     def __call__(self, sr: np.ndarray, hr: np.ndarray) -> float:
+        import torch
+
         with torch.inference_mode():
             return float(self.loss(self._tensor(sr), self._tensor(hr)))

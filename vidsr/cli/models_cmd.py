@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from vidsr.models.registry import REGISTRY
-from vidsr.engine.upscaler import model_listing
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("models", help="list available models")
@@ -16,6 +13,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsr.engine.upscaler import model_listing
+    from vidsr.models.registry import REGISTRY
+
     rows = model_listing()
     if args.json:
         print(json.dumps(rows, indent=2))

@@ -6,13 +6,13 @@ import argparse
 import json
 from typing import Any
 
-from vidsr.colour.shots import ShotConfig
-from vidsr.media.shot_scan import detect_shots
+# The detector's options; left unset, each keeps vidsr.colour.shots.ShotConfig's default
+# (imported only when the command runs: it needs PyAV and OpenCV).
+_OPTIONS = ("threshold", "min_score", "min_shot_len", "lookahead")
 
 
 def register(subparsers: Any) -> None:
     """Add the ``shots`` command to the CLI's subparsers."""
-    defaults = ShotConfig()
     parser = subparsers.add_parser(
         "shots",
         help="list the shots (cuts) of a video",
@@ -25,26 +25,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--threshold",
         type=float,
-        default=defaults.threshold,
-        help="a cut's change must be this multiple of its neighbours' (default %(default)s)",
+        default=None,
+        help="a cut's change must be this multiple of its neighbours' (default: the detector's)",
     )
     parser.add_argument(
         "--min-score",
         type=float,
-        default=defaults.min_score,
-        help="smallest change that can be a cut, in 8-bit code values (default %(default)s)",
+        default=None,
+        help="smallest change that can be a cut, in 8-bit code values (default: the detector's)",
     )
     parser.add_argument(
         "--min-shot-len",
         type=int,
-        default=defaults.min_shot_len,
-        help="minimum frames per shot (default %(default)s)",
+        default=None,
+        help="minimum frames per shot (default: the detector's)",
     )
     parser.add_argument(
         "--lookahead",
         type=int,
-        default=defaults.lookahead,
-        help="frames of look-ahead, also the longest flash ignored (default %(default)s)",
+        default=None,
+        help="frames of look-ahead, also the longest flash ignored (default: the detector's)",
     )
     parser.set_defaults(func=run)
 
@@ -57,15 +57,13 @@ def _timestamp(seconds: float) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the shots of ``args.input``; returns the exit code."""
+    from vidsr.colour.shots import ShotConfig
     from vidsr.errors import OptionError
+    from vidsr.media.shot_scan import detect_shots
 
+    given = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
     try:
-        config = ShotConfig(
-            threshold=args.threshold,
-            min_score=args.min_score,
-            min_shot_len=args.min_shot_len,
-            lookahead=args.lookahead,
-        )
+        config = ShotConfig(**given)
     except ValueError as e:
         raise OptionError(str(e)) from e
     shots = detect_shots(args.input, config)

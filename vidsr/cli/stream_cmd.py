@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig
-from vidsr.device import set_cpu_threads
-from vidsr.engine.upscaler import default_model
-from vidsr.pipeline.live.server import parse_address
-from vidsr.pipeline.live.stream import StreamConfig, StreamStats, StreamSummary, run_stream
+from vidsr.config import COLOUR_MODES, SCALES, EncodeConfig, RunConfig
+
+if TYPE_CHECKING:  # the live pipeline (torch, PyAV, OpenCV) is imported when the command runs
+    from vidsr.pipeline.live.stream import StreamStats, StreamSummary
 
 
 def _address(text: str) -> tuple[str, int]:
+    from vidsr.pipeline.live.server import parse_address
+
     try:
         return parse_address(text)
     except ValueError as e:
@@ -27,6 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Capture a live source, upscale each newest frame (stale frames are dropped) and show, "
         "record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.",
     )
+    _add_model_options(parser)
+    _add_output_options(parser)
+    _add_run_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    """The source, and how it is upscaled."""
     parser.add_argument(
         "--source",
         required=True,
@@ -34,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "or lavfi:GRAPH (e.g. lavfi:testsrc2=size=320x240:rate=30)",
     )
     parser.add_argument(
-        "--scale", type=int, default=2, choices=(2, 3, 4), help="upscaling factor (default 2)"
+        "--scale", type=int, default=2, choices=SCALES, help="upscaling factor (default 2)"
     )
     parser.add_argument(
         "--model", default=None, help="model name (default: the fast model, else bicubic)"
@@ -51,6 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="shot",
         help="colour matching: shot (causal, no added latency; default), frame, or off",
     )
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    """Where the upscaled frames go: a window, a recording, an MJPEG server."""
     parser.add_argument(
         "--show", action="store_true", help="show an OpenCV window (s: split view, q: quit)"
     )
@@ -70,6 +84,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="serve MJPEG (/stream.mjpg, /split.mjpg) and a page (/); PORT alone binds 127.0.0.1",
     )
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """When the stream stops, its pacing, threads and status line."""
     parser.add_argument("--frames", type=int, default=None, help="stop after N output frames")
     parser.add_argument(
         "--duration", type=float, default=None, metavar="S", help="stop after S seconds"
@@ -90,13 +108,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "other work, 1 often gives lower and steadier latency",
     )
     parser.add_argument("--quiet", action="store_true", help="no status line")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsr.device import set_cpu_threads
+    from vidsr.pipeline.live.stream import StreamConfig, run_stream
+
     set_cpu_threads(args.threads)
     run_config = RunConfig(
-        model=args.model or default_model(args.scale),
+        model=args.model,
         scale=args.scale,
         device=args.device,
         tile=args.tile,

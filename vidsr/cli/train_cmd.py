@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from vidsr.config import PRECISIONS
 from vidsr.errors import OptionError
 
 
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="warm start from a .safetensors/.pt whose matching tensors fit "
                         "(e.g. the x2 model for an x3/x4 run)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
                    help="auto: fp16 AMP on CUDA, fp32 on CPU; bf16: bfloat16 autocast "
                         "(about 2.3x faster on CPUs with AVX512-BF16/AMX)")
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
@@ -128,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
                                  "wall_s": result.wall_s, "device": result.device,
                                  "command": cfg.command}
     if args.export:
-        from vidsr.training.export import export_model
         from vidsr.engine.upscaler import weights_dir
+        from vidsr.training.export import export_model
 
         out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
         weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,

@@ -7,24 +7,29 @@ import logging
 import os
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tqdm import tqdm
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from vidsr.config import COLOUR_MODES, HWACCEL_MODES, EncodeConfig, RunConfig
-from vidsr.device import cpu_workers_for, set_cpu_threads
+from vidsr.config import (
+    COLOUR_MODES,
+    HWACCEL_MODES,
+    OUTPUT_FORMATS,
+    SCALES,
+    EncodeConfig,
+    RunConfig,
+)
 from vidsr.errors import OptionError
-from vidsr.pipeline.folders import FolderOptions, FolderSummary, upscale_folder, video_to_folder
-from vidsr.media.images import OUTPUT_FORMATS
-from vidsr.pipeline.video import RunSummary, upscale_video
-from vidsr.engine.upscaler import default_model
+
+if TYPE_CHECKING:  # the pipeline (torch, PyAV, OpenCV) is imported when a command runs
+    from vidsr.pipeline.folders import FolderOptions, FolderSummary
+    from vidsr.pipeline.video import RunSummary
 
 log = logging.getLogger(__name__)
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Model, device and batching options shared by the commands that upscale."""
-    parser.add_argument("--scale", type=int, default=2, choices=(2, 3, 4), help="upscaling factor (default 2)")
+    parser.add_argument("--scale", type=int, default=2, choices=SCALES,
+                        help="upscaling factor (default 2)")
     parser.add_argument("--model", default=None,
                         help="model name (see `vidsr models`) or a .pth/.safetensors file; default: the fast model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
@@ -97,15 +102,19 @@ def _is_folder(output: str) -> bool:
 
 def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -> RunConfig:
     encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, gop=args.gop)
-    model = args.model or default_model(args.scale)
-    return RunConfig(model=model, scale=args.scale, device=args.device, batch_size=args.batch_size,
-                     tile=args.tile, colour=args.colour, overwrite=args.overwrite, encode=encode,
+    # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
+    return RunConfig(model=args.model, scale=args.scale, device=args.device,
+                     batch_size=args.batch_size, tile=args.tile, colour=args.colour,
+                     overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
                      compile=args.compile, cpu_workers=cpu_workers,
                      self_ensemble=args.self_ensemble)
 
 
 def run(args: argparse.Namespace) -> int:
+    from vidsr.device import cpu_workers_for, set_cpu_threads
+    from vidsr.pipeline.folders import FolderOptions
+
     workers = cpu_workers_for(args.device, args.threads)
     if workers is not None:  # CPU: the workers run side by side, one torch thread each
         set_cpu_threads(1)
@@ -128,6 +137,11 @@ def run(args: argparse.Namespace) -> int:
 
 def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, options: FolderOptions) -> FolderSummary:
     """Run a frame-folder job (folder -> folder/video, video -> folder) with a tqdm bar."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vidsr.pipeline.folders import upscale_folder, video_to_folder
+
     bar: tqdm | None = None
 
     def on_start(total: int) -> None:
@@ -157,6 +171,11 @@ def format_folder_summary(s: FolderSummary) -> str:
 
 def run_with_progress(src: Path, dst: Path | None, config: RunConfig) -> RunSummary:
     """Run the pipeline with a tqdm bar (frames, fps, ETA) on stderr."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vidsr.pipeline.video import upscale_video
+
     bar: tqdm | None = None
 
     def on_start(info, plan) -> None:  # noqa: ANN001

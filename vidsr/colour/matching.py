@@ -39,14 +39,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
 
-Mode = Literal["off", "frame", "shot"]
+from vidsr.config import COLOUR_MODES, ColourMode
+
 _FINE = 16  # sub-bin resolution of histogram counts and of apply_lut's table
-MODES: tuple[str, ...] = ("off", "frame", "shot")
 
 
 def histogram(x: torch.Tensor, bins: int = 256) -> torch.Tensor:
@@ -256,22 +255,22 @@ class ColourMatcher:
 
     def __init__(
         self,
-        mode: Mode = "shot",
+        mode: ColourMode = "shot",
         bins: int = 256,
         *,
         ema: float = 0.1,
         max_samples: int = 1 << 17,
         track_mean: bool = True,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"colour mode must be one of {MODES}, got {mode!r}")
+        if mode not in COLOUR_MODES:
+            raise ValueError(f"colour mode must be one of {COLOUR_MODES}, got {mode!r}")
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")
         if not 0.0 < ema <= 1.0:
             raise ValueError(f"ema must be in (0, 1], got {ema}")
         if max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {max_samples}")
-        self.mode: Mode = mode
+        self.mode: ColourMode = mode
         self.bins = bins
         self.ema = ema
         self.max_samples = max_samples

@@ -130,7 +130,7 @@ def load_external(path: Path, scale: int) -> SRModel:
         ModelError: unreadable or unsafe file, unknown architecture, a model that is not
             single-image super-resolution, or a scale other than ``scale``.
     """
-    from spandrel import ImageModelDescriptor, ModelLoader, UnsupportedModelError
+    from spandrel import ModelLoader, UnsupportedModelError
 
     path = Path(path)
     state_dict = read_state_dict(path)
@@ -142,6 +142,34 @@ def load_external(path: Path, scale: int) -> SRModel:
         ) from e
     except Exception as e:  # noqa: BLE001 - detection matched but the weights are inconsistent
         raise ModelError(f"cannot build the model in {path.name}: {_line(e)}") from e
+
+    _check_descriptor(descriptor, path, scale)
+    req = descriptor.size_requirements
+    net = DescriptorNet(
+        descriptor.model,
+        descriptor.scale,
+        minimum=req.minimum,
+        square=req.square,
+        call_fn=getattr(descriptor, "_call_fn", None),
+    )
+    model = SRModel(
+        net,
+        name=str(path),
+        family="external",
+        scale=descriptor.scale,
+        colour="luma" if descriptor.input_channels == 1 else "rgb",
+        multiple_of=req.multiple_of,
+        supports_half=bool(descriptor.supports_half),
+        receptive_radius=32,
+        card=_card(descriptor, path),
+    )
+    return model.eval()
+
+
+def _check_descriptor(descriptor: Any, path: Path, scale: int) -> None:
+    """Raise :class:`ModelError` unless spandrel's ``descriptor`` is a single-image SR
+    model at ``scale`` mapping RGB to RGB or grey to grey."""
+    from spandrel import ImageModelDescriptor
 
     arch = descriptor.architecture.name
     purpose = descriptor.purpose
@@ -158,17 +186,13 @@ def load_external(path: Path, scale: int) -> SRModel:
             "only RGB or grayscale models are supported"
         )
 
+
+def _card(descriptor: Any, path: Path) -> dict[str, Any]:
+    """The model card of an external model: what spandrel's ``descriptor`` says of it."""
     req = descriptor.size_requirements
-    net = DescriptorNet(
-        descriptor.model,
-        descriptor.scale,
-        minimum=req.minimum,
-        square=req.square,
-        call_fn=getattr(descriptor, "_call_fn", None),
-    )
-    card = {
-        "architecture": arch,
-        "purpose": purpose,
+    return {
+        "architecture": descriptor.architecture.name,
+        "purpose": descriptor.purpose,
         "tags": list(descriptor.tags),
         "size_requirements": {
             "minimum": req.minimum, "multiple_of": req.multiple_of, "square": req.square,
@@ -177,18 +201,6 @@ def load_external(path: Path, scale: int) -> SRModel:
         "tiling": descriptor.tiling.name.lower(),
         "source": str(path),
     }
-    model = SRModel(
-        net,
-        name=str(path),
-        family="external",
-        scale=descriptor.scale,
-        colour="luma" if c_in == 1 else "rgb",
-        multiple_of=req.multiple_of,
-        supports_half=bool(descriptor.supports_half),
-        receptive_radius=32,
-        card=card,
-    )
-    return model.eval()
 
 
 def _line(e: BaseException, limit: int = 200) -> str:

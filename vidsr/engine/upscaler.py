@@ -72,8 +72,10 @@ def available_scales(entry: ModelEntry) -> tuple[int, ...]:
     )
 
 
-def check_model_choice(name: str, scale: int) -> None:
-    """Raise :class:`ModelError` early when ``name``/``scale`` cannot be served."""
+def check_model_choice(name: str | None, scale: int) -> None:
+    """Raise :class:`ModelError` early when ``name``/``scale`` cannot be served
+    (``None``: the default model, :func:`resolve_model`)."""
+    name = resolve_model(name, scale)
     if is_external(name):
         if not Path(name).is_file():
             raise ModelError(f"model weights file not found: {name}")
@@ -94,12 +96,13 @@ def check_model_choice(name: str, scale: int) -> None:
         )
 
 
-def load_model(name: str, scale: int, *, self_ensemble: bool = False) -> SRModel:
+def load_model(name: str | None, scale: int, *, self_ensemble: bool = False) -> SRModel:
     """Build a model and load its weights, on the CPU in float32, in eval mode.
 
     Args:
         name: a registry name (``vidsr models`` lists them) or a path to a
             ``.pth``/``.safetensors`` file of a community model (loaded through spandrel).
+            ``None``: the default model for ``scale`` (:func:`resolve_model`).
         scale: the upscaling factor wanted; must be one the model supports.
         self_ensemble: average the network over the eight flips and rotations of each
             input (:class:`~vidsr.models.ensemble.SelfEnsemble`): eight times the compute
@@ -108,7 +111,7 @@ def load_model(name: str, scale: int, *, self_ensemble: bool = False) -> SRModel
     Raises:
         ModelError: unknown name, unsupported scale, missing or corrupt weights.
     """
-    model = _load(name, scale)
+    model = _load(resolve_model(name, scale), scale)
     if self_ensemble:
         model.net = SelfEnsemble(model.net)
         model.self_ensemble = True
@@ -175,6 +178,13 @@ def default_model(scale: int) -> str:
         if entry is not None and scale in available_scales(entry):
             return name
     return "bicubic"
+
+
+def resolve_model(name: str | None, scale: int) -> str:
+    """The model a run uses: ``name``, or :func:`default_model` for ``scale`` when it is
+    ``None``. The one place the default is chosen: the library (``RunConfig(model=None)``)
+    and the CLI (no ``--model``) both come here through :func:`load_model`."""
+    return default_model(scale) if name is None else name
 
 
 def model_listing() -> list[dict]:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidsr.config import IMAGE_EXTENSIONS as IMAGE_SUFFIXES
 from vidsr.errors import InputError
 from vidsr.eval.metrics import luma, psnr, rgb_to_y, shave, ssim
 from vidsr.eval.resize import bicubic_downscale, modcrop
@@ -31,7 +32,6 @@ from vidsr.models.contract import SRModel
 
 FeatureDistance = Callable[[np.ndarray, np.ndarray], float]
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 @dataclass(frozen=True)

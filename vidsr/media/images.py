@@ -27,20 +27,11 @@ import torch
 from PIL import Image
 
 from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
+# Read and written image extensions, re-exported for media.folders and pipeline.folders.
+from vidsr.config import IMAGE_EXTENSIONS, OUTPUT_FORMATS  # noqa: F401
 from vidsr.errors import EncodeError, InputError
 from vidsr.media.planes import Planes
 
-# Extensions read as images (lower case). Output formats are named without the dot.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
-OUTPUT_FORMATS = {
-    "png": ".png",
-    "jpg": ".jpg",
-    "jpeg": ".jpg",
-    "tif": ".tif",
-    "tiff": ".tiff",
-    "bmp": ".bmp",
-    "webp": ".webp",
-}
 DEEP_EXTENSIONS = (".png", ".tif", ".tiff")  # can hold 16 bits per channel
 ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")  # can hold an alpha channel
 IMAGE_YUV = YuvFormat(matrix=6, full_range=False, bits=16)

@@ -26,7 +26,7 @@ import numpy as np
 from vidsr.colour.shots import ShotConfig, ShotDetector, make_thumbnail
 from vidsr.config import RunConfig
 from vidsr.engine.processor import FrameProcessor, PlaneFormats
-from vidsr.engine.upscaler import check_model_choice
+from vidsr.engine.upscaler import check_model_choice, resolve_model
 from vidsr.errors import OptionError
 from vidsr.media.capture import (
     STREAM_WORK_FORMAT,
@@ -52,8 +52,9 @@ class StreamConfig:
     Attributes:
         source: camera index, ``/dev/videoN``, file, URL or ``lavfi:GRAPH`` (see
             :func:`vidsr.media.capture.open_capture`).
-        run: the model and its options as for files (``vidsr stream`` names the default
-            model, :func:`~vidsr.engine.upscaler.default_model`): ``model``, ``scale``, ``device``,
+        run: the model and its options as for files (``model=None``: the default model,
+            as for files, :func:`~vidsr.engine.upscaler.resolve_model`): ``model``, ``scale``,
+            ``device``,
             ``tile`` (used as given: the stream picks no tile size itself), ``colour``
             (``shot`` is causal here, see the module doc), ``self_ensemble``,
             ``compile``; ``overwrite`` and ``encode`` apply to the recording. Frames go
@@ -311,7 +312,7 @@ class _Session:
         capture, scale = self.capture, self.config.run.scale
         return StreamSummary(
             self.config.source,
-            self.config.run.model,
+            resolve_model(self.config.run.model, scale),
             capture.width,
             capture.height,
             capture.width * scale,
