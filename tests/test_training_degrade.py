@@ -171,6 +171,9 @@ def test_parse_codec_spec_and_presets() -> None:
                 "codec:x264:speed=2", "codec:x264:kernels=nearest", "codec"):
         with pytest.raises(OptionError):
             parse_codec_spec(bad)
+    assert parse_codec_spec("web:window=128:crf=23") == parse_codec_spec(
+        "codec:x264:crf=18-38:window=128:crf=23")
+    assert parse_codec_spec("web:window=128:crf=23").crf == (23.0, 23.0)
     codec, steps = degrade.parse_specs(["web", "noise:1"])
     assert codec == parse_codec_spec("web") and steps == (degrade.parse_spec("noise:1"),)
     with pytest.raises(OptionError):

@@ -108,7 +108,7 @@ PRESETS = {
 def is_codec_spec(spec: str) -> bool:
     """Whether ``spec`` names a codec degradation (``codec:...`` or a preset)."""
     head = spec.strip().lower()
-    return head in PRESETS or head.split(":", 1)[0] == "codec"
+    return head.split(":", 1)[0] in (*PRESETS, "codec")
 
 
 def _range(key: str, raw: str, lo: float, hi: float) -> Range:
@@ -152,14 +152,16 @@ _SCALARS = {"motion": (0, 16), "zoom": (0, 0.5), "rotate": (0, 30), "window": (8
 
 
 def parse_codec_spec(spec: str) -> CodecSpec:
-    """Parse ``codec:CODECS[:key=value]...`` or a preset name into a :class:`CodecSpec`.
+    """Parse ``codec:CODECS[:key=value]...`` or a preset name (``PRESET[:key=value]...``,
+    later keys overriding the preset's) into a :class:`CodecSpec`.
 
     ``CODECS`` is a comma list of :data:`CODECS`, each optionally ``name*weight``. Keys:
     ``crf gop bframes bpp quality frames blur noise`` take ``LO-HI`` (or one value);
     ``preset`` and ``kernels`` take comma lists; ``motion zoom rotate window`` one number.
     Unnamed keys keep the :class:`CodecSpec` defaults. Raises :class:`OptionError`.
     """
-    text = PRESETS.get(spec.strip().lower(), spec.strip())
+    name, colon, extra = spec.strip().partition(":")
+    text = PRESETS[name.lower()] + colon + extra if name.lower() in PRESETS else spec.strip()
     head, _, rest = text.partition(":")
     if head.lower() != "codec" or not rest:
         raise OptionError(f"not a codec degradation: {spec!r}; use codec:x264[:crf=18-38] "
