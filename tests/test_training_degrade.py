@@ -1,12 +1,17 @@
-"""Degradations: shapes and dtypes kept, seeded results repeat, specs validated."""
+"""Degradations: shapes and dtypes kept, seeded results repeat, specs validated; codec-in-the-
+loop sequences deterministic, really compressed, with P/B frames; motion sub-pixel, bounded."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from vidsr.errors import OptionError
-from vidsr.training import degrade
+from vidsr.training import codec_degrade, degrade, motion, sequences
+from vidsr.training.codec_degrade import SampleParams, parse_codec_spec
 
 
 def patches(n: int = 4, h: int = 12, w: int = 12) -> np.ndarray:
@@ -59,14 +64,6 @@ def test_rejects_bad_input() -> None:
 
 # --- codec-in-the-loop sequences ------------------------------------------------------------
 
-from pathlib import Path  # noqa: E402
-
-from PIL import Image  # noqa: E402
-
-from vidsr.training import codec_degrade, motion, sequences  # noqa: E402
-from vidsr.training.codec_degrade import SampleParams, parse_codec_spec  # noqa: E402
-
-
 def still(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB: gradients, blocks and fine texture (an encoder has work)."""
     rng = np.random.default_rng(seed)
@@ -74,7 +71,8 @@ def still(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
     img = np.stack([xx / w * 200, yy / h * 200, 128 + 60 * np.sin(xx / 3 + yy / 5)], -1)
     for _ in range(12):
         y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        img[y0 : y0 + rng.integers(4, h // 3), x0 : x0 + rng.integers(4, w // 3)] = rng.integers(0, 256, 3)
+        dy, dx = rng.integers(4, h // 3), rng.integers(4, w // 3)
+        img[y0 : y0 + dy, x0 : x0 + dx] = rng.integers(0, 256, 3)
     img += rng.normal(0, 8, img.shape)
     return img.clip(0, 255).astype(np.uint8)
 
@@ -197,7 +195,8 @@ def test_dataset_build_with_codec_records_spec(tmp_path: Path) -> None:
     for name in [s["file"] for s in m["shards"]] + ["manifest.json"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert m["degradations"] == [codec.spec(), "noise:1"]
-    assert tuple(m["settings"]["codec"]["crf"]) == (20.0, 36.0) and m["lr_method"].startswith("codec")
+    assert tuple(m["settings"]["codec"]["crf"]) == (20.0, 36.0)
+    assert m["lr_method"].startswith("codec")
     rec = m["inputs"][0]
     assert len(rec["samples"]) == 2 and rec["samples"][0]["codec"] == "x264"
     assert sum(rec["picture_types"].values()) == rec["patches"] > 0
