@@ -249,3 +249,21 @@ def test_codec_mode_from_video_uses_runs_of_frames(tmp_path: Path) -> None:
     capped = build_dataset([clip], tmp_path / "c", DatasetConfig(
         scale=2, patch=16, seed=2, codec=spec, max_patches=8, max_frames=1))
     assert capped["inputs"][0]["frames_used"] == 1
+
+
+def test_cli_codec_degradation(image_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from vidsr.cli import dataset_cmd, train_cmd
+
+    out = tmp_path / "cli"
+    spec = "web:frames=4-5:window=16:crf=30"
+    assert train_cmd.standalone(dataset_cmd.register, [
+        "dataset", "build", "--out", str(out), "--scale", "2", "--patch", "16",
+        "--degrade", spec, "--degrade", "noise:1", "--sequences", "2", str(image_dir)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["degradations"][0].startswith("codec:x264:crf=30-30:") and m["count"] > 0
+    assert m["degradations"][1] == "noise:1" and m["settings"]["sequences"] == 2
+    assert train_cmd.standalone(dataset_cmd.register, [
+        "dataset", "build", "--out", str(tmp_path / "bad"), "--scale", "2", "--patch", "16",
+        "--degrade", "web", "--degrade", "dvd", str(image_dir)]) != 0
