@@ -227,3 +227,43 @@ def test_failed_build_leaves_nothing_behind(image_dir: Path, tmp_path: Path) -> 
     with pytest.raises(InputError):
         build_dataset([image_dir, broken], given, config)
     assert given.is_dir() and list(given.iterdir()) == []
+
+
+def test_codec_mode_from_video_uses_runs_of_frames(tmp_path: Path) -> None:
+    from vidsr.training.codec_degrade import parse_codec_spec
+
+    base = textured(20, 64, 96)
+    frames = [np.ascontiguousarray(np.roll(base, (i, 2 * i), (0, 1))[:48, :64]) for i in range(14)]
+    clip = write_video(tmp_path / "moving.mkv", frames)
+    spec = parse_codec_spec("codec:x264:crf=24-30:frames=5-5:window=24:bframes=1-2:gop=32")
+    cfg = DatasetConfig(scale=2, patch=16, seed=2, codec=spec, max_patches=8)
+    m = build_dataset([clip], tmp_path / "v", cfg)
+    rec = m["inputs"][0]
+    # 14 frames: runs start at 0, 5, 10 (the last one cut short by the end of the clip)
+    assert rec["frames_used"] == 3 and [s["frames"] for s in rec["samples"]] == [5, 5, 4]
+    assert "P" in rec["picture_types"] or "B" in rec["picture_types"]
+    assert m["count"] == rec["patches"] == 3 * 8
+    assert m["degradations"] == [spec.spec()]
+    again = build_dataset([clip], tmp_path / "w", cfg)
+    assert files_bytes(tmp_path / "v") == files_bytes(tmp_path / "w") and again == m
+    capped = build_dataset([clip], tmp_path / "c", DatasetConfig(
+        scale=2, patch=16, seed=2, codec=spec, max_patches=8, max_frames=1))
+    assert capped["inputs"][0]["frames_used"] == 1
+
+
+def test_cli_codec_degradation(image_dir: Path, tmp_path: Path) -> None:
+    import json
+
+    from vidsr.cli import dataset_cmd, train_cmd
+
+    out = tmp_path / "cli"
+    spec = "web:frames=4-5:window=16:crf=30"
+    assert train_cmd.standalone(dataset_cmd.register, [
+        "dataset", "build", "--out", str(out), "--scale", "2", "--patch", "16",
+        "--degrade", spec, "--degrade", "noise:1", "--sequences", "2", str(image_dir)]) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["degradations"][0].startswith("codec:x264:crf=30-30:") and m["count"] > 0
+    assert m["degradations"][1] == "noise:1" and m["settings"]["sequences"] == 2
+    assert train_cmd.standalone(dataset_cmd.register, [
+        "dataset", "build", "--out", str(tmp_path / "bad"), "--scale", "2", "--patch", "16",
+        "--degrade", "web", "--degrade", "dvd", str(image_dir)]) != 0

@@ -14,6 +14,12 @@ Steps, per input (in sorted order, so a seed always gives the same bytes):
    LR-grid positions, so no patch suffers a border effect of its own.
 3. Degradations (optional, :mod:`vidsr.training.degrade`) are applied to each frame's LR
    patches.
+
+   Codec mode (``config.codec``, :mod:`vidsr.training.sequences`) replaces steps 2-3: each
+   image gives ``sequences`` short sequences moved by smooth sub-pixel motion, each kept video
+   frame starts a run of consecutive frames, and every sequence is downscaled, encoded and
+   decoded as a whole (:mod:`vidsr.training.codec_degrade`) before patches are cut from its
+   decoded frames; the point degradations, if any, follow on the LR patches.
 4. Shards of ``shard_size`` pairs are flushed as they fill (memory stays bounded); the
    manifest is written last.
 
@@ -25,7 +31,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -33,11 +39,12 @@ import numpy as np
 from PIL import Image
 
 from vidsr.config import IMAGE_EXTENSIONS
-from vidsr.media.decoding import decode_first_video
 from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.eval.resize import bicubic_downscale, modcrop
+from vidsr.media.decoding import decode_first_video
 from vidsr.media.shot_scan import detect_shots
-from vidsr.training import degrade
+from vidsr.training import codec_degrade, degrade, sequences
+from vidsr.training.codec_degrade import CodecSpec
 from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
 __all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs", "plan_targets"]
@@ -68,6 +75,9 @@ class DatasetConfig:
             is below this (duplicates, static shots) are skipped.
         shard_size: patch pairs per shard file.
         degradations: applied to LR patches in order.
+        codec: when set, LR patches come from codec-degraded sequences (see module doc);
+            ``max_patches`` and ``coverage`` then count per sequence and its window.
+        sequences: codec mode, sequences per image (each with its own motion and codec).
     """
 
     scale: int
@@ -83,6 +93,8 @@ class DatasetConfig:
     min_diff: float = 3.0
     shard_size: int = 1024
     degradations: tuple[degrade.Degradation, ...] = field(default_factory=tuple)
+    codec: CodecSpec | None = None
+    sequences: int = 1
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -91,6 +103,8 @@ class DatasetConfig:
             raise OptionError(f"patch {self.patch} must be a multiple of scale {self.scale}")
         if self.max_patches < 1 or self.frame_step < 1 or self.shard_size < 1:
             raise OptionError("max_patches, frame_step and shard_size must be >= 1")
+        if self.sequences < 1:
+            raise OptionError(f"sequences must be >= 1, got {self.sequences}")
         if self.max_frames < 0 or self.frames_per_shot < 0:
             raise OptionError("max_frames and frames_per_shot must be >= 0 (0: no limit)")
 
@@ -238,11 +252,13 @@ class _TargetCursor:
 
 
 def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.Generator,
-                  writer: ShardWriter, progress: Progress | None) -> dict:
-    """Cut patches from one image or video into ``writer``; returns its manifest record
-    (``shots`` and the used ``frame_indices`` too for a capped video)."""
+                  writer: ShardWriter, progress: Progress | None, input_index: int = 0) -> dict:
+    """Cut patches from one image or video (input number ``input_index``) into ``writer``; returns
+    its manifest record (``shots`` and the used ``frame_indices`` too for a capped video)."""
     record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
                     "patches": 0}
+    if config.codec is not None:
+        return _sample_codec(path, kind, input_index, config, writer, progress, record)
     if kind == "image":
         record["frames_seen"] = 1
         _cut_into(_read_image(path), config, rng, writer, progress, path, record)
@@ -328,7 +344,8 @@ def build_dataset(
     rng = np.random.default_rng(config.seed)
     writer = ShardWriter(out, config.shard_size)
     try:
-        records = [_sample_input(path, kind, config, rng, writer, progress) for path, kind in items]
+        records = [_sample_input(path, kind, config, rng, writer, progress, i)
+                   for i, (path, kind) in enumerate(items)]
         shards = writer.close()
         if writer.count == 0:
             raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
@@ -340,6 +357,8 @@ def build_dataset(
 
     settings = asdict(config)
     settings["degradations"] = [d.spec() for d in config.degradations]
+    if config.codec is not None:
+        settings["degradations"].insert(0, config.codec.spec())
     manifest = {
         "format": FORMAT,
         "scale": config.scale,
@@ -348,7 +367,7 @@ def build_dataset(
         "seed": config.seed,
         "count": writer.count,
         "layout": "hr (N, P, P, 3) uint8 RGB; lr (N, P/scale, P/scale, 3) uint8 RGB",
-        "lr_method": "modcrop, MATLAB-compatible bicubic (PIL) of the whole frame, then crop",
+        "lr_method": _LR_METHOD_CODEC if config.codec else _LR_METHOD,
         "degradations": settings.pop("degradations"),
         "settings": settings,
         "inputs": records,
@@ -356,6 +375,122 @@ def build_dataset(
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def _store_sample(patches: sequences.Patches, config: DatasetConfig, rng: np.random.Generator,
+                  writer: ShardWriter, progress: Progress | None, path: Path,
+                  record: dict) -> None:
+    """Store one codec sample's patches (point degradations after) and note what it drew."""
+    lr = patches.lr
+    if config.degradations:
+        lr = degrade.apply(lr, config.degradations, rng)
+    writer.add(patches.hr, lr)
+    record["patches"] += len(patches.hr)
+    record["samples"].append(patches.params.record())
+    for t in patches.types:
+        record["picture_types"][t] = record["picture_types"].get(t, 0) + 1
+    if progress is not None:
+        progress(path.name, len(patches.hr))
+
+
+def _sample_codec(path: Path, kind: str, index: int, config: DatasetConfig,
+                  writer: ShardWriter, progress: Progress | None, record: dict) -> dict:
+    """Codec mode: ``config.sequences`` sequences per image, one per kept video frame."""
+    assert config.codec is not None
+    record.update(samples=[], picture_types={})
+    if kind == "video":
+        return _codec_video(path, index, config, writer, progress, record)
+    image = _read_image(path)
+    record["frames_seen"] = 1
+    p = config.patch // config.scale
+    for k in range(config.sequences):
+        rng = sequences.sample_rng(config.seed, index, k)
+        patches = sequences.from_still(image, config.scale, p, config.codec,
+                                       coverage=config.coverage,
+                                       max_patches=config.max_patches, rng=rng)
+        if patches is None:
+            break
+        _store_sample(patches, config, rng, writer, progress, path, record)
+    record["frames_used"] = min(1, len(record["samples"]))
+    return record
+
+
+class _Chunk:
+    """A run of consecutive video frames being collected for one codec sample."""
+
+    def __init__(self, rng: np.random.Generator, params: codec_degrade.SampleParams,
+                 crop: tuple[int, int, int, int]) -> None:
+        self.rng, self.params, self.crop = rng, params, crop
+        self.frames: list[np.ndarray] = []
+
+    def add(self, rgb: np.ndarray) -> bool:
+        """Add an ``(H, W, 3)`` frame (cropped here); True once the run is full."""
+        y, x, h, w = self.crop
+        self.frames.append(np.ascontiguousarray(rgb[y:y + h, x:x + w]))
+        return len(self.frames) >= self.params.frames
+
+
+def _codec_video(path: Path, index: int, config: DatasetConfig, writer: ShardWriter,
+                 progress: Progress | None, record: dict) -> dict:
+    """Each kept (and, when capped, planned) frame starts a run of ``frames`` consecutive
+    frames, cropped to one window; ``frames_used`` counts runs."""
+    assert config.codec is not None
+    spec, p = config.codec, config.patch // config.scale
+    cursor = None
+    if config.capped:
+        shots = detect_shots(path)
+        record.update(shots=len(shots), frame_indices=[])
+        cursor = _TargetCursor(plan_targets([shot.frames for shot in shots],
+                                            config.max_frames, config.frames_per_shot))
+    frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
+    chunk: _Chunk | None = None
+
+    def finish(run: _Chunk) -> None:
+        params = replace(run.params, frames=len(run.frames))
+        patches = sequences.from_frames(np.stack(run.frames), config.scale, p, params,
+                                        coverage=config.coverage,
+                                        max_patches=config.max_patches, rng=run.rng)
+        _store_sample(patches, config, run.rng, writer, progress, path, record)
+
+    frames = decode_first_video(path)
+    try:
+        for i, (frame, _rate) in enumerate(frames):
+            if chunk is None:
+                if (cursor is not None and not cursor.wants(i)) or i % config.frame_step:
+                    continue
+                if config.max_frames and record["frames_used"] >= config.max_frames:
+                    break
+                record["frames_seen"] += 1
+                rgb = frame.to_ndarray(format="rgb24")
+                rng = sequences.sample_rng(config.seed, index, record["frames_used"])
+                params = codec_degrade.draw_params(spec, rng)
+                crop = sequences.video_crop(rgb.shape[:2], config.scale, p, spec, rng)
+                if crop is None or not frame_filter.keep(rgb):
+                    continue
+                chunk = _Chunk(rng, params, crop)
+                record["frames_used"] += 1
+                if cursor is not None:
+                    cursor.taken()
+                    record["frame_indices"].append(i)
+            else:
+                rgb = frame.to_ndarray(format="rgb24")
+            if chunk.add(rgb):
+                finish(chunk)
+                chunk = None
+        if chunk is not None:  # the video ended inside a run: use what there is
+            finish(chunk)
+    finally:
+        frames.close()
+    record["skipped"] = dict(frame_filter.skipped)
+    return record
+
+
+_LR_METHOD = "modcrop, MATLAB-compatible bicubic (PIL) of the whole frame, then crop"
+_LR_METHOD_CODEC = ("codec sequences: stills moved by smooth sub-pixel motion (Lanczos-4 warp) "
+                    "or consecutive video frames, cropped to a window; blur, antialiased "
+                    "downscale (drawn kernel), noise, YUV 4:2:0, one in-memory encode + decode "
+                    "per sequence (drawn codec settings, see inputs[].samples); patches cut "
+                    "from random decoded frames")
 
 
 def _remove_partial(out: Path, writer: ShardWriter, created: bool) -> None:

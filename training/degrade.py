@@ -7,19 +7,20 @@ same seed gets the same bytes.
 
 A degradation is named by a short spec string, e.g. ``"jpeg:75"``, ``"h264:28"``,
 ``"blur:0.8"``, ``"noise:2"``; :func:`parse_spec` and :func:`apply` turn specs into calls.
+:func:`parse_specs` also accepts one codec-in-the-loop sequence degradation
+(``"codec:x264:crf=18-38"``, ``"web"``, ...; :mod:`vidsr.training.codec_degrade`).
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
-from fractions import Fraction
 
-import av
 import cv2
 import numpy as np
 
 from vidsr.errors import OptionError
+from vidsr.training import codec_degrade
+from vidsr.training.codec_degrade import CodecSpec, is_codec_spec, parse_codec_spec
 
 KINDS = ("jpeg", "h264", "blur", "noise")
 
@@ -57,6 +58,23 @@ def parse_spec(spec: str) -> Degradation:
     return Degradation(kind, value)
 
 
+def parse_specs(specs: list[str] | tuple[str, ...]) -> tuple[CodecSpec | None,
+                                                             tuple[Degradation, ...]]:
+    """Split ``--degrade`` values into at most one codec spec and the point degradations
+    (kept in order; they apply to the LR patches after the codec). Raises
+    :class:`OptionError`."""
+    codec: CodecSpec | None = None
+    steps: list[Degradation] = []
+    for spec in specs:
+        if is_codec_spec(spec):
+            if codec is not None:
+                raise OptionError("only one codec degradation (codec:... or a preset) per build")
+            codec = parse_codec_spec(spec)
+        else:
+            steps.append(parse_spec(spec))
+    return codec, tuple(steps)
+
+
 def _check(images: np.ndarray) -> np.ndarray:
     if images.dtype != np.uint8:
         raise TypeError(f"degradations expect uint8 RGB, got {images.dtype}")
@@ -83,33 +101,19 @@ def h264(images: np.ndarray, crf: float) -> np.ndarray:
 
     The patches play as consecutive frames, so inter prediction and chroma subsampling
     leave the artefacts real video has. Odd sizes are edge-padded to even for 4:2:0 and
-    cropped back. One encoder thread keeps the output bit-exact between runs.
+    cropped back. x264 veryfast, keyint 250, 3 B-frames, one thread, timestamped frames,
+    through :func:`vidsr.training.codec_degrade.encode_decode` (bit-exact between runs; the
+    Matroska-in-``io.BytesIO`` round trip used before was not).
     """
     batch = _check(images)
     n, h, w, _ = batch.shape
     ph, pw = h + h % 2, w + w % 2
     if (ph, pw) != (h, w):
         batch = np.pad(batch, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    buf = io.BytesIO()
-    with av.open(buf, mode="w", format="matroska") as container:
-        stream = container.add_stream("libx264", rate=Fraction(25, 1))
-        stream.width, stream.height, stream.pix_fmt = pw, ph, "yuv420p"
-        stream.options = {"crf": f"{crf:g}", "preset": "veryfast", "threads": "1"}
-        stream.thread_count = 1
-        for img in batch:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():  # flush the encoder's delayed frames
-            container.mux(packet)
-    buf.seek(0)
-    decoded = []
-    with av.open(buf, mode="r") as container:
-        for frame in container.decode(video=0):
-            decoded.append(frame.to_ndarray(format="rgb24"))
-    if len(decoded) != n:
-        raise RuntimeError(f"H.264 round trip returned {len(decoded)} frames for {n}")
-    out = np.stack(decoded)[:, :h, :w]
+    params = codec_degrade.SampleParams("x264", n, "bicubic", 0.0, 0.0, crf=crf,
+                                        preset="veryfast", gop=250, bframes=3)
+    decoded, _types = codec_degrade.encode_decode(batch, params)
+    out = decoded[:, :h, :w]
     return out.reshape(images.shape)
 
 

@@ -69,6 +69,24 @@ def _fold(net: nn.Module) -> nn.Module:
     return plain
 
 
+def card_data(root: str | Path | None) -> dict:
+    """The card's ``data`` block from a dataset folder's manifest: path, patches, patch,
+    ``degradations`` (spec strings, a codec spec first when the set was built with one),
+    ``lr_method`` and the input folders/videos. Only ``path`` when there is no manifest."""
+    data: dict = {"path": None if root is None else str(root)}
+    try:
+        manifest = read_manifest(Path(str(root)))
+        data.update(patches=manifest["count"], patch=manifest["patch"],
+                    degradations=manifest["degradations"],
+                    inputs=sorted({str(Path(i["path"]).parent) if i["kind"] == "image"
+                                   else i["path"] for i in manifest["inputs"]}))
+        if "lr_method" in manifest:
+            data["lr_method"] = manifest["lr_method"]
+    except (KeyError, OSError, ValueError, TypeError):
+        pass
+    return data
+
+
 def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
                  train_info: dict, report: dict[str, str] | None = None) -> tuple[Path, Path]:
     """Write ``out_dir/<name>_x<scale>.safetensors`` and ``<name>_x<scale>.json``.
@@ -93,15 +111,7 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
     save_file(state, str(weights_path), metadata={"arch": entry.name, "scale": str(scale)})
 
     cfg = train_info.get("config", {})
-    data: dict = {"path": cfg.get("data")}
-    try:
-        manifest = read_manifest(Path(cfg["data"]))
-        data.update(patches=manifest["count"], patch=manifest["patch"],
-                    degradations=manifest["degradations"],
-                    inputs=sorted({str(Path(i["path"]).parent) if i["kind"] == "image"
-                                   else i["path"] for i in manifest["inputs"]}))
-    except (KeyError, OSError, ValueError):
-        pass
+    data = card_data(cfg.get("data"))
     validation, per_image = measure(net, entry, scale, report or {})
     card = {
         "name": name,

@@ -4,7 +4,8 @@ A dataset folder holds ``manifest.json`` and ``shard_00000.safetensors``, ... Ea
 stores two uint8 arrays:
 
 * ``hr``: ``(N, P, P, 3)`` RGB high-resolution patches,
-* ``lr``: ``(N, P/s, P/s, 3)`` RGB low-resolution patches (bicubic, then degradations).
+* ``lr``: ``(N, P/s, P/s, 3)`` RGB low-resolution patches (bicubic, then degradations; or
+  cut from codec-degraded sequences, see ``manifest["lr_method"]``).
 
 safetensors is used (not ``.npz``) because its bytes depend only on the arrays, so the
 same seed gives byte-identical shards, and because its raw layout can be memory-mapped.

@@ -31,9 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--min-diff", type=float, default=3.0,
                    help="skip frames closer than this (mean abs, 0..255) to the last kept")
     b.add_argument("--shard-size", type=int, default=1024, help="patch pairs per shard")
-    b.add_argument("--degrade", action="append", default=[], metavar="KIND:VALUE",
+    b.add_argument("--degrade", action="append", default=[], metavar="SPEC",
                    help="LR degradation, repeatable, applied in order: jpeg:QUALITY, "
-                        "h264:CRF, blur:SIGMA, noise:STD")
+                        "h264:CRF, blur:SIGMA, noise:STD; and at most one codec-in-the-loop "
+                        "sequence degradation: a preset (web, dvd, divx, real) or "
+                        "codec:x264[,mpeg2,mpeg4,jpeg][:crf=18-38][:key=LO-HI...] "
+                        "(see training/README.md)")
+    b.add_argument("--sequences", type=int, default=1,
+                   help="with a codec degradation: degraded sequences per image")
     b.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     b.set_defaults(func=run)
 
@@ -42,14 +47,15 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from vidsr.training.dataset import DatasetConfig, build_dataset
-    from vidsr.training.degrade import parse_spec
+    from vidsr.training.degrade import parse_specs
 
+    codec, steps = parse_specs(args.degrade)
     config = DatasetConfig(
         scale=args.scale, patch=args.patch, seed=args.seed, max_patches=args.max_patches,
         coverage=args.coverage, frame_step=args.frame_step, max_frames=args.max_frames,
         frames_per_shot=args.frames_per_shot,
         min_diff=args.min_diff, shard_size=args.shard_size,
-        degradations=tuple(parse_spec(s) for s in args.degrade),
+        degradations=steps, codec=codec, sequences=args.sequences,
     )
     with tqdm(unit="patch", desc="vidsr dataset", file=sys.stderr) as bar:
         def progress(name: str, n: int) -> None:
