@@ -133,7 +133,8 @@ class ModelEntry:
     net instead: a module whose ``fold()`` returns what ``build`` makes, with the same
     function (the export folds it, so shipped weights load into ``build(scale)``).
     ``weights`` maps a scale to a file name under ``models/weights/`` (``None``: the model
-    has no learned weights, e.g. the bicubic baseline).
+    has no learned weights, e.g. the bicubic baseline); ``compressed_weights`` does the same
+    for weights of the same network trained on codec-degraded video (``--content``).
     """
 
     name: str
@@ -146,6 +147,7 @@ class ModelEntry:
     supports_half: bool = True
     receptive_radius: int = 16
     weights: dict[int, str] = field(default_factory=dict)
+    compressed_weights: dict[int, str] = field(default_factory=dict)
     train_build: Callable[[int], nn.Module] | None = None
 
     def build_trainable(self, scale: int) -> nn.Module:

@@ -72,6 +72,7 @@ REGISTRY: dict[str, ModelEntry] = {
         description="real-time LR-space FSRCNN-style net, pixel shuffle, bicubic skip (Y)",
         receptive_radius=7,
         weights=_weights("fast"),
+        compressed_weights=_weights("fast-compressed"),
     ),
     "fast-hq": ModelEntry(
         name="fast-hq",
@@ -104,6 +105,7 @@ REGISTRY: dict[str, ModelEntry] = {
         description="slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
         receptive_radius=20,
         weights=_weights("quality"),
+        compressed_weights=_weights("quality-compressed"),
     ),
     "perceptual": ModelEntry(
         name="perceptual",

@@ -16,6 +16,11 @@ DEFAULT_CODEC = "libx264"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
 ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
+# Which weights of a model family a run uses: trained on clean bicubic downscales, or on
+# codec-degraded video; ``auto`` decides from the input (vidsr.media.content).
+Content = Literal["auto", "clean", "compressed"]
+CONTENTS: tuple[Content, ...] = get_args(Content)
+WeightsKind = Literal["clean", "compressed"]  # what ``auto`` resolves to
 # Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
 Precision = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
@@ -111,6 +116,9 @@ class RunConfig:
         cpu_workers: model worker threads on the CPU; ``None`` decides from the model.
         self_ensemble: average the model over the eight flips and rotations of each frame
             (eight times the compute; see :mod:`vidsr.models.ensemble`).
+        content: ``clean`` or ``compressed``: the family's weights trained on clean
+            downscales or on codec-degraded video; ``auto`` decides from the input (its
+            codec and bit rate, or the image files' format and JPEG quality).
     """
 
     model: str | None = None
@@ -126,6 +134,7 @@ class RunConfig:
     compile: bool = False
     cpu_workers: int | None = None
     self_ensemble: bool = False
+    content: Content = "auto"
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -135,6 +144,10 @@ class RunConfig:
         if self.tile is not None and self.tile < 8:
             raise OptionError(f"--tile must be >= 8 pixels, got {self.tile}")
         check_colour(self.colour)
+        if self.content not in CONTENTS:
+            raise OptionError(
+                f"--content must be one of {', '.join(CONTENTS)}, got {self.content!r}"
+            )
         if self.cpu_workers is not None and self.cpu_workers < 1:
             raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from vidsr.config import (
     COLOUR_MODES,
+    CONTENTS,
     HWACCEL_MODES,
     OUTPUT_FORMATS,
     SCALES,
@@ -45,6 +46,9 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                              "8x the compute for a sharper, higher-PSNR result")
     parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
                         help="colour matching to the source: per shot (default), per frame, or off")
+    parser.add_argument("--content", choices=CONTENTS, default="auto",
+                        help="weights for clean sources or for compressed video (web, DVD, "
+                             "phone): auto (default) decides from the input's codec and bit rate")
 
 
 def add_encode_options(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +112,7 @@ def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -
                      overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
                      compile=args.compile, cpu_workers=cpu_workers,
-                     self_ensemble=args.self_ensemble)
+                     self_ensemble=args.self_ensemble, content=args.content)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -202,4 +206,6 @@ def format_summary(s: RunSummary) -> str:
         about = "about " if s.expected_is_estimate else ""
         lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
-    return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {size:.1f} MB{codecs}{lost}"
+    weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
+    return (f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
+            f"{size:.1f} MB{codecs}{weights}{lost}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from vidsr.config import WeightsKind
 from vidsr.errors import ModelError
 from vidsr.engine.external import read_state_dict
 from vidsr.models.contract import ModelEntry, SRModel
@@ -96,7 +97,9 @@ def check_model_choice(name: str | None, scale: int) -> None:
         )
 
 
-def load_model(name: str | None, scale: int, *, self_ensemble: bool = False) -> SRModel:
+def load_model(
+    name: str | None, scale: int, *, self_ensemble: bool = False, content: WeightsKind = "clean"
+) -> SRModel:
     """Build a model and load its weights, on the CPU in float32, in eval mode.
 
     Args:
@@ -107,18 +110,31 @@ def load_model(name: str | None, scale: int, *, self_ensemble: bool = False) -> 
         self_ensemble: average the network over the eight flips and rotations of each
             input (:class:`~vidsr.models.ensemble.SelfEnsemble`): eight times the compute
             for a higher PSNR. ``model.self_ensemble`` records the choice.
+        content: ``compressed`` loads the registry model's weights trained on
+            codec-degraded video (see :func:`has_compressed_weights`); ``clean`` its
+            clean-trained ones. Weights files and baselines have one set and ignore it.
 
     Raises:
         ModelError: unknown name, unsupported scale, missing or corrupt weights.
     """
-    model = _load(resolve_model(name, scale), scale)
+    model = _load(resolve_model(name, scale), scale, content)
     if self_ensemble:
         model.net = SelfEnsemble(model.net)
         model.self_ensemble = True
     return model
 
 
-def _load(name: str, scale: int) -> SRModel:
+def has_compressed_weights(name: str | None, scale: int) -> bool:
+    """Whether model ``name`` (``None``: the default) has weights trained on codec-degraded
+    video at ``scale`` in ``models/weights/``."""
+    name = resolve_model(name, scale)
+    if is_external(name) or name not in REGISTRY:
+        return False
+    file = REGISTRY[name].compressed_weights.get(scale)
+    return file is not None and (weights_dir() / file).is_file()
+
+
+def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
     check_model_choice(name, scale)
     if is_external(name):
         exported = vidsr_export(Path(name))
@@ -135,6 +151,11 @@ def _load(name: str, scale: int) -> SRModel:
     entry = REGISTRY[name]
     if not entry.weights:
         return _wrap(entry, entry.build(scale), scale, {})
+    if content == "compressed":
+        if not has_compressed_weights(name, scale):
+            raise ModelError(f"{name} has no weights for compressed input at x{scale} "
+                             f"(use --content clean)")
+        return _load_registry_weights(entry, scale, weights_dir() / entry.compressed_weights[scale])
     return _load_registry_weights(entry, scale, weights_dir() / entry.weights[scale])
 
 

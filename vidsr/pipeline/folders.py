@@ -32,6 +32,7 @@ from vidsr.media.folders import FolderScan, FolderSink, FolderSource, remove_tem
 from vidsr.media.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
 from vidsr.media.probe import VideoInfo, probe, synthetic_video_info
 from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
+from vidsr.media.content import assess_images
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import FileSource, StreamPacket
 from vidsr.pipeline.output import check_paths, partial_output
@@ -155,7 +156,8 @@ def upscale_folder(
     )
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
     formats = PlaneFormats(IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT)
-    compute = build_compute(config, scan.width, scan.height, formats)
+    compute = build_compute(config, scan.width, scan.height, formats,
+                            assess=lambda: assess_images([e.path for e in scan.entries[:32]]))
 
     # 3. Run read -> batch -> model -> colour -> write, overlapped.
     run_stages(
@@ -221,7 +223,8 @@ def _folder_to_video(
         on_start(len(scan.entries))
     out_fmt = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, plan.bits)
     formats = PlaneFormats(IMAGE_YUV, out_fmt, plan.work_format)
-    compute = build_compute(config, scan.width, scan.height, formats)
+    compute = build_compute(config, scan.width, scan.height, formats,
+                            assess=lambda: assess_images([e.path for e in scan.entries[:32]]))
     source = FolderSource(
         scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers
     )

@@ -9,6 +9,7 @@ The sizing functions here are pure (frame size in, sizes out), apart from
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.config import RunConfig
 from vidsr.device import resolve_device
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
-from vidsr.engine.upscaler import load_model
+from vidsr.engine.upscaler import has_compressed_weights, load_model, resolve_model
+from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
 from vidsr.pipeline.shot_marks import with_shot_marks
 from vidsr.models.contract import SRModel
+
+log = logging.getLogger(__name__)
 
 Items = Callable[[threading.Event], Iterator[HostFrame | StreamPacket]]
 
@@ -60,6 +64,7 @@ class Compute:
     device: torch.device
     tile: int | None
     batch_size: int
+    content: ContentVerdict = ContentVerdict("clean", "")
 
 
 def build_compute(
@@ -69,6 +74,7 @@ def build_compute(
     formats: PlaneFormats,
     *,
     choose_tile: bool = True,
+    assess: Callable[[], ContentVerdict] | None = None,
 ) -> Compute:
     """Resolve the device, load the model and build the processor for ``width x height``
     input frames.
@@ -79,12 +85,16 @@ def build_compute(
         formats: the processor's input and output planes.
         choose_tile: pick a tile size when ``config.tile`` is ``None`` (see
             :func:`auto_tile`); ``False`` keeps ``config.tile`` as given.
+        assess: how to tell whether the input is clean or compressed, for
+            ``--content auto`` (see :func:`choose_content`); ``None`` counts it as clean.
 
     Raises:
         ModelError, DeviceError.
     """
     device = resolve_device(config.device)
-    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble)
+    content = choose_content(config, assess)
+    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble,
+                       content=content.kind)
     tile = auto_tile(width, height, config.tile, device, model) if choose_tile else config.tile
     options = ProcessorOptions(
         tile=tile,
@@ -97,7 +107,23 @@ def build_compute(
     batch_size = config.batch_size or auto_batch_size(
         width, height, device.type == "cuda", learned, free_device_memory(device)
     )
-    return Compute(processor, model, device, tile, batch_size)
+    return Compute(processor, model, device, tile, batch_size, content)
+
+
+def choose_content(
+    config: RunConfig, assess: Callable[[], ContentVerdict] | None
+) -> ContentVerdict:
+    """Which weights of the model to load, and why (logged at the start of the run and
+    shown in its summary): ``--content`` as given, else the input's own evidence where
+    the model has compressed-input weights at this scale, else its clean weights."""
+    if config.content != "auto":
+        return ContentVerdict(config.content, f"--content {config.content}")
+    name = resolve_model(config.model, config.scale)
+    if not has_compressed_weights(name, config.scale):
+        return ContentVerdict("clean", f"{name} x{config.scale} has one set of weights")
+    verdict = assess() if assess is not None else ContentVerdict("clean", "no evidence")
+    log.info("--content auto: %s input (%s)", verdict.kind, verdict.reason)
+    return verdict
 
 
 def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:

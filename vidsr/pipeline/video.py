@@ -22,6 +22,7 @@ from vidsr.config import RunConfig
 from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import InputError
+from vidsr.media.content import assess_video
 from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
 from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
@@ -47,6 +48,8 @@ class RunSummary:
     expected_is_estimate: bool = False
     decoder: str = "software"
     encoder: str = ""
+    content: str = "clean"
+    content_reason: str = ""
 
     @property
     def frames_lost(self) -> int:
@@ -103,7 +106,8 @@ def upscale_video(
         on_start(info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     compute = build_compute(config, info.width, info.height,
-                            PlaneFormats(info.yuv, out_fmt, plan.work_format))
+                            PlaneFormats(info.yuv, out_fmt, plan.work_format),
+                            assess=lambda: assess_video(src, info.stream_index))
 
     started = time.perf_counter()
     with partial_output(dst, run_settings(info, config), resume=config.resume) as out:
@@ -121,7 +125,8 @@ def upscale_video(
     seconds = time.perf_counter() - started
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
                       source.corrupt_packets, info.frame_count, not info.frame_count_exact,
-                      hardware.decoder_label, plan.codec)
+                      hardware.decoder_label, plan.codec, compute.content.kind,
+                      compute.content.reason)
 
 
 def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunConfig, OutputPlan,

@@ -1,0 +1,102 @@
+"""--content auto: clean or compressed, decided from the input itself."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from vidsr.config import RunConfig
+from vidsr.errors import ModelError, OptionError
+from vidsr.media.content import ContentVerdict, assess_images, assess_video, jpeg_quality
+from vidsr.pipeline import planning
+
+
+def _texture(size: tuple[int, int], frames: int, seed: int = 0) -> list[np.ndarray]:
+    """A detailed moving picture: smooth noise panning right, so codecs must work."""
+    rng = np.random.default_rng(seed)
+    w, h = size
+    base = rng.integers(0, 256, (h // 4 + 2, w // 4 + frames + 2, 3)).astype(np.uint8)
+    base = np.asarray(Image.fromarray(base).resize((base.shape[1] * 4, base.shape[0] * 4)))
+    return [np.ascontiguousarray(base[:h, 4 * i : 4 * i + w]) for i in range(frames)]
+
+
+def _clip(path: Path, codec: str, options: dict[str, str], frames: int = 12) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        for i, rgb in enumerate(_texture((96, 64), frames)):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def test_lossless_video_is_clean(tmp_path: Path) -> None:
+    verdict = assess_video(_clip(tmp_path / "a.mkv", "ffv1", {}))
+    assert verdict.kind == "clean" and "ffv1" in verdict.reason
+
+
+def test_web_quality_h264_is_compressed(tmp_path: Path) -> None:
+    verdict = assess_video(_clip(tmp_path / "a.mp4", "libx264", {"crf": "35"}))
+    assert verdict.kind == "compressed" and "h264" in verdict.reason
+    assert "bits/pixel" in verdict.reason
+
+
+def test_lossless_h264_is_clean(tmp_path: Path) -> None:
+    verdict = assess_video(_clip(tmp_path / "a.mkv", "libx264", {"qp": "0"}))
+    assert verdict.kind == "clean" and "lossless mode" in verdict.reason
+    verdict = assess_video(_clip(tmp_path / "b.mkv", "libx264", {"crf": "10"}))
+    assert verdict.kind == "compressed"
+
+
+def test_jpeg_quality_is_read_from_the_file(tmp_path: Path) -> None:
+    rgb = _texture((64, 48), 1)[0]
+    for q in (30, 75, 95):
+        Image.fromarray(rgb).save(tmp_path / f"q{q}.jpg", quality=q)
+        assert abs(jpeg_quality(tmp_path / f"q{q}.jpg") - q) <= 2
+
+
+def test_image_folders_by_format_and_quality(tmp_path: Path) -> None:
+    rgb = _texture((64, 48), 1)[0]
+    Image.fromarray(rgb).save(tmp_path / "a.png")
+    Image.fromarray(rgb).save(tmp_path / "b.jpg", quality=97)
+    Image.fromarray(rgb).save(tmp_path / "c.jpg", quality=60)
+    Image.fromarray(rgb).save(tmp_path / "d.webp", lossless=True)
+    Image.fromarray(rgb).save(tmp_path / "e.webp", quality=70)
+    clean = assess_images([tmp_path / "a.png", tmp_path / "b.jpg", tmp_path / "d.webp"])
+    assert clean.kind == "clean"
+    assert assess_images([tmp_path / "a.png", tmp_path / "c.jpg"]) == ContentVerdict(
+        "compressed", "JPEG quality about 60 (c.jpg)"
+    )
+    assert assess_images([tmp_path / "e.webp"]).kind == "compressed"
+
+
+def test_choose_content_follows_the_option_and_the_weights(monkeypatch) -> None:
+    explicit = planning.choose_content(RunConfig(model="fast", content="clean"), None)
+    assert explicit == ContentVerdict("clean", "--content clean")
+    evidence = ContentVerdict("compressed", "h264 at 0.10 bits/pixel")
+    # auto, but the model has no compressed-input weights: its clean ones, and why
+    monkeypatch.setattr(planning, "has_compressed_weights", lambda name, scale: False)
+    chosen = planning.choose_content(RunConfig(model="fast"), lambda: evidence)
+    assert chosen.kind == "clean" and "one set of weights" in chosen.reason
+    monkeypatch.setattr(planning, "has_compressed_weights", lambda name, scale: True)
+    assert planning.choose_content(RunConfig(model="fast"), lambda: evidence) == evidence
+
+
+def test_compressed_weights_missing_is_one_clear_error() -> None:
+    from vidsr.engine import upscaler
+
+    assert not upscaler.has_compressed_weights("quality", 3)  # shipped: clean weights only
+    with pytest.raises(ModelError, match="no weights for compressed input"):
+        upscaler.load_model("quality", 3, content="compressed")
+
+
+def test_content_option_is_checked() -> None:
+    with pytest.raises(OptionError, match="--content"):
+        RunConfig(content="blurry")  # noqa: the wrong value is the point
