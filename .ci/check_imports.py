@@ -17,20 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-# Where each installed package's files live in the repository (pyproject's package-dir).
-INSTALLED_AS = {"vidsr": "vidsr", "vidsr/models": "models", "vidsr/training": "training"}
-
-
-def assemble(tree: Path) -> None:
-    """Copy the package's .py files into ``tree`` as they are laid out once installed."""
-    for target, source in INSTALLED_AS.items():
-        shutil.copytree(
-            ROOT / source,
-            tree / target,
-            ignore=shutil.ignore_patterns("__pycache__", "weights", "*.md"),
-            dirs_exist_ok=True,
-        )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from installed_tree import ROOT, assemble  # noqa: E402
 
 
 def main() -> int:
@@ -40,7 +28,7 @@ def main() -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="vidsr-imports-") as tmp:
         tree = Path(tmp)
-        assemble(tree)
+        assemble(tree, weights=False)
         env = {**os.environ, "PYTHONPATH": str(tree)}
         done = subprocess.run(
             [lint, "--no-cache", str(ROOT / "pyproject.toml")], cwd=tree, env=env

@@ -10,7 +10,7 @@ Models: the default model (``vidsr.engine.upscaler.default_model``), and the fas
 fast model's weights are not shipped yet, its architecture runs with untrained weights:
 its speed does not depend on the weight values, so the timing still holds (labelled).
 
-    python benchmarks/stream_latency.py [--seconds 8] [--colour shot] [--threads N]
+    python benchmarks/stream_latency.py [--seconds 8] [--colour shot] [--threads N] [--sizes WxH,...]
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per case; medians are printed")
     parser.add_argument("--colour", default="shot", choices=("shot", "frame", "off"))
     parser.add_argument(
+        "--sizes",
+        default=None,
+        help="input sizes, e.g. 320x240,1280x720 (default: 320x240 and 640x480, plus "
+        "1280x720 on CUDA)",
+    )
+    parser.add_argument(
         "--threads",
         type=int,
         default=None,
@@ -101,6 +107,8 @@ def main() -> None:
     print(banner())
     device = "cuda" if torch.cuda.is_available() else "cpu"
     sizes = CPU_SIZES + (GPU_SIZES if device == "cuda" else ())
+    if args.sizes:
+        sizes = tuple(tuple(int(v) for v in s.split("x")) for s in args.sizes.split(","))
     print(
         f"device: {device}, source: lavfi testsrc2 paced at 30 fps, scale x2, batch 1, "
         f"colour matching: {args.colour}, {args.seconds:g} s per run, {args.repeats} run(s) per case\n"
