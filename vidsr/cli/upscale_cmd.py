@@ -201,5 +201,7 @@ def format_summary(s: RunSummary) -> str:
     if s.frames_lost:
         about = "about " if s.expected_is_estimate else ""
         lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
+    if s.timestamp_repairs:
+        lost += f", {s.timestamp_repairs} timestamp(s) repaired (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
     return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), {size:.1f} MB{codecs}{lost}"

@@ -21,6 +21,7 @@ from vidsr.errors import InputError
 from vidsr.media.decoding import decode_first_video
 from vidsr.media.planes import HostFrame, Planes, plane_to_array
 from vidsr.media.probe import VideoInfo
+from vidsr.media.timestamps import FrameStamps
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,18 @@ class FileSource:
         self.hwaccel = hwaccel
         self.corrupt_packets = 0
         self.frames_decoded = 0
+        self.discarded = 0  # video packets an edit list marks to decode and drop
+        self.end_pts: int | None = None  # end of the last decoded frame (pts + duration)
+        self.read_error = False  # reading stopped at an error before the end
+        self.stamps = FrameStamps()
 
     def items(self, stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         """Yield frames and passthrough packets in file order until the end or ``stop``.
 
         Packets the decoder rejects as corrupt are counted in ``corrupt_packets`` and
-        skipped, so the decodable rest of a damaged file still comes out.
+        skipped, so the decodable rest of a damaged file still comes out. A frame whose
+        pts is not after the previous one's is moved one tick past it (counted in
+        ``stamps.repairs``); packets an edit list discards are counted in ``discarded``.
 
         Raises:
             InputError: the file cannot be opened or read.
@@ -100,21 +107,24 @@ class FileSource:
                         if packet.dts is not None and packet.size > 0:
                             yield StreamPacket(index, packet)
                         continue
+                    self.discarded += bool(packet.is_discard and packet.size)
                     try:
                         frames = packet.decode()
                     except av.error.InvalidDataError:
                         self.corrupt_packets += 1
                         continue
                     for frame in frames:
-                        pts = frame.pts if frame.pts is not None else next_pts
+                        pts = self.stamps.fix(frame.pts if frame.pts is not None else next_pts)
                         duration = int(frame.duration or 0)
                         next_pts = pts + max(duration, self._default_duration())
+                        self.end_pts = next_pts
                         if self.frames_decoded >= self.skip_frames:
                             yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
                         self.frames_decoded += 1
             except av.error.FFmpegError as e:
                 if self.frames_decoded == 0:
                     raise InputError(f"cannot decode {info.path}: {e}") from e
+                self.read_error = True
                 log.warning("stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e)
         if self.corrupt_packets:
             log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)

@@ -47,18 +47,17 @@ class RunSummary:
     expected_is_estimate: bool = False
     decoder: str = "software"
     encoder: str = ""
+    missing_frames: int = 0
+    timestamp_repairs: int = 0
 
     @property
     def frames_lost(self) -> int:
-        """Frames the input's header announced (or, with ``expected_is_estimate``, that
-        its duration implies) but that could not be decoded: a truncated or damaged
-        input. Estimates count only past a 2% margin, since durations are approximate."""
-        if self.expected_frames is None:
-            return 0
-        missing = self.expected_frames - self.frames
-        if self.expected_is_estimate and missing <= max(1, self.expected_frames // 50):
-            return 0
-        return max(0, missing)
+        """Frames of the input that could not be decoded: a truncated or damaged input.
+        ``missing_frames`` is worked out by :func:`missing_frames` (from the header's
+        exact count less edit-list discards, or from how much of the stream's timeline
+        the decoded frames cover), so healthy files with start offsets, edit lists,
+        variable frame rates or timestamp gaps lose none."""
+        return self.missing_frames
 
     @property
     def fps(self) -> float:
@@ -119,9 +118,42 @@ def upscale_video(
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
+    repairs = source.stamps.repairs + getattr(getattr(sink, "stamps", None), "repairs", 0)
+    missing = missing_frames(info, source)
+    expected = info.frame_count
+    if not info.frame_count_exact and expected is not None:
+        expected = source.frames_decoded + missing  # what the decoded timeline implies
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
-                      source.corrupt_packets, info.frame_count, not info.frame_count_exact,
-                      hardware.decoder_label, plan.codec)
+                      source.corrupt_packets, expected, not info.frame_count_exact,
+                      hardware.decoder_label, plan.codec, missing, repairs)
+
+
+# Durations in headers are approximate: an estimate counts frames as lost past this
+# share of the stream (and at least one frame).
+ESTIMATE_MARGIN = 0.02
+
+
+def missing_frames(info: VideoInfo, source: FileSource) -> int:
+    """Frames the input should have had but that did not decode.
+
+    With an exact count from the header: that count (already less the edit-list
+    discards the probe counted), less any further discards, less the frames decoded. Otherwise counts are estimates (VFR, timestamp
+    gaps), so frames are missing only where decoding stopped before the stream's end:
+    the uncovered end of the timeline at the frame rate, past :data:`ESTIMATE_MARGIN`.
+    """
+    if info.frame_count is None:
+        return 0
+    decoded = source.frames_decoded
+    if info.frame_count_exact:
+        unexpected_discards = max(0, source.discarded - info.discarded_frames)
+        return max(0, info.frame_count - unexpected_discards - decoded)
+    end = info.end_seconds
+    if end is None or source.end_pts is None or not info.duration_seconds:
+        return 0
+    uncovered = end - float(source.end_pts * info.time_base)
+    if uncovered <= max(ESTIMATE_MARGIN * info.duration_seconds, float(1 / info.frame_rate)):
+        return 0
+    return max(1, round(uncovered * info.frame_rate))
 
 
 def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunConfig, OutputPlan,
