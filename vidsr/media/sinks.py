@@ -24,6 +24,7 @@ from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.side_data import hdr_encoder_options
+from vidsr.media.timestamps import PacketStamps
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,7 @@ class FileSink:
         self._video: av.video.stream.VideoStream | None = None
         self._stream_map: dict[int, av.stream.Stream] = {}
         self._source: av.container.InputContainer | None = None
+        self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -360,6 +362,7 @@ class FileSink:
         stream = self._stream_map.get(stream_index)
         if stream is None:
             return
+        self.stamps.fix(stream_index, packet)
         packet.stream = stream
         try:
             self._container.mux(packet)
