@@ -23,6 +23,7 @@ from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import InputError
 from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
+from vidsr.media.images import check_frame_memory
 from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
 from vidsr.media.sinks import FileSink, OutputPlan, plan_output
@@ -164,6 +165,8 @@ def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunCo
     info = probe(src)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
+    check_frame_memory(src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2,
+                       config.scale)
     hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
                              info.width * config.scale, info.height * config.scale)
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
