@@ -18,6 +18,9 @@ ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
 # Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
 Precision = Literal["auto", "fp32", "bf16"]
+# --deinterlace: one progressive frame per interlaced frame, or one per field.
+Deinterlace = Literal["frame", "field"]
+DEINTERLACE_MODES: tuple[Deinterlace, ...] = get_args(Deinterlace)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 # Upscaling factors a run accepts (each registry model lists those it supports).
 SCALES: tuple[int, ...] = (2, 3, 4)
@@ -111,6 +114,8 @@ class RunConfig:
         cpu_workers: model worker threads on the CPU; ``None`` decides from the model.
         self_ensemble: average the model over the eight flips and rotations of each frame
             (eight times the compute; see :mod:`vidsr.models.ensemble`).
+        deinterlace: ``frame`` or ``field`` to deinterlace interlaced input before the
+            model (see :mod:`vidsr.media.deinterlace`); ``None`` upscales frames as decoded.
     """
 
     model: str | None = None
@@ -126,6 +131,7 @@ class RunConfig:
     compile: bool = False
     cpu_workers: int | None = None
     self_ensemble: bool = False
+    deinterlace: Deinterlace | None = None
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -139,5 +145,8 @@ class RunConfig:
             raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:
             raise OptionError(f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}")
+        if self.deinterlace is not None and self.deinterlace not in DEINTERLACE_MODES:
+            raise OptionError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}, "
+                              f"got {self.deinterlace!r}")
         if self.queue_size < 1:
             raise OptionError(f"queue size must be >= 1, got {self.queue_size}")

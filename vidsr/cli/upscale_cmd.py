@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from vidsr.config import (
     COLOUR_MODES,
+    DEINTERLACE_MODES,
     HWACCEL_MODES,
     OUTPUT_FORMATS,
     SCALES,
@@ -59,6 +60,9 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
                         help="output pixel format (default: keep the input's bit depth: yuv420p or yuv420p10le)")
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--deinterlace", nargs="?", const="frame", choices=DEINTERLACE_MODES,
+                        default=None, help="deinterlace interlaced input (bwdif) before the model: "
+                        "frame (default) gives one frame per frame, field one per field (2x rate)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its .partial output instead of starting over")
 
@@ -108,7 +112,8 @@ def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -
                      overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
                      compile=args.compile, cpu_workers=cpu_workers,
-                     self_ensemble=args.self_ensemble)
+                     self_ensemble=args.self_ensemble,
+                     deinterlace=getattr(args, "deinterlace", None))
 
 
 def run(args: argparse.Namespace) -> int:

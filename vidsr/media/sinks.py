@@ -20,6 +20,7 @@ from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
 from vidsr.media.container_items import plan_items, write_items
+from vidsr.media.deinterlace import FIELD_ORDER_CODES
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
@@ -301,6 +302,8 @@ class FileSink:
         cc.color_range = info.color_range
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
+        if info.interlaced:  # woven fields upscaled as they are: keep the tag truthful
+            cc.field_order = FIELD_ORDER_CODES[info.field_order]
         if info.sample_aspect_ratio:  # an integer scale keeps the pixel shape
             cc.sample_aspect_ratio = info.sample_aspect_ratio
         if plan.codec_tag:

@@ -19,6 +19,7 @@ from av.codec.hwaccel import HWAccel
 
 from vidsr.errors import InputError
 from vidsr.media.decoding import decode_first_video
+from vidsr.media.deinterlace import DeinterlaceMode, Deinterlacer
 from vidsr.media.planes import HostFrame, Planes, plane_to_array
 from vidsr.media.probe import VideoInfo
 from vidsr.media.timestamps import FrameStamps
@@ -60,11 +61,17 @@ class FileSource:
             resumed run); other streams' packets are still all yielded.
         hwaccel: PyAV hardware decoding settings (NVDEC), ``None`` for software; frames
             are downloaded to host memory and converted to the work format.
+        deinterlace: ``frame`` or ``field`` to deinterlace frames before they are
+            yielded (:mod:`vidsr.media.deinterlace`; ``field`` doubles the frames, and
+            ``info`` then describes the input, not the output); ``None``: as decoded.
     """
 
     def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0,
-                 skip_frames: int = 0, hwaccel: HWAccel | None = None) -> None:
+                 skip_frames: int = 0, hwaccel: HWAccel | None = None,
+                 deinterlace: DeinterlaceMode | None = None) -> None:
         self.info = info
+        self.deinterlace = deinterlace
+        self._deinterlacer: Deinterlacer | None = None
         self.passthrough = passthrough
         self.threads = threads
         self.skip_frames = skip_frames
@@ -97,7 +104,7 @@ class FileSource:
             video.thread_type = "AUTO"
             video.codec_context.thread_count = self.threads
             wanted = [video] + [container.streams[i] for i in self.passthrough]
-            next_pts = 0
+            self._next_pts = 0
             try:
                 for packet in container.demux(wanted):
                     if stop.is_set():
@@ -113,14 +120,12 @@ class FileSource:
                     except av.error.InvalidDataError:
                         self.corrupt_packets += 1
                         continue
-                    for frame in frames:
-                        pts = self.stamps.fix(frame.pts if frame.pts is not None else next_pts)
-                        duration = int(frame.duration or 0)
-                        next_pts = pts + max(duration, self._default_duration())
-                        self.end_pts = next_pts
-                        if self.frames_decoded >= self.skip_frames:
-                            yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
-                        self.frames_decoded += 1
+                    for frame in self._deinterlaced(frames):
+                        if (item := self._host_frame(frame)) is not None:
+                            yield item
+                for frame in self._deinterlaced(None):
+                    if (item := self._host_frame(frame)) is not None:
+                        yield item
             except av.error.FFmpegError as e:
                 if self.frames_decoded == 0:
                     raise InputError(f"cannot decode {info.path}: {e}") from e
@@ -128,6 +133,37 @@ class FileSource:
                 log.warning("stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e)
         if self.corrupt_packets:
             log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)
+
+    def _deinterlaced(self, frames: list[av.VideoFrame] | None) -> list[av.VideoFrame]:
+        """``frames`` through the deinterlacer, if any (``None``: flush it at the end)."""
+        if self.deinterlace is None:
+            return frames or []
+        if frames is None:
+            return self._deinterlacer.flush() if self._deinterlacer is not None else []
+        out: list[av.VideoFrame] = []
+        for frame in frames:
+            if self._deinterlacer is None:
+                self._deinterlacer = Deinterlacer(
+                    self.deinterlace, frame.width, frame.height, frame.format.name,
+                    self.info.time_base, self.info.field_order)
+            out += self._deinterlacer.push(frame)
+        return out
+
+    def _host_frame(self, frame: av.VideoFrame) -> HostFrame | None:
+        """Stamp a decoded frame (repairing a pts that does not advance) and convert it;
+        ``None`` for a frame a resumed run has already done."""
+        pts = self.stamps.fix(frame.pts if frame.pts is not None else self._next_pts)
+        duration = int(frame.duration or 0)
+        step = self._default_duration()
+        if self.deinterlace == "field":
+            step = max(1, step // 2)
+        self._next_pts = pts + max(duration, step)
+        self.end_pts = self._next_pts
+        index = self.frames_decoded
+        self.frames_decoded += 1
+        if index < self.skip_frames:
+            return None
+        return HostFrame(index, pts, duration, frame_to_planes(frame, self.info))
 
     def _default_duration(self) -> int:
         """One frame interval in the stream time base, for frames without timestamps."""

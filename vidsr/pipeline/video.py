@@ -22,6 +22,7 @@ from vidsr.config import RunConfig
 from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import InputError
+from vidsr.media.deinterlace import plan_interlace
 from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
 from vidsr.media.images import check_frame_memory
 from vidsr.media.probe import VideoInfo, probe
@@ -98,9 +99,9 @@ def upscale_video(
     config = config or RunConfig()
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output_path(src, config.scale)
-    info, config, plan, hardware = _plan_run(src, dst, config)
+    info, out_info, config, plan, hardware = _plan_run(src, dst, config)
     if on_start is not None:
-        on_start(info, plan)
+        on_start(out_info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     compute = build_compute(config, info.width, info.height,
                             PlaneFormats(info.yuv, out_fmt, plan.work_format))
@@ -111,8 +112,8 @@ def upscale_video(
         if point is not None and progress is not None:
             progress(point.frames_done)
         source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0,
-                            hwaccel=decoder_accel(hardware))
-        sink = FileSink(plan, info, out.path, resume_from=point)
+                            hwaccel=decoder_accel(hardware), deinterlace=config.deinterlace)
+        sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
         run_stages(with_shots(source.items, config, info.yuv.bits), compute.processor, sink,
                    batch_size=compute.batch_size, queue_size=queue_size, progress=progress)
@@ -120,12 +121,12 @@ def upscale_video(
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
     repairs = source.stamps.repairs + getattr(getattr(sink, "stamps", None), "repairs", 0)
-    missing = missing_frames(info, source)
-    expected = info.frame_count
-    if not info.frame_count_exact and expected is not None:
+    missing = missing_frames(out_info, source)
+    expected = out_info.frame_count
+    if not out_info.frame_count_exact and expected is not None:
         expected = source.frames_decoded + missing  # what the decoded timeline implies
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
-                      source.corrupt_packets, expected, not info.frame_count_exact,
+                      source.corrupt_packets, expected, not out_info.frame_count_exact,
                       hardware.decoder_label, plan.codec, missing, repairs)
 
 
@@ -157,12 +158,14 @@ def missing_frames(info: VideoInfo, source: FileSource) -> int:
     return max(1, round(uncovered * info.frame_rate))
 
 
-def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunConfig, OutputPlan,
-                                                                HardwarePlan]:
+def _plan_run(src: Path, dst: Path, config: RunConfig
+              ) -> tuple[VideoInfo, VideoInfo, RunConfig, OutputPlan, HardwarePlan]:
     """Check everything before any work (input, output, model, encoding plan): the
-    input's description, ``config`` with the encoder the hardware plan picked, the output
-    plan and the hardware plan."""
+    input's description, that of the frames the model gets (deinterlaced or not),
+    ``config`` with the encoder the hardware plan picked, the output plan and the
+    hardware plan."""
     info = probe(src)
+    out_info = plan_interlace(info, config.deinterlace)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
     check_frame_memory(src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2,
@@ -170,8 +173,8 @@ def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunCo
     hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
                              info.width * config.scale, info.height * config.scale)
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
-    plan = plan_output(info, dst, config.encode, config.scale)
+    plan = plan_output(out_info, dst, config.encode, config.scale)
     if info.matrix_guessed:
         log.info("%s does not declare its colour matrix; using %s for %dx%d",
                  src, "BT.709" if info.yuv.matrix == 1 else "BT.601", info.width, info.height)
-    return info, config, plan, hardware
+    return info, out_info, config, plan, hardware
