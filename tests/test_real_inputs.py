@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -28,24 +29,34 @@ from vidsr.pipeline.video import upscale_video
 W, H = 64, 48
 
 
-def config(**kw) -> RunConfig:  # noqa: ANN003
+def config(**kw: object) -> RunConfig:
     return RunConfig(model="bicubic", device="cpu", colour="off", overwrite=True, **kw)
 
 
 def picture(i: int, w: int = W, h: int = H) -> np.ndarray:
     img = np.zeros((h, w, 3), np.uint8)
     img[:, :, 0] = (np.arange(w) * 255 // max(1, w - 1))[None]
-    img[:, (i * 3) % (w - 4):(i * 3) % (w - 4) + 4] = 255
+    img[:, (i * 3) % (w - 4) : (i * 3) % (w - 4) + 4] = 255
     return img
 
 
-def encode(path: Path, times_ms: list[int], options: dict | None = None,
-           codec: str = "libx264", fmt_options: dict | None = None) -> None:
+def encode(
+    path: Path,
+    times_ms: list[int],
+    options: dict | None = None,
+    codec: str = "libx264",
+    fmt_options: dict | None = None,
+) -> None:
     """Encode test pictures at ``times_ms`` (milliseconds) into ``path``."""
     tb = Fraction(1, 1000)
     with av.open(str(path), "w", options=fmt_options or {}) as out:
-        v = out.add_stream(codec, rate=25, options={"preset": "ultrafast", **(options or {})}
-                           if codec == "libx264" else (options or {}))
+        v = out.add_stream(
+            codec,
+            rate=25,
+            options={"preset": "ultrafast", **(options or {})}
+            if codec == "libx264"
+            else (options or {}),
+        )
         v.width, v.height, v.pix_fmt = W, H, "yuv420p"
         v.time_base = v.codec_context.time_base = tb
         for i, t in enumerate(times_ms):
@@ -61,8 +72,12 @@ def healthy_inputs(tmp_path: Path) -> dict[str, Path]:
     vfr = [40 * i if i < 50 else 2000 + 100 * (i - 50) for i in range(100)]
     gap = [40 * i if i < 50 else 7000 + 40 * (i - 50) for i in range(100)]
     paths = {}
-    for name, times in (("start.mkv", start), ("start.ts", start), ("vfr.mkv", vfr),
-                        ("gap.ts", gap)):
+    for name, times in (
+        ("start.mkv", start),
+        ("start.ts", start),
+        ("vfr.mkv", vfr),
+        ("gap.ts", gap),
+    ):
         paths[name] = tmp_path / name
         encode(paths[name], times)
     # An MP4 with an edit list that discards its first 10 frames (what `ffmpeg -ss` with
@@ -121,12 +136,17 @@ def interlaced(tmp_path: Path, name: str, codec: str, options: dict) -> Path:
     return path
 
 
-def test_interlaced_input_is_detected_and_deinterlaced(tmp_path: Path,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_interlaced_input_is_detected_and_deinterlaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Item 7: tff H.264 and MPEG-2 are detected; without --deinterlace a warning and the
     field order kept; with it progressive, one frame per frame or per field."""
-    h264 = interlaced(tmp_path, "tff.mkv", "libx264",
-                      {"preset": "ultrafast", "flags": "+ildct+ilme", "x264-params": "tff=1"})
+    h264 = interlaced(
+        tmp_path,
+        "tff.mkv",
+        "libx264",
+        {"preset": "ultrafast", "flags": "+ildct+ilme", "x264-params": "tff=1"},
+    )
     mpeg2 = interlaced(tmp_path, "m2.ts", "mpeg2video", {"flags": "+ilme+ildct", "top": "1"})
     assert probe(h264).field_order == "tt" and probe(mpeg2).interlaced
     with caplog.at_level(logging.WARNING):
@@ -164,8 +184,9 @@ def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path) -> None:
             packets += v.encode(frame)
         packets += v.encode()
         for start in range(0, 2 * 48000, 1024):
-            af = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
-                                            layout="stereo")
+            af = av.AudioFrame.from_ndarray(
+                np.zeros((2, 1024), np.float32), format="fltp", layout="stereo"
+            )
             af.sample_rate, af.pts = 48000, start
             packets += a.encode(af)
         packets += a.encode()
@@ -180,26 +201,28 @@ def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path) -> None:
         positions = [p.pos for p in c.demux(c.streams.audio[0]) if p.size]
     data = bytearray(plain.read_bytes())
     pos = positions[30]
-    rel = int.from_bytes(data[pos + 1:pos + 3], "big", signed=True) - 64
-    data[pos + 1:pos + 3] = rel.to_bytes(2, "big", signed=True)
+    rel = int.from_bytes(data[pos + 1 : pos + 3], "big", signed=True) - 64
+    data[pos + 1 : pos + 3] = rel.to_bytes(2, "big", signed=True)
     damaged = tmp_path / "damaged.mkv"
     damaged.write_bytes(bytes(data))
     with av.open(str(damaged)) as c:
         dts = [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
     assert dts[30] < dts[29]  # the input really is damaged
     # mpeg4 refuses a repeated pts; the MP4 muxer a backwards (or repeated) dts.
-    summary = upscale_video(damaged, tmp_path / "out.mp4",
-                            config(encode=EncodeConfig(codec="mpeg4")))
+    summary = upscale_video(
+        damaged, tmp_path / "out.mp4", config(encode=EncodeConfig(codec="mpeg4"))
+    )
     assert summary.timestamp_repairs == 2
     with av.open(str(summary.output)) as c:
         assert len(list(c.decode(video=0))) == 50
     with av.open(str(summary.output)) as c:
         audio = [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
-    assert len(audio) == len(dts) and all(b > a for a, b in zip(audio, audio[1:]))
+    assert len(audio) == len(dts) and all(b > a for a, b in pairwise(audio))
 
 
-def test_a_huge_image_is_refused_before_decoding(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_huge_image_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Item 16: a small PNG of 9000x9000 pixels: one line naming size and limit, and
     nothing decoded (cv2.imread is never reached)."""
     folder = tmp_path / "big"

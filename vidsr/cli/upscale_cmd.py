@@ -61,8 +61,8 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--deinterlace", nargs="?", const="frame", choices=DEINTERLACE_MODES,
-                        default=None, help="deinterlace interlaced input (bwdif) before the model: "
-                        "frame (default) gives one frame per frame, field one per field (2x rate)")
+                        default=None, help="deinterlace (bwdif) before the model: frame "
+                        "(default) gives one frame per frame, field one per field (2x rate)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its .partial output instead of starting over")
 

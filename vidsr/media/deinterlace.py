@@ -42,14 +42,20 @@ def plan_interlace(info: VideoInfo, mode: DeinterlaceMode | None) -> VideoInfo:
     progressive (deinterlaced anyway, as asked)."""
     if mode is None:
         if info.interlaced:
-            log.warning("%s is interlaced (field order %s): it is upscaled as it is, so "
-                        "moving edges will comb; add --deinterlace (one frame per frame) or "
-                        "--deinterlace field (one per field, twice the frame rate)",
-                        info.path.name, info.field_order)
+            log.warning(
+                "%s is interlaced (field order %s): it is upscaled as it is, so "
+                "moving edges will comb; add --deinterlace (one frame per frame) or "
+                "--deinterlace field (one per field, twice the frame rate)",
+                info.path.name,
+                info.field_order,
+            )
         return info
     if not info.interlaced:
-        log.warning("%s is tagged progressive; deinterlacing it anyway (--deinterlace %s)",
-                    info.path.name, mode)
+        log.warning(
+            "%s is tagged progressive; deinterlacing it anyway (--deinterlace %s)",
+            info.path.name,
+            mode,
+        )
     return deinterlaced_info(info, mode)
 
 
@@ -76,14 +82,22 @@ class Deinterlacer:
         time_base: the input stream's time base; frames in and out use it.
     """
 
-    def __init__(self, mode: DeinterlaceMode, width: int, height: int, pix_fmt: str,
-                 time_base: Fraction, field_order: str = "tt") -> None:
+    def __init__(
+        self,
+        mode: DeinterlaceMode,
+        width: int,
+        height: int,
+        pix_fmt: str,
+        time_base: Fraction,
+        field_order: str = "tt",
+    ) -> None:
         parity = {"tt": "tff", "tb": "tff", "bb": "bff", "bt": "bff"}.get(field_order, "auto")
         self.mode = mode
         self.time_base = time_base
         self._graph = av.filter.Graph()
-        source = self._graph.add_buffer(width=width, height=height, format=pix_fmt,
-                                        time_base=time_base)
+        source = self._graph.add_buffer(
+            width=width, height=height, format=pix_fmt, time_base=time_base
+        )
         bwdif = self._graph.add("bwdif", f"mode={_BWDIF_MODE[mode]}:parity={parity}:deint=all")
         sink = self._graph.add("buffersink")
         source.link_to(bwdif)

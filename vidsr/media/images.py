@@ -52,14 +52,16 @@ def available_memory() -> int | None:
         limits.append(int(match.group(1)) * 1024)
     elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
         limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    cap, used = _read_text("/sys/fs/cgroup/memory.max"), _read_text("/sys/fs/cgroup/memory.current")
+    cap = _read_text("/sys/fs/cgroup/memory.max")
+    used = _read_text("/sys/fs/cgroup/memory.current")
     if cap and cap.strip().isdigit() and used and used.strip().isdigit():
         limits.append(int(cap) - int(used))
     try:
         import resource
 
         soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-        size = re.search(r"^VmSize:\s+(\d+) kB", _read_text("/proc/self/status") or "", re.MULTILINE)
+        status = _read_text("/proc/self/status") or ""
+        size = re.search(r"^VmSize:\s+(\d+) kB", status, re.MULTILINE)
         if soft != resource.RLIM_INFINITY and size:
             limits.append(soft - int(size.group(1)) * 1024)
     except (ImportError, OSError, ValueError):
@@ -115,8 +117,9 @@ def image_layout(image: Image.Image) -> tuple[int, int]:
     """``(channels, bytes per sample)`` an image decodes to, from its Pillow header."""
     mode = image.mode
     sample_bytes = 2 if "16" in mode or mode in ("I", "F") else 1
-    channels = 4 if mode in ("RGBA", "LA", "PA") or "transparency" in image.info else 3
-    return (1 if mode in ("L", "I", "F", "1") or mode.startswith("I;16") else channels), sample_bytes
+    if mode in ("L", "I", "F", "1") or mode.startswith("I;16"):
+        return 1, sample_bytes
+    return (4 if mode in ("RGBA", "LA", "PA") or "transparency" in image.info else 3), sample_bytes
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:

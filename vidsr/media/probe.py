@@ -223,7 +223,8 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
     )
 
 
-def stream_timeline(container: av.container.InputContainer, stream) -> tuple[float, float | None]:
+def stream_timeline(container: av.container.InputContainer,
+                    stream) -> tuple[float, float | None]:
     """``(start, duration)`` of the video stream in seconds. The duration counts from the
     start: a stream's own duration does; Matroska's segment duration counts from 0, so a
     start offset (a file cut from the middle of a recording) is taken off it."""
@@ -254,7 +255,8 @@ def expected_frames(path: Path, container: av.container.InputContainer, stream,
     decoding: right for variable frame rates and timestamp gaps, off for field-coded
     streams); else ``duration x rate``.
     """
-    scanned = count_packets(path, stream.index) if path.stat().st_size <= COUNT_PACKETS_BYTES else None
+    small = path.stat().st_size <= COUNT_PACKETS_BYTES
+    scanned = count_packets(path, stream.index) if small else None
     discarded = scanned[1] if scanned else 0
     if stream.frames:
         return max(1, stream.frames - discarded), True, discarded

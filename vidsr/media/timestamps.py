@@ -38,8 +38,13 @@ class FrameStamps:
         """``pts``, or one tick after the previous frame's when it is not after it."""
         if self._last is not None and pts <= self._last:
             self.repairs += 1
-            _log_repair(self.repairs, "video frame pts %d is not after the previous frame's "
-                        "(%d): moved to %d", pts, self._last, self._last + 1)
+            _log_repair(
+                self.repairs,
+                "video frame pts %d is not after the previous frame's (%d): moved to %d",
+                pts,
+                self._last,
+                self._last + 1,
+            )
             pts = self._last + 1
         self._last = pts
         return pts
@@ -68,8 +73,14 @@ class PacketStamps:
         if last is not None and dts < last + self._step:
             self.repairs += 1
             new = last + self._step
-            _log_repair(self.repairs, "stream #%d: packet dts %d is not after the previous "
-                        "one (%d): re-stamped to %d", stream_index, dts, last, new)
+            _log_repair(
+                self.repairs,
+                "stream #%d: packet dts %d is not after the previous one (%d): re-stamped to %d",
+                stream_index,
+                dts,
+                last,
+                new,
+            )
             shift = new - dts
             packet.dts = new
             if packet.pts is not None:

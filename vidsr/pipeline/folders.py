@@ -133,8 +133,9 @@ def upscale_folder(
     ``dst`` has a video extension (``.mp4``, ``.mkv``...).
 
     Images of one size are one clip: batched, and colour-matched per shot
-    (``config.colour``) as a video's frames are; each further size is its own clip. With ``options.resume`` the frames already written are not
-    read again, so the shot statistics of the remaining ones start afresh.
+    (``config.colour``) as a video's frames are; each further size is its own clip.
+    With ``options.resume`` the frames already written are not read again, so the
+    shot statistics of the remaining ones start afresh.
 
     Args:
         progress: called with the number of frames just written (encode thread).
@@ -190,7 +191,9 @@ def _upscale_group(
     """Upscale images of one size into ``dst``: read -> batch -> model -> colour ->
     write, overlapped, in 16-bit YUV 4:4:4. Returns ``(written, skipped)``."""
     check_group_memory(entries, width, height, config.scale)
-    source = FolderSource(entries, width, height, strict=options.strict, workers=options.workers)
+    source = FolderSource(
+        entries, width, height, strict=options.strict, workers=options.workers
+    )
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
     formats = PlaneFormats(IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT)
     compute = build_compute(config, width, height, formats)

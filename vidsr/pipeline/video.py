@@ -139,8 +139,9 @@ def missing_frames(info: VideoInfo, source: FileSource) -> int:
     """Frames the input should have had but that did not decode.
 
     With an exact count from the header: that count (already less the edit-list
-    discards the probe counted), less any further discards, less the frames decoded. Otherwise counts are estimates (VFR, timestamp
-    gaps), so frames are missing only where decoding stopped before the stream's end:
+    discards the probe counted), less any further discards, less the frames decoded.
+    Otherwise counts are estimates (VFR, timestamp gaps), so frames are missing only
+    where decoding stopped before the stream's end:
     the uncovered end of the timeline at the frame rate, past :data:`ESTIMATE_MARGIN`.
     """
     if info.frame_count is None:
