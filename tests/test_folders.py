@@ -18,7 +18,7 @@ from vidsr import RunConfig
 from vidsr.cli import main
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
-from vidsr.media.folders import FolderSink, ImageFrame, scan_folder
+from vidsr.media.folders import FolderSink, ImageFrame, check_one_size, scan_folder
 from vidsr.media.images import IMAGE_YUV, TEMP_SUFFIX, natural_key, planes_to_rgb, rgb_to_planes
 
 W, H = 24, 16
@@ -131,11 +131,13 @@ def test_rgb_yuv_round_trip_is_exact_for_8_bit_and_close_for_16_bit() -> None:
     assert np.abs(back.astype(int) - rgb16.astype(int)).max() <= 3
 
 
-def test_mixed_sizes_and_name_clashes_are_refused(tmp_path: Path) -> None:
+def test_mixed_sizes_group_and_name_clashes_are_refused(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "a.png"), picture(1))
     cv2.imwrite(str(tmp_path / "b.png"), cv2.resize(picture(2), (W * 2, H)))
-    with pytest.raises(InputError, match="differ in size"):
-        scan_folder(tmp_path)
+    scan = scan_folder(tmp_path)  # photos of several sizes are a normal input
+    assert [size for size, _ in scan.by_size()] == [(W, H), (W * 2, H)]
+    with pytest.raises(InputError, match="differ in size"):  # but a video needs one
+        check_one_size(scan)
     (tmp_path / "b.png").unlink()
     cv2.imwrite(str(tmp_path / "a.jpg"), picture(2))
     with pytest.raises(ValueError, match="a.png"):

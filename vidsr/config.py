@@ -23,6 +23,9 @@ CONTENTS: tuple[Content, ...] = get_args(Content)
 WeightsKind = Literal["clean", "compressed"]  # what ``auto`` resolves to
 # Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
 Precision = Literal["auto", "fp32", "bf16"]
+# --deinterlace: one progressive frame per interlaced frame, or one per field.
+Deinterlace = Literal["frame", "field"]
+DEINTERLACE_MODES: tuple[Deinterlace, ...] = get_args(Deinterlace)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 # Upscaling factors a run accepts (each registry model lists those it supports).
 SCALES: tuple[int, ...] = (2, 3, 4)
@@ -119,6 +122,8 @@ class RunConfig:
         content: ``clean`` or ``compressed``: the family's weights trained on clean
             downscales or on codec-degraded video; ``auto`` decides from the input (its
             codec and bit rate, or the image files' format and JPEG quality).
+        deinterlace: ``frame`` or ``field`` to deinterlace interlaced input before the
+            model (see :mod:`vidsr.media.deinterlace`); ``None`` upscales frames as decoded.
     """
 
     model: str | None = None
@@ -135,6 +140,7 @@ class RunConfig:
     cpu_workers: int | None = None
     self_ensemble: bool = False
     content: Content = "auto"
+    deinterlace: Deinterlace | None = None
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -152,5 +158,8 @@ class RunConfig:
             raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:
             raise OptionError(f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}")
+        if self.deinterlace is not None and self.deinterlace not in DEINTERLACE_MODES:
+            raise OptionError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}, "
+                              f"got {self.deinterlace!r}")
         if self.queue_size < 1:
             raise OptionError(f"queue size must be >= 1, got {self.queue_size}")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from vidsr.config import (
     COLOUR_MODES,
     CONTENTS,
+    DEINTERLACE_MODES,
     HWACCEL_MODES,
     OUTPUT_FORMATS,
     SCALES,
@@ -63,6 +64,9 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
                         help="output pixel format (default: keep the input's bit depth: yuv420p or yuv420p10le)")
     parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    parser.add_argument("--deinterlace", nargs="?", const="frame", choices=DEINTERLACE_MODES,
+                        default=None, help="deinterlace (bwdif) before the model: frame "
+                        "(default) gives one frame per frame, field one per field (2x rate)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run from its .partial output instead of starting over")
 
@@ -112,7 +116,8 @@ def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -
                      overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
                      compile=args.compile, cpu_workers=cpu_workers,
-                     self_ensemble=args.self_ensemble, content=args.content)
+                     self_ensemble=args.self_ensemble, content=args.content,
+                     deinterlace=getattr(args, "deinterlace", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,6 +210,8 @@ def format_summary(s: RunSummary) -> str:
     if s.frames_lost:
         about = "about " if s.expected_is_estimate else ""
         lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
+    if s.timestamp_repairs:
+        lost += f", {s.timestamp_repairs} timestamp(s) repaired (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
     weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
     return (f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "

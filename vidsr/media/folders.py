@@ -32,6 +32,7 @@ from vidsr.media.images import (
     TEMP_SUFFIX,
     Picture,
     encode_picture,
+    image_layout,
     natural_key,
     output_extension,
     planes_to_rgb,
@@ -47,21 +48,42 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class FolderEntry:
-    """One input image and the file name its upscaled version gets in the output folder."""
+    """One input image and the file name its upscaled version gets in the output folder;
+    ``size`` is its upright ``(width, height)`` and ``layout`` the ``(channels, bytes
+    per sample)`` it decodes to, from its header (``(0, 0)``: not read)."""
 
     path: Path
     out_name: str
+    size: tuple[int, int] = (0, 0)
+    layout: tuple[int, int] = (3, 1)
 
 
 @dataclass(frozen=True)
 class FolderScan:
-    """The images of a folder, in natural order, all ``width x height`` pixels."""
+    """The images of a folder, in natural order; ``width x height`` is the first one's
+    size (see :meth:`by_size` for folders of photos or scans of several sizes)."""
 
     folder: Path
     entries: tuple[FolderEntry, ...]
     width: int
     height: int
     skipped: tuple[str, ...] = ()  # names of files passed over (not images, unreadable)
+
+    def by_size(self) -> list[tuple[tuple[int, int], tuple[FolderEntry, ...]]]:
+        """The entries grouped by size, sizes in order of first appearance, each group
+        in natural order (entries of an unread size go with the first size)."""
+        return group_by_size(self.entries, (self.width, self.height))
+
+
+def group_by_size(
+    entries: tuple[FolderEntry, ...] | list[FolderEntry], default: tuple[int, int]
+) -> list[tuple[tuple[int, int], tuple[FolderEntry, ...]]]:
+    """``entries`` grouped by :attr:`FolderEntry.size` (unknown sizes count as ``default``),
+    in order of first appearance."""
+    groups: dict[tuple[int, int], list[FolderEntry]] = {}
+    for entry in entries:
+        groups.setdefault(entry.size if entry.size != (0, 0) else default, []).append(entry)
+    return [(size, tuple(group)) for size, group in groups.items()]
 
 
 @dataclass(kw_only=True)
@@ -92,9 +114,11 @@ def scan_folder(
     Args:
         image_format: output format (``png``, ``jpg``...) or ``None`` to keep each file's.
 
+    Images may differ in size (a folder of photos or scans); :meth:`FolderScan.by_size`
+    groups them.
+
     Raises:
-        InputError: not a folder, no image in it, an unreadable image with ``strict``, or
-            images of different sizes (upscale each size from its own folder).
+        InputError: not a folder, no image in it, or an unreadable image with ``strict``.
         OptionError: two inputs would write the same output name (``a.jpg`` and ``a.png``
             with ``--format png``).
     """
@@ -119,6 +143,7 @@ def scan_folder(
         try:
             with Image.open(path) as im:
                 size = im.size
+                layout = image_layout(im)
                 if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # shown turned a quarter
                     size = size[::-1]
         except Exception as e:  # noqa: BLE001 - Pillow raises many types for a bad file
@@ -132,18 +157,28 @@ def scan_folder(
         if out_name in taken:
             raise OptionError(f"{taken[out_name]} and {name} would both be written as {out_name}")
         taken[out_name] = name
-        entries.append(FolderEntry(path, out_name))
+        entries.append(FolderEntry(path, out_name, size, layout))
     if not entries:
         raise InputError(f"no image in {folder} (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    if len(sizes) > 1:
-        (w1, h1), (w2, h2) = list(sizes)[:2]
-        first, other = list(sizes.values())[:2]
-        raise InputError(
-            f"images differ in size: {first} is {w1}x{h1} but {other} is {w2}x{h2}; "
-            f"a folder is upscaled as one clip, so put each size in its own folder"
-        )
-    ((width, height),) = sizes
+    width, height = next(iter(sizes))
     return FolderScan(folder, tuple(entries), width, height, tuple(skipped))
+
+
+def check_one_size(scan: FolderScan) -> None:
+    """Refuse a folder of several image sizes where one frame size is needed (a video).
+
+    Raises:
+        InputError: one line naming two images of different sizes.
+    """
+    groups = scan.by_size()
+    if len(groups) > 1:
+        (w1, h1), first = groups[0]
+        (w2, h2), other = groups[1]
+        raise InputError(
+            f"images differ in size: {first[0].path.name} is {w1}x{h1} but "
+            f"{other[0].path.name} is {w2}x{h2}; a video needs one frame size, so upscale "
+            f"to a folder or put each size in its own folder"
+        )
 
 
 def _load(path: Path, yuv: YuvFormat) -> tuple[Planes, Picture]:

@@ -40,6 +40,88 @@ TEMP_SUFFIX = ".vidsr-tmp"  # temporary files of atomic writes: ``.<name>.<rando
 _JPEG_QUALITY = 95
 
 
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: the least of the system's ``MemAvailable``
+    (``/proc/meminfo``, else ``os.sysconf`` free pages), a cgroup v2 ``memory.max`` less
+    its ``memory.current``, and an address-space ``ulimit -v`` less the process's size.
+    ``None`` when nothing can be read."""
+    limits: list[int] = []
+    meminfo = _read_text("/proc/meminfo")
+    match = re.search(r"^MemAvailable:\s+(\d+) kB", meminfo or "", re.MULTILINE)
+    if match:
+        limits.append(int(match.group(1)) * 1024)
+    elif hasattr(os, "sysconf") and "SC_AVPHYS_PAGES" in os.sysconf_names:
+        limits.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    cap = _read_text("/sys/fs/cgroup/memory.max")
+    used = _read_text("/sys/fs/cgroup/memory.current")
+    if cap and cap.strip().isdigit() and used and used.strip().isdigit():
+        limits.append(int(cap) - int(used))
+    try:
+        import resource
+
+        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
+        status = _read_text("/proc/self/status") or ""
+        size = re.search(r"^VmSize:\s+(\d+) kB", status, re.MULTILINE)
+        if soft != resource.RLIM_INFINITY and size:
+            limits.append(soft - int(size.group(1)) * 1024)
+    except (ImportError, OSError, ValueError):
+        pass
+    return max(0, min(limits)) if limits else None
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def frame_memory_bytes(width: int, height: int, channels: int, sample_bytes: int,
+                       scale: int) -> int:
+    """Host memory one ``width x height`` frame takes on its way through the pipeline, at
+    its peak: the decoded pixels (``channels x sample_bytes`` each), the 16-bit planes
+    and float32 model input, then the upscaled frame as float32, as 16-bit planes and as
+    decoded pixels for writing. Other frames in flight come on top."""
+    pixels = width * height
+    decoded = pixels * channels * sample_bytes
+    upscaled = pixels * scale * scale * 3
+    return decoded + pixels * 3 * (2 + 4) + upscaled * (4 + 2 + sample_bytes)
+
+
+def check_frame_memory(name: str, width: int, height: int, channels: int,
+                       sample_bytes: int, scale: int, available: int | None = None) -> None:
+    """Refuse a frame whose decoding and upscaling would not fit in memory, before any of
+    it is decoded (a small, well-compressed image can hold a huge frame).
+
+    Args:
+        name: the file, for the message.
+        available: bytes free (default :func:`available_memory`; unknown: no check).
+
+    Raises:
+        InputError: one line naming the frame size, the memory it needs and the limit.
+    """
+    available = available_memory() if available is None else available
+    if available is None:
+        return
+    needed = frame_memory_bytes(width, height, channels, sample_bytes, scale)
+    if needed > available:
+        raise InputError(
+            f"{name} is {width}x{height}: upscaling it x{scale} needs about "
+            f"{needed / 2**30:.1f} GiB of memory, more than the {available / 2**30:.1f} GiB "
+            f"available; use a smaller image or --scale, or free memory"
+        )
+
+
+def image_layout(image: Image.Image) -> tuple[int, int]:
+    """``(channels, bytes per sample)`` an image decodes to, from its Pillow header."""
+    mode = image.mode
+    sample_bytes = 2 if "16" in mode or mode in ("I", "F") else 1
+    if mode in ("L", "I", "F", "1") or mode.startswith("I;16"):
+        return 1, sample_bytes
+    return (4 if mode in ("RGBA", "LA", "PA") or "transparency" in image.info else 3), sample_bytes
+
+
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     """Sort key putting ``f2`` before ``f10``: digit runs compare as numbers, the rest
     case-insensitively (ties broken by the exact name)."""

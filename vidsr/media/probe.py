@@ -82,6 +82,21 @@ class VideoInfo:
     video_disposition: int = 0
     chapters: tuple[dict, ...] = ()
     hdr: HdrMetadata | None = None
+    start_seconds: float = 0.0
+    discarded_frames: int = 0
+    field_order: str = "progressive"
+
+    @property
+    def end_seconds(self) -> float | None:
+        """Where the video stream ends on the file's timeline (start plus duration)."""
+        if self.duration_seconds is None:
+            return None
+        return self.start_seconds + self.duration_seconds
+
+    @property
+    def interlaced(self) -> bool:
+        """The stream or its first frame says its frames are two woven fields."""
+        return self.field_order in ("tt", "bb", "tb", "bt")
 
     @property
     def chroma_shift(self) -> tuple[int, int]:
@@ -165,15 +180,8 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         # with the matrix chosen here from the frame size and written into the output tags.
         matrix, full, guessed = guess_matrix(frame.height, frame.width), False, False
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-    frames = stream.frames or None
-    exact = frames is not None  # from the container's index, not estimated from duration
-    duration = None
-    if stream.duration is not None and stream.time_base:
-        duration = float(stream.duration * stream.time_base)
-    elif container.duration:
-        duration = container.duration / 1_000_000
-    if frames is None and duration:
-        frames = round(duration * rate)
+    start, duration = stream_timeline(container, stream)
+    frames, exact, discarded = expected_frames(path, container, stream, duration, rate)
     others = tuple(
         StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown",
                    s.metadata.get("language"), s.metadata.get("filename"))
@@ -209,7 +217,101 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         video_disposition=int(stream.disposition),
         chapters=tuple(container.chapters()),
         hdr=hdr_from_frame(frame),
+        start_seconds=start,
+        discarded_frames=discarded,
+        field_order=field_order(stream, frame),
     )
+
+
+def stream_timeline(container: av.container.InputContainer,
+                    stream) -> tuple[float, float | None]:
+    """``(start, duration)`` of the video stream in seconds. The duration counts from the
+    start: a stream's own duration does; Matroska's segment duration counts from 0, so a
+    start offset (a file cut from the middle of a recording) is taken off it."""
+    tb = stream.time_base
+    start = 0.0
+    if stream.start_time is not None and tb:
+        start = float(stream.start_time * tb)
+    elif container.start_time is not None:
+        start = container.start_time / 1_000_000
+    if stream.duration is not None and tb:
+        return start, float(stream.duration * tb)
+    if not container.duration:
+        return start, None
+    duration = container.duration / 1_000_000
+    if "matroska" in container.format.name and duration > start:
+        duration -= start
+    return start, duration
+
+
+def expected_frames(path: Path, container: av.container.InputContainer, stream,
+                    duration: float | None, rate: Fraction) -> tuple[int | None, bool, int]:
+    """``(frames, exact, discarded)``: how many frames the video stream should decode
+    to, and how many packets an edit list discards (counted only where packets are).
+
+    Exact: the container's index, or a Matroska ``NUMBER_OF_FRAMES`` statistics tag (less
+    any packets an edit list discards, for small files where they are counted). Else, in
+    files up to :data:`COUNT_PACKETS_BYTES`, the video packets (a fast demux without
+    decoding: right for variable frame rates and timestamp gaps, off for field-coded
+    streams); else ``duration x rate``.
+    """
+    small = path.stat().st_size <= COUNT_PACKETS_BYTES
+    scanned = count_packets(path, stream.index) if small else None
+    discarded = scanned[1] if scanned else 0
+    if stream.frames:
+        return max(1, stream.frames - discarded), True, discarded
+    tagged = _tag_frame_count(stream.metadata)
+    if tagged:
+        return max(1, tagged - discarded), True, discarded
+    if scanned:
+        return max(1, scanned[0] - discarded), False, discarded
+    return (round(duration * rate) if duration else None), False, 0
+
+
+# Probing counts the video packets of files up to this size (a demux only: about a
+# second for this much Matroska on a laptop; larger files use their duration).
+COUNT_PACKETS_BYTES = 256 * 2**20
+
+
+def count_packets(path: Path, index: int) -> tuple[int, int] | None:
+    """``(packets, discarded)`` of stream ``index``: its non-empty packets, and those an
+    edit list marks to be decoded and dropped. ``None`` when the file cannot be read."""
+    packets = discarded = 0
+    try:
+        with av.open(str(path), metadata_errors="replace") as container:
+            for packet in container.demux(container.streams[index]):
+                if packet.size == 0:
+                    continue
+                packets += 1
+                discarded += bool(packet.is_discard)
+    except (av.error.FFmpegError, OSError):
+        return None
+    return packets, discarded
+
+
+def _tag_frame_count(metadata: dict[str, str]) -> int | None:
+    for key, value in metadata.items():
+        if key.upper().startswith("NUMBER_OF_FRAMES"):
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+# FFmpeg's AVFieldOrder values (PyAV gives the codec parameters' field_order as a number).
+_FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+
+
+def field_order(stream, frame: av.VideoFrame) -> str:
+    """FFmpeg's field order name of the stream (``progressive``, ``tt``, ``bb``, ``tb``,
+    ``bt``), from its codec parameters; where they leave it unsaid, or say progressive
+    while the first frame is interlaced, ``tt`` for an interlaced first frame (PyAV does
+    not expose a frame's field dominance; top first is the common broadcast order)."""
+    name = _FIELD_ORDERS.get(int(getattr(stream.codec_context, "field_order", 0) or 0))
+    if name is not None and (name != "progressive" or not frame.interlaced_frame):
+        return name
+    return "tt" if frame.interlaced_frame else "progressive"
 
 
 def _short(e: BaseException) -> str:

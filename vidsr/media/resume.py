@@ -42,7 +42,7 @@ class ResumePoint:
 
 # Settings added after the first release, with the value every run had before them, so a
 # partial written by an earlier vidsr still resumes when the new option is left off.
-_LATER_SETTINGS = {"self_ensemble": False}
+_LATER_SETTINGS = {"self_ensemble": False, "deinterlace": None}
 
 
 def settings_path(partial: Path) -> Path:
@@ -56,7 +56,7 @@ def run_settings(info: VideoInfo, config: RunConfig) -> dict:
     return {
         "input": str(info.path.resolve()), "input_size": stat.st_size, "input_mtime": int(stat.st_mtime),
         "model": config.model, "scale": config.scale, "colour": config.colour, "tile": config.tile,
-        "self_ensemble": config.self_ensemble,
+        "self_ensemble": config.self_ensemble, "deinterlace": config.deinterlace,
         "codec": enc.codec, "crf": enc.crf, "preset": enc.preset, "pix_fmt": enc.pix_fmt, "gop": enc.gop,
     }
 

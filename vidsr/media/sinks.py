@@ -20,10 +20,12 @@ from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import EncodeConfig
 from vidsr.errors import EncodeError, OptionError
 from vidsr.media.container_items import plan_items, write_items
+from vidsr.media.deinterlace import FIELD_ORDER_CODES
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.side_data import hdr_encoder_options
+from vidsr.media.timestamps import PacketStamps
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +247,7 @@ class FileSink:
         self._video: av.video.stream.VideoStream | None = None
         self._stream_map: dict[int, av.stream.Stream] = {}
         self._source: av.container.InputContainer | None = None
+        self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -299,6 +302,8 @@ class FileSink:
         cc.color_range = info.color_range
         cc.color_primaries = info.color_primaries
         cc.color_trc = info.color_trc
+        if info.interlaced:  # woven fields upscaled as they are: keep the tag truthful
+            cc.field_order = FIELD_ORDER_CODES[info.field_order]
         if info.sample_aspect_ratio:  # an integer scale keeps the pixel shape
             cc.sample_aspect_ratio = info.sample_aspect_ratio
         if plan.codec_tag:
@@ -360,6 +365,7 @@ class FileSink:
         stream = self._stream_map.get(stream_index)
         if stream is None:
             return
+        self.stamps.fix(stream_index, packet)
         packet.stream = stream
         try:
             self._container.mux(packet)

@@ -19,8 +19,10 @@ from av.codec.hwaccel import HWAccel
 
 from vidsr.errors import InputError
 from vidsr.media.decoding import decode_first_video
+from vidsr.media.deinterlace import DeinterlaceMode, Deinterlacer
 from vidsr.media.planes import HostFrame, Planes, plane_to_array
 from vidsr.media.probe import VideoInfo
+from vidsr.media.timestamps import FrameStamps
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +61,35 @@ class FileSource:
             resumed run); other streams' packets are still all yielded.
         hwaccel: PyAV hardware decoding settings (NVDEC), ``None`` for software; frames
             are downloaded to host memory and converted to the work format.
+        deinterlace: ``frame`` or ``field`` to deinterlace frames before they are
+            yielded (:mod:`vidsr.media.deinterlace`; ``field`` doubles the frames, and
+            ``info`` then describes the input, not the output); ``None``: as decoded.
     """
 
     def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0,
-                 skip_frames: int = 0, hwaccel: HWAccel | None = None) -> None:
+                 skip_frames: int = 0, hwaccel: HWAccel | None = None,
+                 deinterlace: DeinterlaceMode | None = None) -> None:
         self.info = info
+        self.deinterlace = deinterlace
+        self._deinterlacer: Deinterlacer | None = None
         self.passthrough = passthrough
         self.threads = threads
         self.skip_frames = skip_frames
         self.hwaccel = hwaccel
         self.corrupt_packets = 0
         self.frames_decoded = 0
+        self.discarded = 0  # video packets an edit list marks to decode and drop
+        self.end_pts: int | None = None  # end of the last decoded frame (pts + duration)
+        self.read_error = False  # reading stopped at an error before the end
+        self.stamps = FrameStamps()
 
     def items(self, stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         """Yield frames and passthrough packets in file order until the end or ``stop``.
 
         Packets the decoder rejects as corrupt are counted in ``corrupt_packets`` and
-        skipped, so the decodable rest of a damaged file still comes out.
+        skipped, so the decodable rest of a damaged file still comes out. A frame whose
+        pts is not after the previous one's is moved one tick past it (counted in
+        ``stamps.repairs``); packets an edit list discards are counted in ``discarded``.
 
         Raises:
             InputError: the file cannot be opened or read.
@@ -90,7 +104,7 @@ class FileSource:
             video.thread_type = "AUTO"
             video.codec_context.thread_count = self.threads
             wanted = [video] + [container.streams[i] for i in self.passthrough]
-            next_pts = 0
+            self._next_pts = 0
             try:
                 for packet in container.demux(wanted):
                     if stop.is_set():
@@ -100,24 +114,56 @@ class FileSource:
                         if packet.dts is not None and packet.size > 0:
                             yield StreamPacket(index, packet)
                         continue
+                    self.discarded += bool(packet.is_discard and packet.size)
                     try:
                         frames = packet.decode()
                     except av.error.InvalidDataError:
                         self.corrupt_packets += 1
                         continue
-                    for frame in frames:
-                        pts = frame.pts if frame.pts is not None else next_pts
-                        duration = int(frame.duration or 0)
-                        next_pts = pts + max(duration, self._default_duration())
-                        if self.frames_decoded >= self.skip_frames:
-                            yield HostFrame(self.frames_decoded, pts, duration, frame_to_planes(frame, info))
-                        self.frames_decoded += 1
+                    for frame in self._deinterlaced(frames):
+                        if (item := self._host_frame(frame)) is not None:
+                            yield item
+                for frame in self._deinterlaced(None):
+                    if (item := self._host_frame(frame)) is not None:
+                        yield item
             except av.error.FFmpegError as e:
                 if self.frames_decoded == 0:
                     raise InputError(f"cannot decode {info.path}: {e}") from e
+                self.read_error = True
                 log.warning("stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e)
         if self.corrupt_packets:
             log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)
+
+    def _deinterlaced(self, frames: list[av.VideoFrame] | None) -> list[av.VideoFrame]:
+        """``frames`` through the deinterlacer, if any (``None``: flush it at the end)."""
+        if self.deinterlace is None:
+            return frames or []
+        if frames is None:
+            return self._deinterlacer.flush() if self._deinterlacer is not None else []
+        out: list[av.VideoFrame] = []
+        for frame in frames:
+            if self._deinterlacer is None:
+                self._deinterlacer = Deinterlacer(
+                    self.deinterlace, frame.width, frame.height, frame.format.name,
+                    self.info.time_base, self.info.field_order)
+            out += self._deinterlacer.push(frame)
+        return out
+
+    def _host_frame(self, frame: av.VideoFrame) -> HostFrame | None:
+        """Stamp a decoded frame (repairing a pts that does not advance) and convert it;
+        ``None`` for a frame a resumed run has already done."""
+        pts = self.stamps.fix(frame.pts if frame.pts is not None else self._next_pts)
+        duration = int(frame.duration or 0)
+        step = self._default_duration()
+        if self.deinterlace == "field":
+            step = max(1, step // 2)
+        self._next_pts = pts + max(duration, step)
+        self.end_pts = self._next_pts
+        index = self.frames_decoded
+        self.frames_decoded += 1
+        if index < self.skip_frames:
+            return None
+        return HostFrame(index, pts, duration, frame_to_planes(frame, self.info))
 
     def _default_duration(self) -> int:
         """One frame interval in the stream time base, for frames without timestamps."""

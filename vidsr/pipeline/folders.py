@@ -8,8 +8,10 @@ place of the file source and sink. A folder encoded as a video is written under 
 temporary name and published when complete, as a video's output is
 (:func:`vidsr.pipeline.output.partial_output`; it cannot be resumed).
 
-A frame folder's images must all have one size (a folder is one clip: shot detection and
-batching compare frames); :func:`~vidsr.media.folders.scan_folder` refuses mixed sizes.
+A folder of images of several sizes (photos, scans) is upscaled size by size, each size
+with its own compute plan and colour statistics (a size change starts a new shot); names
+and formats are kept as for one size. A folder encoded as a video needs one size
+(:func:`~vidsr.media.folders.check_one_size`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,30 @@ from vidsr.config import RunConfig
 from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import EncodeError, InputError, OutputExistsError
-from vidsr.media.folders import FolderScan, FolderSink, FolderSource, remove_temp_files, scan_folder
-from vidsr.media.images import IMAGE_WORK_FORMAT, IMAGE_YUV, OUTPUT_FORMATS, read_picture
+from vidsr.media.folders import (
+    FolderEntry,
+    FolderScan,
+    FolderSink,
+    FolderSource,
+    check_one_size,
+    group_by_size,
+    remove_temp_files,
+    scan_folder,
+)
+from vidsr.media.images import (
+    IMAGE_WORK_FORMAT,
+    IMAGE_YUV,
+    OUTPUT_FORMATS,
+    check_frame_memory,
+    read_picture,
+)
 from vidsr.media.probe import VideoInfo, probe, synthetic_video_info
 from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
-from vidsr.media.content import assess_images
+from vidsr.media.content import assess_images, assess_video
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import FileSource, StreamPacket
 from vidsr.pipeline.output import check_paths, partial_output
-from vidsr.pipeline.planning import Items, build_compute, with_shots
+from vidsr.pipeline.planning import Items, bounded_queue_size, build_compute, with_shots
 from vidsr.pipeline.runner import run_stages
 
 log = logging.getLogger(__name__)
@@ -116,9 +133,10 @@ def upscale_folder(
     """Upscale every image of folder ``src`` into folder ``dst``, or into a video when
     ``dst`` has a video extension (``.mp4``, ``.mkv``...).
 
-    The images are one clip: batched, and colour-matched per shot (``config.colour``) as
-    a video's frames are. With ``options.resume`` the frames already written are not
-    read again, so the shot statistics of the remaining ones start afresh.
+    Images of one size are one clip: batched, and colour-matched per shot
+    (``config.colour``) as a video's frames are; each further size is its own clip.
+    With ``options.resume`` the frames already written are not read again, so the
+    shot statistics of the remaining ones start afresh.
 
     Args:
         progress: called with the number of frames just written (encode thread).
@@ -150,28 +168,62 @@ def upscale_folder(
     if not entries:
         return FolderSummary(dst, 0, len(scan.skipped), resumed, 0.0)
 
-    # 2. Model, source and sink: 16-bit YUV 4:4:4 in and out.
+    # 2. Each size its own run (model plan, batches, shot statistics): a size change
+    #    starts a new shot.
+    written = unread = 0
+    for (width, height), group in group_by_size(entries, (scan.width, scan.height)):
+        done, failed = _upscale_group(group, width, height, dst, config, options, progress)
+        written, unread = written + done, unread + failed
+    if written == 0 and unread:
+        raise InputError(f"no image in {src} could be read")
+    skipped = len(scan.skipped) + unread
+    return FolderSummary(dst, written, skipped, resumed, time.perf_counter() - started)
+
+
+def _upscale_group(
+    entries: tuple[FolderEntry, ...],
+    width: int,
+    height: int,
+    dst: Path,
+    config: RunConfig,
+    options: FolderOptions,
+    progress: Callable[[int], None] | None,
+) -> tuple[int, int]:
+    """Upscale images of one size into ``dst``: read -> batch -> model -> colour ->
+    write, overlapped, in 16-bit YUV 4:4:4. Returns ``(written, skipped)``."""
+    check_group_memory(entries, width, height, config.scale)
     source = FolderSource(
-        entries, scan.width, scan.height, strict=options.strict, workers=options.workers
+        entries, width, height, strict=options.strict, workers=options.workers
     )
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
     formats = PlaneFormats(IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT)
-    compute = build_compute(config, scan.width, scan.height, formats,
-                            assess=lambda: assess_images([e.path for e in scan.entries[:32]]))
-
-    # 3. Run read -> batch -> model -> colour -> write, overlapped.
+    compute = build_compute(config, width, height, formats,
+                            assess=lambda: assess_images([e.path for e in entries[:32]]))
+    s = config.scale
     run_stages(
         with_shots(source.items, config, IMAGE_YUV.bits),
         compute.processor,
         sink,
         batch_size=compute.batch_size,
-        queue_size=config.queue_size,
+        queue_size=bounded_queue_size(config.queue_size, width * s, height * s, 16),
         progress=progress,
     )
-    if source.frames_read == 0:
-        raise InputError(f"no image in {src} could be read")
-    skipped = len(scan.skipped) + len(source.skipped)
-    return FolderSummary(dst, sink.frames_written, skipped, resumed, time.perf_counter() - started)
+    return sink.frames_written, len(source.skipped)
+
+
+def check_group_memory(entries: tuple[FolderEntry, ...] | list[FolderEntry], width: int,
+                       height: int, scale: int) -> None:
+    """Refuse images of ``width x height`` whose upscaling would not fit in memory (the
+    deepest layout of the group counts), before any is decoded.
+
+    Raises:
+        InputError: see :func:`~vidsr.media.images.check_frame_memory`.
+    """
+    if not entries:
+        return
+    channels = max(e.layout[0] for e in entries)
+    sample_bytes = max(e.layout[1] for e in entries)
+    check_frame_memory(entries[0].path.name, width, height, channels, sample_bytes, scale)
 
 
 def _plan_folder_output(
@@ -215,6 +267,8 @@ def _folder_to_video(
     on_start: Callable[[int], None] | None,
 ) -> FolderSummary:
     """Encode the upscaled images of ``scan`` as a video at ``options.fps``."""
+    check_one_size(scan)
+    check_group_memory(scan.entries, scan.width, scan.height, config.scale)
     bits = read_picture(scan.entries[0].path).bits
     info = image_info(scan.folder, scan.width, scan.height, bits, options.fps)
     check_paths(scan.folder, dst, config.overwrite)
@@ -288,7 +342,8 @@ def video_to_folder(
     bits = 8 if info.yuv.bits <= 8 else 16
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, bits)
     work = "yuv444p" if bits == 8 else "yuv444p16le"
-    compute = build_compute(config, info.width, info.height, PlaneFormats(info.yuv, out_fmt, work))
+    compute = build_compute(config, info.width, info.height, PlaneFormats(info.yuv, out_fmt, work),
+                            assess=lambda: assess_video(src, info.stream_index))
     source = FileSource(info)
     sink = FolderSink(dst, out_fmt, pattern=pattern, bits=bits, workers=options.workers)
     items = with_shots(source.items, config, info.yuv.bits)

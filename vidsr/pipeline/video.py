@@ -23,7 +23,9 @@ from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import InputError
 from vidsr.media.content import assess_video
+from vidsr.media.deinterlace import plan_interlace
 from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
+from vidsr.media.images import check_frame_memory
 from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
 from vidsr.media.sinks import FileSink, OutputPlan, plan_output
@@ -50,18 +52,17 @@ class RunSummary:
     encoder: str = ""
     content: str = "clean"
     content_reason: str = ""
+    missing_frames: int = 0
+    timestamp_repairs: int = 0
 
     @property
     def frames_lost(self) -> int:
-        """Frames the input's header announced (or, with ``expected_is_estimate``, that
-        its duration implies) but that could not be decoded: a truncated or damaged
-        input. Estimates count only past a 2% margin, since durations are approximate."""
-        if self.expected_frames is None:
-            return 0
-        missing = self.expected_frames - self.frames
-        if self.expected_is_estimate and missing <= max(1, self.expected_frames // 50):
-            return 0
-        return max(0, missing)
+        """Frames of the input that could not be decoded: a truncated or damaged input.
+        ``missing_frames`` is worked out by :func:`missing_frames` (from the header's
+        exact count less edit-list discards, or from how much of the stream's timeline
+        the decoded frames cover), so healthy files with start offsets, edit lists,
+        variable frame rates or timestamp gaps lose none."""
+        return self.missing_frames
 
     @property
     def fps(self) -> float:
@@ -101,9 +102,9 @@ def upscale_video(
     config = config or RunConfig()
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output_path(src, config.scale)
-    info, config, plan, hardware = _plan_run(src, dst, config)
+    info, out_info, config, plan, hardware = _plan_run(src, dst, config)
     if on_start is not None:
-        on_start(info, plan)
+        on_start(out_info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     compute = build_compute(config, info.width, info.height,
                             PlaneFormats(info.yuv, out_fmt, plan.work_format),
@@ -115,33 +116,71 @@ def upscale_video(
         if point is not None and progress is not None:
             progress(point.frames_done)
         source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0,
-                            hwaccel=decoder_accel(hardware))
-        sink = FileSink(plan, info, out.path, resume_from=point)
+                            hwaccel=decoder_accel(hardware), deinterlace=config.deinterlace)
+        sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
         run_stages(with_shots(source.items, config, info.yuv.bits), compute.processor, sink,
                    batch_size=compute.batch_size, queue_size=queue_size, progress=progress)
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
+    repairs = source.stamps.repairs + getattr(getattr(sink, "stamps", None), "repairs", 0)
+    missing = missing_frames(out_info, source)
+    expected = out_info.frame_count
+    if not out_info.frame_count_exact and expected is not None:
+        expected = source.frames_decoded + missing  # what the decoded timeline implies
     return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
-                      source.corrupt_packets, info.frame_count, not info.frame_count_exact,
+                      source.corrupt_packets, expected, not out_info.frame_count_exact,
                       hardware.decoder_label, plan.codec, compute.content.kind,
-                      compute.content.reason)
+                      compute.content.reason, missing, repairs)
 
 
-def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunConfig, OutputPlan,
-                                                                HardwarePlan]:
+# Durations in headers are approximate: an estimate counts frames as lost past this
+# share of the stream (and at least one frame).
+ESTIMATE_MARGIN = 0.02
+
+
+def missing_frames(info: VideoInfo, source: FileSource) -> int:
+    """Frames the input should have had but that did not decode.
+
+    With an exact count from the header: that count (already less the edit-list
+    discards the probe counted), less any further discards, less the frames decoded.
+    Otherwise counts are estimates (VFR, timestamp gaps), so frames are missing only
+    where decoding stopped before the stream's end:
+    the uncovered end of the timeline at the frame rate, past :data:`ESTIMATE_MARGIN`.
+    """
+    if info.frame_count is None:
+        return 0
+    decoded = source.frames_decoded
+    if info.frame_count_exact:
+        unexpected_discards = max(0, source.discarded - info.discarded_frames)
+        return max(0, info.frame_count - unexpected_discards - decoded)
+    end = info.end_seconds
+    if end is None or source.end_pts is None or not info.duration_seconds:
+        return 0
+    uncovered = end - float(source.end_pts * info.time_base)
+    if uncovered <= max(ESTIMATE_MARGIN * info.duration_seconds, float(1 / info.frame_rate)):
+        return 0
+    return max(1, round(uncovered * info.frame_rate))
+
+
+def _plan_run(src: Path, dst: Path, config: RunConfig
+              ) -> tuple[VideoInfo, VideoInfo, RunConfig, OutputPlan, HardwarePlan]:
     """Check everything before any work (input, output, model, encoding plan): the
-    input's description, ``config`` with the encoder the hardware plan picked, the output
-    plan and the hardware plan."""
+    input's description, that of the frames the model gets (deinterlaced or not),
+    ``config`` with the encoder the hardware plan picked, the output plan and the
+    hardware plan."""
     info = probe(src)
+    out_info = plan_interlace(info, config.deinterlace)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
+    check_frame_memory(src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2,
+                       config.scale)
     hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
                              info.width * config.scale, info.height * config.scale)
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
-    plan = plan_output(info, dst, config.encode, config.scale)
+    plan = plan_output(out_info, dst, config.encode, config.scale)
     if info.matrix_guessed:
         log.info("%s does not declare its colour matrix; using %s for %dx%d",
                  src, "BT.709" if info.yuv.matrix == 1 else "BT.601", info.width, info.height)
-    return info, config, plan, hardware
+    return info, out_info, config, plan, hardware

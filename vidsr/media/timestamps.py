@@ -1,0 +1,98 @@
+"""Repair the timestamps a muxer would reject, as ``ffmpeg`` does, so that a damaged but
+decodable input is encoded to the end instead of aborting the run.
+
+Two repairs, each counted and logged (once per stream, then at debug level):
+
+* :class:`FrameStamps`: a decoded video frame whose pts is at or before the previous
+  frame's (a duplicated or garbled timestamp) is moved one tick past it. Frames keep
+  their decode order.
+* :class:`PacketStamps`: a copied packet (audio, subtitles) whose decode timestamp goes
+  backwards, or repeats where the output container needs it strictly increasing, is
+  re-stamped one tick after the previous one (its pts moved with it where it would fall
+  before its dts), as ``ffmpeg``'s "non-monotonic DTS ... changing to" does.
+
+Timestamps are integers in each stream's own time base.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import av
+
+log = logging.getLogger(__name__)
+
+# Containers whose muxer accepts equal consecutive decode timestamps (FFmpeg's
+# AVFMT_TS_NONSTRICT); every other one needs them strictly increasing.
+NONSTRICT_CONTAINERS = frozenset({"matroska", "webm"})
+
+
+class FrameStamps:
+    """Makes decoded video pts strictly increasing (in the stream's time base)."""
+
+    def __init__(self) -> None:
+        self.repairs = 0
+        self._last: int | None = None
+
+    def fix(self, pts: int) -> int:
+        """``pts``, or one tick after the previous frame's when it is not after it."""
+        if self._last is not None and pts <= self._last:
+            self.repairs += 1
+            _log_repair(
+                self.repairs,
+                "video frame pts %d is not after the previous frame's (%d): moved to %d",
+                pts,
+                self._last,
+                self._last + 1,
+            )
+            pts = self._last + 1
+        self._last = pts
+        return pts
+
+
+class PacketStamps:
+    """Keeps each copied stream's decode timestamps as the output muxer needs them.
+
+    Args:
+        container_format: the output's FFmpeg format name (decides whether equal
+            consecutive dts are allowed, see :data:`NONSTRICT_CONTAINERS`).
+    """
+
+    def __init__(self, container_format: str) -> None:
+        self.repairs = 0
+        self._step = 0 if container_format in NONSTRICT_CONTAINERS else 1
+        self._last: dict[int, int] = {}
+
+    def fix(self, stream_index: int, packet: av.Packet) -> None:
+        """Re-stamp ``packet`` (of input stream ``stream_index``, timestamps in its
+        input time base) in place when its dts would go backwards or repeat."""
+        dts = packet.dts
+        if dts is None:
+            return
+        last = self._last.get(stream_index)
+        if last is not None and dts < last + self._step:
+            self.repairs += 1
+            new = last + self._step
+            _log_repair(
+                self.repairs,
+                "stream #%d: packet dts %d is not after the previous one (%d): re-stamped to %d",
+                stream_index,
+                dts,
+                last,
+                new,
+            )
+            shift = new - dts
+            packet.dts = new
+            if packet.pts is not None:
+                packet.pts = max(packet.pts + shift, new)
+            dts = new
+        self._last[stream_index] = dts
+
+
+def _log_repair(count: int, message: str, *args: object) -> None:
+    """The first repair as a warning, the rest at debug level (a damaged file can have
+    thousands; the run summary counts them)."""
+    if count == 1:
+        log.warning("repairing timestamps: " + message, *args)
+    else:
+        log.debug(message, *args)
