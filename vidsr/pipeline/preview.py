@@ -2,7 +2,8 @@
 measure each model's speed here, and write a side-by-side comparison.
 
 Each sample point is sought to (the nearest keyframe before it, then decoded up to it) and
-``seconds`` of frames are decoded as host planes, as the pipeline decodes them. Every
+``seconds`` of frames are decoded as host planes, as the pipeline decodes them (a point
+less than ``seconds`` before the end starts that much earlier). Every
 model runs through the pipeline's own compute stage
 (:func:`vidsr.pipeline.planning.build_compute`: device, tiles, batches, colour matching),
 one batch at a time, the models taking turns on each batch so that only one batch of
@@ -123,6 +124,8 @@ def preview(path: Path, config: PreviewConfig) -> PreviewResult:
     info = probe(path)
     duration = _duration(info)
     points = tuple(sample_point(text, duration) for text in config.at)
+    if duration is not None:  # a point near the end starts earlier, so its sample is whole
+        points = tuple(min(p, max(0.0, duration - config.seconds)) for p in points)
     count = max(1, round(config.seconds * float(info.frame_rate or 25)))
     samples = [_decode_sample(info, start, count) for start in points]
     computes = _build(config, info)
