@@ -68,3 +68,4 @@ def test_sample_points_and_times() -> None:
     with pytest.raises(OptionError, match="duration is unknown"):
         sample_point("10%", None)
     assert format_hms(3 * 3600 + 5 * 60 + 7.4) == "3:05:07"
+    assert format_hms(61.96, 1) == "0:01:02.0" and format_hms(1.25, 1) == "0:00:01.2"

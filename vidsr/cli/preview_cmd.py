@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         ),
     )
     result = preview(args.input, config)
-    points = ", ".join(format_hms(p) for p in result.points)
+    points = ", ".join(format_hms(p, 1) for p in result.points)
     print(f"sampled {args.input} at {points}")
     width = max(len(t.name) for t in result.timings)
     for t in result.timings:

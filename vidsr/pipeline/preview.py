@@ -185,10 +185,15 @@ def _number(part: str, text: str) -> float:
         ) from None
 
 
-def format_hms(seconds: float) -> str:
-    """``seconds`` as ``h:mm:ss`` (rounded to the second)."""
-    total = round(seconds)
-    return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+def format_hms(seconds: float, decimals: int = 0) -> str:
+    """``seconds`` as ``h:mm:ss``, rounded to the second (``decimals`` > 0: ``h:mm:ss.s``
+    with that many decimals)."""
+    if decimals <= 0:
+        total = round(seconds)
+        return f"{total // 3600}:{total // 60 % 60:02d}:{total % 60:02d}"
+    scaled = round(seconds * 10**decimals)
+    whole, fraction = divmod(scaled, 10**decimals)
+    return f"{format_hms(whole)}.{fraction:0{decimals}d}"
 
 
 def _duration(info: VideoInfo) -> float | None:
@@ -331,7 +336,7 @@ def grid_rows(
             zoomed = cv2.resize(centre, (panel_w, panel_h), interpolation=cv2.INTER_NEAREST)
             whole.append(Panel(label, small))
             crops.append(Panel(f"{label} centre {CROP_ZOOM}x", zoomed))
-        whole[0] = Panel(f"{format_hms(start)} {whole[0].label}", whole[0].image)
+        whole[0] = Panel(f"{format_hms(start, 1)} {whole[0].label}", whole[0].image)
         rows += [whole, crops]
     return rows
 
