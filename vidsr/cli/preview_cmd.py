@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         if t.projected_seconds is None:
             whole = "whole video: unknown length"
         else:
-            whole = f"whole video ({result.total_frames} frames) in about {format_hms(t.projected_seconds)}"
+            eta = format_hms(t.projected_seconds)
+            whole = f"whole video ({result.total_frames} frames) in about {eta}"
         print(f"{t.name:<{width}}  {t.fps:7.1f} fps on {result.device} (model only), {whole}")
     w, h = result.grid_size
     print(f"wrote {result.grid} ({w}x{h})")
