@@ -21,6 +21,7 @@ from vidsr.errors import VidsrError
 # Command modules, in the order `vidsr --help` lists them.
 COMMAND_MODULES = (
     "vidsr.cli.upscale_cmd",
+    "vidsr.cli.preview_cmd",
     "vidsr.cli.stream_cmd",
     "vidsr.cli.demo_cmd",
     "vidsr.cli.models_cmd",

@@ -7,30 +7,17 @@ the figures in the labels are the evaluation protocol's, measured on the crop sh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
 
 from vidsr.errors import OptionError
 from vidsr.eval.evaluate import upscale_rgb
 from vidsr.eval.metrics import psnr_y
-from vidsr.models.contract import SRModel
 from vidsr.eval.resize import bicubic_downscale, modcrop
+from vidsr.media.panels import GAP, LABEL_HEIGHT, Panel, render_panels
+from vidsr.models.contract import SRModel
 
-LABEL_HEIGHT = 16
-GAP = 4
-
-
-@dataclass(frozen=True)
-class Panel:
-    """One tile: ``image`` is ``(H, W, 3)`` uint8 RGB; ``psnr`` is Y-PSNR (dB) of the
-    shown region against the ground truth, ``None`` for the ground truth itself."""
-
-    label: str
-    image: np.ndarray
-    psnr: float | None
+__all__ = ["GAP", "LABEL_HEIGHT", "Panel", "comparison_panels", "render_panels"]
 
 
 def comparison_panels(
@@ -73,23 +60,3 @@ def comparison_panels(
         panels.append(Panel(f"{model.name} x{scale}", sr, score))
     panels.append(Panel("ground truth", np.ascontiguousarray(hr[region]), None))
     return panels
-
-
-def render_panels(panels: list[Panel], *, zoom: int = 1) -> np.ndarray:
-    """Lay panels left to right, enlarged ``zoom`` times (nearest neighbour, so pixels stay
-    visible), each over a label strip. Returns ``(H', W', 3)`` uint8 RGB."""
-    if zoom < 1:
-        raise OptionError(f"zoom must be >= 1, got {zoom}")
-    ph, pw = panels[0].image.shape[:2]
-    ph, pw = ph * zoom, pw * zoom
-    canvas = Image.new("RGB", (len(panels) * pw + (len(panels) - 1) * GAP, ph + LABEL_HEIGHT),
-                       (255, 255, 255))
-    draw = ImageDraw.Draw(canvas)
-    font = ImageFont.load_default()
-    for i, panel in enumerate(panels):
-        tile = Image.fromarray(panel.image).resize((pw, ph), Image.Resampling.NEAREST)
-        left = i * (pw + GAP)
-        canvas.paste(tile, (left, 0))
-        text = panel.label if panel.psnr is None else f"{panel.label}  {panel.psnr:.2f} dB"
-        draw.text((left + 2, ph + 2), text, fill=(0, 0, 0), font=font)
-    return np.asarray(canvas)

@@ -23,8 +23,8 @@ from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, planes_to_bgr
 from vidsr.media.planes import HostFrame, Planes
 from vidsr.media.probe import synthetic_video_info
 from vidsr.media.sinks import FileSink, plan_output
-from vidsr.pipeline.runner import EncodeStage
 from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.runner import EncodeStage
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
 _QUEUED_FRAMES = 8  # frames waiting for the recording's encoder before write() blocks

@@ -217,6 +217,8 @@ class _Session:
         """Load the model, start the outputs, warm the model up (first calls allocate
         and pick kernels) and start capturing."""
         config, capture = self.config, self.capture
+        if config.serve is not None:  # bound first: a port in use fails before the model loads
+            self.server = StreamServer(config.serve, self.hub)
         formats = PlaneFormats(STREAM_YUV, STREAM_YUV, STREAM_WORK_FORMAT)
         run = replace(config.run, batch_size=1)
         compute = build_compute(run, capture.width, capture.height, formats, choose_tile=False)
@@ -232,8 +234,7 @@ class _Session:
                 run.overwrite,
             )
             self.recorder.start()
-        if config.serve is not None:
-            self.server = StreamServer(config.serve, self.hub)
+        if self.server is not None:
             self.server.start()
         if on_ready is not None:
             on_ready(self.server.url if self.server is not None else None)
@@ -292,20 +293,25 @@ class _Session:
         return self.window is None or self.window.show(render, self.overlay)
 
     def close(self) -> None:
-        """Stop capturing and every output; the recording is flushed and published."""
+        """Stop capturing and every output. The recording is flushed and published before
+        the server stops, so nothing an HTTP client does can cost it; the server's stop
+        is bounded (see :meth:`StreamServer.stop`)."""
         self.stop.set()
         if self.grabber.ident is not None:
             self.grabber.join()
         else:
             self.capture.close()
-        if self.server is not None:
-            self.server.stop()
-        if self.window is not None:
-            self.window.close()
-        if self.recorder is not None:
-            self.recorder.finish()
-        if self.processor is not None:
-            self.processor.close()
+        self.hub.close()  # every MJPEG stream ends now
+        try:
+            if self.window is not None:
+                self.window.close()
+            if self.recorder is not None:
+                self.recorder.finish()
+        finally:
+            if self.server is not None:
+                self.server.stop()
+            if self.processor is not None:
+                self.processor.close()
 
     def summary(self, end_reason: str) -> StreamSummary:
         """The finished stream; its figures cover the whole run."""
