@@ -14,6 +14,9 @@ from vidsr.errors import OptionError
 
 DEFAULT_CODEC = "libx264"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
+# What happens to the input's audio tracks (``--audio``): copied, re-encoded, or dropped.
+AudioMode = Literal["copy", "aac", "opus", "none"]
+AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
 ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
 # Autocast precision of a model's forward pass (see vidsr.device.autocast_dtype).
@@ -73,6 +76,7 @@ class EncodeConfig:
     pix_fmt: str | None = None
     threads: int = 0
     gop: int | None = None
+    audio: AudioMode = "copy"
 
     @property
     def codec_name(self) -> str:
@@ -86,6 +90,9 @@ class EncodeConfig:
             raise OptionError(f"--crf must be between 0 and 63, got {self.crf}")
         if self.threads < 0:
             raise OptionError(f"encoder threads must be >= 0, got {self.threads}")
+        if self.audio not in AUDIO_MODES:
+            raise OptionError(f"--audio must be one of {', '.join(AUDIO_MODES)}, "
+                              f"got {self.audio!r}")
 
 
 @dataclass(frozen=True)
