@@ -13,6 +13,10 @@ from typing import Literal, get_args
 from vidsr.errors import OptionError
 
 DEFAULT_CODEC = "libx264"
+# Where `vidsr train --export NAME` writes by default, relative to the working directory
+# (never the installed package); an export is used as a file: --model
+# vidsr-models/NAME_x2.safetensors.
+EXPORT_DIR = "vidsr-models"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
 # What happens to the input's audio tracks (``--audio``): copied, re-encoded, or dropped.
 AudioMode = Literal["copy", "aac", "opus", "none"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from vidsr.config import EXPORT_DIR
 from vidsr.errors import ModelError
 from vidsr.engine.external import external_scale, read_state_dict, scale_mismatch
 from vidsr.models.contract import ModelEntry, SRModel
@@ -101,7 +102,10 @@ def check_model_choice(name: str | None, scale: int) -> None:
     entry = REGISTRY.get(name)
     if entry is None:
         known = ", ".join(sorted(REGISTRY))
-        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)")
+        exported = Path(EXPORT_DIR) / f"{name}_x{scale}.safetensors"
+        hint = f"; for your export, pass --model {exported}" if exported.is_file() else ""
+        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)"
+                         f"{hint}")
     if scale not in entry.scales:
         supported = ", ".join(str(s) for s in entry.scales)
         raise ModelError(f"model {name!r} does not support scale {scale} (supports {supported})")
@@ -110,7 +114,7 @@ def check_model_choice(name: str | None, scale: int) -> None:
         raise ModelError(
             f"no trained weights shipped for {name!r} x{scale} yet (available: {ready}); "
             f"train them with `vidsr train --arch {name} --scale {scale} --export {name}` "
-            "(see training/README.md) or pass --model FILE.safetensors"
+            f"(see training/README.md) and pass --model {EXPORT_DIR}/{name}_x{scale}.safetensors"
         )
 
 

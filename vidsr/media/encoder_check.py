@@ -47,17 +47,16 @@ def check_encoder_opens(codec: str, pix_fmt: str, options: dict[str, str],
     try:
         cc.open()
     except (av.error.FFmpegError, ValueError) as e:
-        raise OptionError(f"{codec} does not accept --preset {preset!r} with these "
-                          f"settings ({type(e).__name__})") from e
+        raise OptionError(f"{codec} does not accept --preset {preset!r}") from e
 
 
 def stream_advice(kind: str, index: int, codec: str, ext: str, supported: set[str],
                   audio: str | None = None) -> str:
     """The one-line error for input stream ``index`` (``kind`` ``codec``) that a ``ext``
     output, holding the codecs ``supported``, cannot take; ``audio`` is the codec the
-    stream was to be re-encoded to (``--audio``), if any."""
+    stream was to be re-encoded to (``--audio aac|opus``), ``None`` when copied."""
     encoders = [m for m, name in AUDIO_CODEC_NAMES.items() if name in supported]
-    if audio is not None and audio != codec:
+    if audio is not None:
         fix = f"use --audio {' or '.join(encoders)}" if encoders else "use another extension"
         return f"a {ext} file cannot hold {audio} audio (stream #{index}); {fix}"
     others = [e for e, fmt in _ALTERNATIVES.items() if e != ext and codec in _holds(fmt)]

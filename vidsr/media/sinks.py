@@ -159,6 +159,13 @@ def _default_codec(container_format: str) -> str:
     return DEFAULT_CODEC
 
 
+def container_default_codec(out_path: Path) -> str | None:
+    """The encoder an ``out_path`` output needs without ``--codec`` when it is not the
+    general default (libx264, or NVENC with ``--hwaccel``): VP9 for ``.webm``; else None."""
+    container_format = CONTAINERS.get(out_path.suffix.lower(), "")
+    return _default_codec(container_format) if container_format in _CONTAINER_DEFAULT_CODECS else None
+
+
 def _add_x265_param(options: dict[str, str], param: str) -> None:
     """Append ``param`` to the ``x265-params`` option (``:``-separated)."""
     current = options.get("x265-params")
@@ -215,10 +222,10 @@ def _passthrough(info: VideoInfo, supported: set[str], ext: str,
             log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are",
                         stream.index, stream.kind, stream.codec)
             continue
-        codec = AUDIO_CODEC_NAMES.get(audio, stream.codec) if stream.kind == "audio" else None
-        if (codec or stream.codec) not in supported:
+        target = AUDIO_CODEC_NAMES.get(audio) if stream.kind == "audio" else None
+        if (target or stream.codec) not in supported:
             raise OptionError(stream_advice(stream.kind, stream.index, stream.codec, ext,
-                                            supported, codec))
+                                            supported, target))
         passthrough.append(stream.index)
     return tuple(passthrough)
 

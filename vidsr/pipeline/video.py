@@ -25,7 +25,7 @@ from vidsr.errors import InputError
 from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
 from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
-from vidsr.media.sinks import FileSink, OutputPlan, plan_output
+from vidsr.media.sinks import FileSink, OutputPlan, container_default_codec, plan_output
 from vidsr.media.sources import FileSource
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import bounded_queue_size, build_compute, with_shots
@@ -132,7 +132,8 @@ def _plan_run(src: Path, dst: Path, config: RunConfig) -> tuple[VideoInfo, RunCo
     info = probe(src)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
-    hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
+    codec = config.encode.codec or container_default_codec(dst)  # VP9 for .webm
+    hardware = plan_hardware(config.hwaccel, src, info.stream_index, codec,
                              info.width * config.scale, info.height * config.scale)
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
     plan = plan_output(info, dst, config.encode, config.scale)
