@@ -21,13 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, images or folders")
     b.add_argument("--out", required=True, help="output folder (must be empty)")
     b.add_argument("--scale", type=int, required=True, help="SR factor (2, 3, 4, ...)")
-    b.add_argument("--patch", type=int, default=48, help="HR patch size in pixels (a multiple of --scale)")
+    b.add_argument("--patch", type=int, default=48,
+                   help="HR patch size in pixels (a multiple of --scale)")
     b.add_argument("--seed", type=int, default=0, help="seed of the patch positions")
     b.add_argument("--max-patches", type=int, default=64,
                    help="patches at most per image or kept frame")
     b.add_argument("--coverage", type=float, default=2.0,
                    help="patches per frame ~ coverage * area / patch^2 (capped)")
-    b.add_argument("--frame-step", type=int, default=1, help="look at every Nth video frame (1: all)")
+    b.add_argument("--frame-step", type=int, default=1,
+                   help="look at every Nth video frame (1: all)")
     b.add_argument("--max-frames", type=int, default=0,
                    help="kept frames per video, spread evenly over its shots (0: all)")
     b.add_argument("--frames-per-shot", type=int, default=0,

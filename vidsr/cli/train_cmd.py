@@ -13,7 +13,6 @@ from vidsr.config import EXPORT_DIR, PRECISIONS
 from vidsr.errors import OptionError
 
 
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train a model on a dataset built by `vidsr dataset build`",

@@ -163,7 +163,9 @@ def container_default_codec(out_path: Path) -> str | None:
     """The encoder an ``out_path`` output needs without ``--codec`` when it is not the
     general default (libx264, or NVENC with ``--hwaccel``): VP9 for ``.webm``; else None."""
     container_format = CONTAINERS.get(out_path.suffix.lower(), "")
-    return _default_codec(container_format) if container_format in _CONTAINER_DEFAULT_CODECS else None
+    if container_format not in _CONTAINER_DEFAULT_CODECS:
+        return None
+    return _default_codec(container_format)
 
 
 def _add_x265_param(options: dict[str, str], param: str) -> None:
