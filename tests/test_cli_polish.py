@@ -39,20 +39,53 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(imgs / f"{i}.png")
-    assert main(["dataset", "build", "--out", str(root / "ds"), "--scale", "2", "--patch", "16",
-                 str(imgs)]) == 0
+    assert (
+        main(
+            [
+                "dataset",
+                "build",
+                "--out",
+                str(root / "ds"),
+                "--scale",
+                "2",
+                "--patch",
+                "16",
+                str(imgs),
+            ]
+        )
+        == 0
+    )
     return root / "ds"
 
 
 def _train(dataset: Path, run: Path, *extra: str) -> int:
-    return main(["train", "--arch", "fast", "--scale", "2", "--data", str(dataset),
-                 "--steps", "2", "--batch-size", "2", "--out", str(run), "--device", "cpu",
-                 *extra])
+    return main(
+        [
+            "train",
+            "--arch",
+            "fast",
+            "--scale",
+            "2",
+            "--data",
+            str(dataset),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--out",
+            str(run),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
 
 
 # 9. exports go to ./vidsr-models, never replace silently, and load with --model PATH
 def test_export_goes_to_the_working_directory_and_is_not_replaced(
-    dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    dataset: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from vidsr.engine.upscaler import weights_dir
@@ -76,8 +109,21 @@ def test_export_goes_to_the_working_directory_and_is_not_replaced(
 
     video = make_video(tmp_path / "v.mp4", n=3)
     capsys.readouterr()
-    assert main(["upscale", str(video), "--model", "vidsr-models/fast_x2.safetensors",
-                 "--device", "cpu", "-o", str(tmp_path / "up.mp4")]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(video),
+                "--model",
+                "vidsr-models/fast_x2.safetensors",
+                "--device",
+                "cpu",
+                "-o",
+                str(tmp_path / "up.mp4"),
+            ]
+        )
+        == 0
+    )
     assert "model fast_x2.safetensors x2" in capsys.readouterr().out
 
 
@@ -95,8 +141,10 @@ def test_webm_output_defaults_to_vp9(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["upscale", str(src), "-o", str(out), "-m", "bicubic", "--device", "cpu"]) == 0
     assert streams(out) == [("video", "vp9")]
     assert "libvpx-vp9" in capsys.readouterr().out
-    assert "libvpx-vp9" in build_parser()._subparsers._group_actions[0].choices[
-        "upscale"].format_help()
+    assert (
+        "libvpx-vp9"
+        in build_parser()._subparsers._group_actions[0].choices["upscale"].format_help()
+    )
 
 
 # 12c. --audio copy|aac|opus|none
@@ -149,8 +197,23 @@ def test_x4_model_file_sets_or_refuses_the_scale_up_front(
         assert (c.streams.video[0].width, c.streams.video[0].height) == (128, 96)
 
     refused = tmp_path / "x2.mp4"
-    assert main(["upscale", str(src), "-m", str(model), "-s", "2", "--device", "cpu",
-                 "-o", str(refused)]) == 1
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "-m",
+                str(model),
+                "-s",
+                "2",
+                "--device",
+                "cpu",
+                "-o",
+                str(refused),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "this model is x4, not x2: use --scale 4" in one_error_line(err)
     assert "frame" not in err  # no progress bar was started
@@ -179,8 +242,23 @@ def test_invalid_preset_is_refused_before_start(
     src = make_video(tmp_path / "a.mp4", n=3)
     out = tmp_path / "o.mkv"
     bad = "bogus" if codec != "libsvtav1" else "99"
-    assert main(["upscale", str(src), "-o", str(out), "--codec", codec, "--preset", bad,
-                 "-m", "bicubic"]) == 1
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "-o",
+                str(out),
+                "--codec",
+                codec,
+                "--preset",
+                bad,
+                "-m",
+                "bicubic",
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert f"--preset '{bad}'" in one_error_line(err) and codec in err
     assert not list(tmp_path.glob("o*"))
@@ -190,8 +268,23 @@ def test_invalid_preset_is_refused_before_start(
 def test_x265_info_lines_are_silenced(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     src = make_video(tmp_path / "a.mp4", n=3)
     out = tmp_path / "o.mp4"
-    assert main(["upscale", str(src), "-o", str(out), "--codec", "libx265", "-m", "bicubic",
-                 "--device", "cpu"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(src),
+                "-o",
+                str(out),
+                "--codec",
+                "libx265",
+                "-m",
+                "bicubic",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     captured = capfd.readouterr()
     assert "x265 [info]" not in captured.err + captured.out
     assert streams(out) == [("video", "hevc")]
@@ -252,8 +345,24 @@ def test_train_and_dataset_options_have_help_and_defaults(command: tuple[str, ..
 def test_upscale_short_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src = make_video(tmp_path / "a.mp4", n=3)
     out = tmp_path / "o.mp4"
-    assert main(["upscale", "-i", str(src), "-s", "3", "-m", "bicubic", "--device", "cpu",
-                 "-o", str(out)]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                "-i",
+                str(src),
+                "-s",
+                "3",
+                "-m",
+                "bicubic",
+                "--device",
+                "cpu",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     with av.open(str(out)) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (192, 144)
     capsys.readouterr()

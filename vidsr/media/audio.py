@@ -21,8 +21,16 @@ AUDIO_ENCODERS: dict[str, str] = {"aac": "aac", "opus": "libopus"}
 AUDIO_CODEC_NAMES: dict[str, str] = {"aac": "aac", "opus": "opus"}
 # FFmpeg's default layout per channel count, for inputs whose layout is unordered
 # ("2 channels"), which encoders refuse.
-_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1",
-                    7: "6.1", 8: "7.1"}
+_DEFAULT_LAYOUTS = {
+    1: "mono",
+    2: "stereo",
+    3: "2.1",
+    4: "quad",
+    5: "5.0",
+    6: "5.1",
+    7: "6.1",
+    8: "7.1",
+}
 
 
 class AudioTranscoder:
@@ -36,8 +44,9 @@ class AudioTranscoder:
         mode: a key of :data:`AUDIO_ENCODERS`.
     """
 
-    def __init__(self, out: av.container.OutputContainer, template: av.audio.stream.AudioStream,
-                 mode: str) -> None:
+    def __init__(
+        self, out: av.container.OutputContainer, template: av.audio.stream.AudioStream, mode: str
+    ) -> None:
         codec = av.codec.Codec(AUDIO_ENCODERS[mode], "w")
         rates = list(codec.audio_rates or [])
         rate = template.rate if not rates or template.rate in rates else 48000
@@ -48,8 +57,9 @@ class AudioTranscoder:
         self.index = template.index
         self.stream = out.add_stream(codec.name, rate=rate, layout=layout)
         self.stream.time_base = Fraction(1, rate)
-        self.stream.metadata.update({k: v for k, v in template.metadata.items()
-                                     if k.upper() != "DURATION"})
+        self.stream.metadata.update(
+            {k: v for k, v in template.metadata.items() if k.upper() != "DURATION"}
+        )
         self.stream.disposition = template.disposition
         self._decoder = template.codec_context
 
@@ -72,6 +82,7 @@ class AudioTranscoder:
         try:
             frames = self._decoder.decode(None)
             return [p for frame in frames for p in self.stream.encode(frame)] + list(
-                self.stream.encode(None))
+                self.stream.encode(None)
+            )
         except (av.error.FFmpegError, ValueError) as e:
             raise EncodeError(f"cannot finish audio stream #{self.index}: {e}") from e
