@@ -70,7 +70,7 @@ def test_load_model_routes_paths_to_external(tmp_path: Path) -> None:
 
 def test_wrong_scale_is_one_clear_line(tmp_path: Path) -> None:
     path = _save(_compact(4), tmp_path / "c.pth")
-    with pytest.raises(ModelError, match=r"^model file is x4, asked for --scale 2$"):
+    with pytest.raises(ModelError, match=r"this model is x4, not x2: use --scale 4"):
         load_external(path, 2)
 
 

@@ -66,7 +66,7 @@ def test_cli_eval_without_weights_is_one_line(
     assert err == (
         "vidsr: error: no trained weights shipped for 'perceptual' x4 yet (available: none); "
         "train them with `vidsr train --arch perceptual --scale 4 --export perceptual` "
-        "(see training/README.md) or pass --model FILE.safetensors"
+        "(see training/README.md) and pass --model vidsr-models/perceptual_x4.safetensors"
     )
 
 

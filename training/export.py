@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from vidsr.errors import OutputExistsError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.shards import read_manifest
 
@@ -87,8 +88,25 @@ def card_data(root: str | Path | None) -> dict:
     return data
 
 
+def export_paths(out_dir: Path, name: str, scale: int, *, overwrite: bool = False
+                 ) -> tuple[Path, Path]:
+    """``(weights, card)`` paths an export of ``name`` at ``scale`` writes in ``out_dir``.
+
+    Raises:
+        OutputExistsError: one of them exists and ``overwrite`` is false.
+    """
+    stem = f"{name}_x{scale}"
+    paths = out_dir / f"{stem}.safetensors", out_dir / f"{stem}.json"
+    existing = [p for p in paths if p.exists()]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{existing[0]} exists: add --overwrite to replace it, or "
+                                "export under another --export NAME or --export-dir")
+    return paths
+
+
 def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
-                 train_info: dict, report: dict[str, str] | None = None) -> tuple[Path, Path]:
+                 train_info: dict, report: dict[str, str] | None = None,
+                 overwrite: bool = False) -> tuple[Path, Path]:
     """Write ``out_dir/<name>_x<scale>.safetensors`` and ``<name>_x<scale>.json``.
 
     Args:
@@ -97,13 +115,16 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
         entry: its registry row (family, colour).
         train_info: run facts for the card (config, steps, wall time, device, command).
         report: folders of HR images to measure Y-PSNR/SSIM on, by label.
+        overwrite: replace an existing weights file or card of the same name.
 
     Returns:
         ``(weights_path, card_path)``.
+
+    Raises:
+        OutputExistsError: the weights or card exist and ``overwrite`` is false.
     """
+    weights_path, card_path = export_paths(out_dir, name, scale, overwrite=overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"{name}_x{scale}"
-    weights_path, card_path = out_dir / f"{stem}.safetensors", out_dir / f"{stem}.json"
     net = net.cpu().eval()
     if entry.train_build is not None:
         net = _fold(net)

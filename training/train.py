@@ -396,13 +396,16 @@ class _Stepper:
 
 
 def train(cfg: TrainConfig, entry: ModelEntry | None = None,
-          on_log: Callable[[dict], None] | None = None) -> TrainResult:
+          on_log: Callable[[dict], None] | None = None,
+          on_status: Callable[[str], None] | None = None) -> TrainResult:
     """Train ``cfg.arch`` (or the given registry-style ``entry``) on ``cfg.data``.
 
     Args:
         cfg: the run configuration.
         entry: overrides the registry lookup (tests pass a tiny net this way).
         on_log: called with each log record (``{"step", "loss", "lr", ...}``).
+        on_status: called with a line at each start-up stage (dataset opened, model
+            built, first step done), so a caller can show that work has begun.
 
     Returns:
         :class:`TrainResult`; the trained net (best validation state if measured) is in
@@ -417,7 +420,12 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     data = ShardDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
     if data.scale != cfg.scale:
         raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
+    status = on_status or (lambda line: None)
+    status(f"dataset {cfg.data}: {len(data)} patch pairs of {data.patch} px, x{data.scale}")
     net = _build_net(cfg, entry, dev, channels_last)
+    params = sum(p.numel() for p in net.parameters())
+    status(f"model {entry.name} x{cfg.scale} built: {params} parameters, on {dev} "
+           f"({cfg.precision} precision)")
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     ema = make_ema(net, cfg.ema) if cfg.ema > 0 else None
     run_step = _Stepper(net, opt, ema, data, make_loss(cfg, dev), ctx, scaler, dev,
@@ -427,6 +435,7 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
 
     # 3. resume: model, optimizer, step and best PSNR come back from the checkpoint
     step, best_psnr, wall_before = resume_run(out, cfg, net, opt, ema)
+    start = step
 
     # 4. the loop
     emit = _RunLog(out / "log.jsonl", on_log)
@@ -443,6 +452,9 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         loss_value = run_step(step, lr)
         step += 1
         running += loss_value
+        if step == start + 1:
+            status(f"step {step} done after {wall() - wall_before:.1f} s; a log line every "
+                   f"{cfg.log_every} steps, {cfg.steps} steps in all")
 
         timed_out = cfg.max_minutes > 0 and wall() > cfg.max_minutes * 60
         last = step == cfg.steps or timed_out

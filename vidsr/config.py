@@ -13,7 +13,14 @@ from typing import Literal, get_args
 from vidsr.errors import OptionError
 
 DEFAULT_CODEC = "libx264"
+# Where `vidsr train --export NAME` writes by default, relative to the working directory
+# (never the installed package); an export is used as a file: --model
+# vidsr-models/NAME_x2.safetensors.
+EXPORT_DIR = "vidsr-models"
 HWACCEL_MODES: tuple[str, ...] = ("none", "auto", "cuda")
+# What happens to the input's audio tracks (``--audio``): copied, re-encoded, or dropped.
+AudioMode = Literal["copy", "aac", "opus", "none"]
+AUDIO_MODES: tuple[AudioMode, ...] = get_args(AudioMode)
 ColourMode = Literal["shot", "frame", "off"]
 COLOUR_MODES: tuple[ColourMode, ...] = get_args(ColourMode)
 # Which weights of a model family a run uses: trained on clean bicubic downscales, or on
@@ -81,6 +88,7 @@ class EncodeConfig:
     pix_fmt: str | None = None
     threads: int = 0
     gop: int | None = None
+    audio: AudioMode = "copy"
 
     @property
     def codec_name(self) -> str:
@@ -94,6 +102,9 @@ class EncodeConfig:
             raise OptionError(f"--crf must be between 0 and 63, got {self.crf}")
         if self.threads < 0:
             raise OptionError(f"encoder threads must be >= 0, got {self.threads}")
+        if self.audio not in AUDIO_MODES:
+            raise OptionError(f"--audio must be one of {', '.join(AUDIO_MODES)}, "
+                              f"got {self.audio!r}")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"vidsr: error: {message} (see `{self.prog} --help`)\n")
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that ends each option with ``(default: ...)``, except required options and
+    on-off flags (off unless given)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.required or isinstance(action, argparse._StoreTrueAction) or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class Terminated(BaseException):
     """Raised on the main thread when SIGTERM arrives, so cleanup runs as for Ctrl-C."""
 

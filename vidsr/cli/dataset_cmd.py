@@ -6,24 +6,30 @@ import argparse
 import sys
 from pathlib import Path
 
+from vidsr.cli import DefaultsFormatter
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("dataset", help="build training datasets (patch shards)")
     sub = p.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
     b = sub.add_parser(
         "build", help="cut HR/LR patch pairs from videos and image folders",
+        formatter_class=DefaultsFormatter,
         description="Sample frames (skipping black, flat and duplicate video frames), cut "
                     "random HR patches, make LR patches with MATLAB-compatible bicubic, "
                     "optionally degrade them, and write safetensors shards + manifest.json.")
     b.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, images or folders")
     b.add_argument("--out", required=True, help="output folder (must be empty)")
     b.add_argument("--scale", type=int, required=True, help="SR factor (2, 3, 4, ...)")
-    b.add_argument("--patch", type=int, default=48, help="HR patch size (multiple of scale)")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--max-patches", type=int, default=64, help="per image or kept frame")
+    b.add_argument("--patch", type=int, default=48,
+                   help="HR patch size in pixels (a multiple of --scale)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the patch positions")
+    b.add_argument("--max-patches", type=int, default=64,
+                   help="patches at most per image or kept frame")
     b.add_argument("--coverage", type=float, default=2.0,
                    help="patches per frame ~ coverage * area / patch^2 (capped)")
-    b.add_argument("--frame-step", type=int, default=1, help="look at every Nth video frame")
+    b.add_argument("--frame-step", type=int, default=1,
+                   help="look at every Nth video frame (1: all)")
     b.add_argument("--max-frames", type=int, default=0,
                    help="kept frames per video, spread evenly over its shots (0: all)")
     b.add_argument("--frames-per-shot", type=int, default=0,

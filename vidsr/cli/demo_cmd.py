@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidsr.cli.upscale_cmd import format_summary, run_with_progress
+from vidsr.cli.upscale_cmd import format_summary, model_label, run_with_progress
 from vidsr.config import SCALES, RunConfig
 
 
@@ -32,5 +32,5 @@ def run(args: argparse.Namespace) -> int:
         set_cpu_threads(1)
     config = RunConfig(model=model, scale=args.scale, device=args.device, overwrite=True, cpu_workers=workers)
     summary = run_with_progress(src, args.out_dir / f"vidsr-demo_x{args.scale}.mp4", config)
-    print(f"{format_summary(summary)} [model {model}]")
+    print(format_summary(summary, model_label(config)))
     return 0

@@ -8,37 +8,46 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from vidsr.config import PRECISIONS
+from vidsr.cli import DefaultsFormatter
+from vidsr.config import EXPORT_DIR, PRECISIONS
 from vidsr.errors import OptionError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="train a model on a dataset built by `vidsr dataset build`",
+        formatter_class=DefaultsFormatter,
         description="Train a registry architecture on patch shards; checkpoints go to --out, "
-                    "`--export NAME` writes models/weights/NAME_xS.safetensors and its card.")
+                    f"`--export NAME` writes {EXPORT_DIR}/NAME_xS.safetensors and its "
+                    f"card (use it with `vidsr upscale --model "
+                    f"{EXPORT_DIR}/NAME_xS.safetensors`).")
     p.add_argument("--arch", required=True, help="registry architecture (see `vidsr models`)")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor")
     p.add_argument("--data", required=True, help="dataset folder (manifest.json + shards)")
-    p.add_argument("--out", default=None, help="run folder (default runs/ARCH_xS)")
-    p.add_argument("--steps", type=int, default=10_000)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine")
-    p.add_argument("--loss", choices=("mse", "l1", "perceptual"), default="mse")
+    p.add_argument("--out", default=None, help="run folder; None: runs/ARCH_xS")
+    p.add_argument("--steps", type=int, default=10_000, help="optimizer steps")
+    p.add_argument("--batch-size", type=int, default=32, help="patch pairs per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
+    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
+                   help="learning-rate schedule over --steps (or --max-minutes)")
+    p.add_argument("--loss", choices=("mse", "l1", "perceptual"), default="mse",
+                   help="training loss; perceptual: pixel MSE + VGG16 features")
     p.add_argument("--pixel-weight", type=float, default=1.0, help="perceptual: MSE weight")
     p.add_argument("--feature-weight", type=float, default=1.0, help="perceptual: VGG weight")
     p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight")
     p.add_argument("--vgg-weights", default=None,
                    help="VGG16 .npz (Caffe convention) or torchvision .pth; "
-                        "default $VIDSR_VGG16_WEIGHTS, then torchvision's cache")
+                        "None: $VIDSR_VGG16_WEIGHTS, then torchvision's cache")
     p.add_argument("--vgg-layers", default="relu2_2", help="comma list of relu1_2,relu2_2,relu3_3")
-    p.add_argument("--val", default=None, help="folder of HR images for validation Y-PSNR")
-    p.add_argument("--val-limit", type=int, default=0, help="validate on the first N images")
-    p.add_argument("--val-every", type=int, default=500)
-    p.add_argument("--log-every", type=int, default=50)
-    p.add_argument("--ckpt-every", type=int, default=500)
-    p.add_argument("--max-minutes", type=float, default=0.0, help="stop after this wall time")
+    p.add_argument("--val", default=None,
+                   help="folder of HR images for validation Y-PSNR (None: no validation)")
+    p.add_argument("--val-limit", type=int, default=0,
+                   help="validate on the first N images (0: all)")
+    p.add_argument("--val-every", type=int, default=500, help="validate every N steps")
+    p.add_argument("--log-every", type=int, default=50, help="print a log line every N steps")
+    p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="stop after this wall time (0: no limit)")
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="warm start from a .safetensors/.pt whose matching tensors fit "
@@ -50,12 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="validate, keep and export an exponential moving average of the "
                         "weights with this per-step decay (e.g. 0.999); 0: off")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and patch order")
     p.add_argument("--export", metavar="NAME", default=None,
-                   help="write NAME_xS.safetensors + NAME_xS.json after training")
+                   help="write NAME_xS.safetensors + NAME_xS.json into --export-dir after "
+                        "training")
     p.add_argument("--export-only", action="store_true",
                    help="skip training: export RUN_DIR's best (else latest) checkpoint")
-    p.add_argument("--export-dir", default=None, help="default: the shipped models/weights/")
+    p.add_argument("--export-dir", default=EXPORT_DIR,
+                   help="folder the export goes to (relative to the working directory)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="let --export replace an existing weights file and card")
     p.add_argument("--report", action="append", default=[], metavar="LABEL=DIR",
                    help="measure the exported model on HR folder DIR (repeatable)")
     p.set_defaults(func=run)
@@ -86,6 +99,7 @@ def _command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from vidsr.training.export import export_paths
     from vidsr.training.train import TrainConfig, load_trained, resolve_entry, train
 
     report = {}
@@ -108,6 +122,14 @@ def run(args: argparse.Namespace) -> int:
         command=_command_line(args),
     )
     entry = resolve_entry(cfg.arch)
+    if args.export:  # refuse before hours of training, not after
+        export_paths(Path(args.export_dir), args.export, cfg.scale, overwrite=args.overwrite)
+    elif args.overwrite:
+        raise OptionError("--overwrite applies to --export NAME")
+
+    def on_status(line: str) -> None:
+        tqdm.write(f"vidsr train: {line}")
+        sys.stdout.flush()
 
     def on_log(record: dict) -> None:
         fields = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
@@ -121,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         net, info = load_trained(Path(cfg.out), entry, cfg.scale)
         info["notes"] = f"exported from {cfg.out} by: {cfg.command}"
     else:
-        result = train(cfg, entry, on_log=on_log)
+        on_status(f"{'resuming' if cfg.resume else 'training'} {cfg.arch} x{cfg.scale} "
+                  f"for {cfg.steps} steps; run folder {cfg.out}")
+        result = train(cfg, entry, on_log=on_log, on_status=on_status)
         print(f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on "
               f"{result.device}"
               + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else ""))
@@ -129,13 +153,13 @@ def run(args: argparse.Namespace) -> int:
                                  "wall_s": result.wall_s, "device": result.device,
                                  "command": cfg.command}
     if args.export:
-        from vidsr.engine.upscaler import weights_dir
         from vidsr.training.export import export_model
 
-        out_dir = Path(args.export_dir) if args.export_dir else weights_dir()
         weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,
-                                     out_dir=out_dir, train_info=info, report=report)
-        print(f"vidsr train: wrote {weights} and {card}")
+                                     out_dir=Path(args.export_dir), train_info=info,
+                                     report=report, overwrite=args.overwrite)
+        print(f"vidsr train: wrote {weights} and {card} "
+              f"(use it with --model {weights})")
     return 0
 
 

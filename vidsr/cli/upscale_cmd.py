@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
+import sys
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vidsr.config import (
+    AUDIO_MODES,
     COLOUR_MODES,
     CONTENTS,
     DEINTERLACE_MODES,
@@ -27,13 +30,18 @@ if TYPE_CHECKING:  # the pipeline (torch, PyAV, OpenCV) is imported when a comma
 
 log = logging.getLogger(__name__)
 
+# scheme://... as typed: Path() would fold the double slash ("https:/host/...").
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Model, device and batching options shared by the commands that upscale."""
-    parser.add_argument("--scale", type=int, default=2, choices=SCALES,
-                        help="upscaling factor (default 2)")
-    parser.add_argument("--model", default=None,
-                        help="model name (see `vidsr models`) or a .pth/.safetensors file; default: the fast model")
+    parser.add_argument("-s", "--scale", type=int, default=None, choices=SCALES,
+                        help="upscaling factor (default: a model file's own scale, else 2)")
+    parser.add_argument("-m", "--model", default=None,
+                        help="model name (see `vidsr models`) or a .pth/.safetensors file "
+                             "(e.g. ./vidsr-models/NAME_x2.safetensors from `vidsr train "
+                             "--export`); default: the fast model")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--batch-size", type=int, default=None, help="frames per model call (default: from frame size)")
     parser.add_argument("--tile", type=int, default=None, metavar="PX",
@@ -54,7 +62,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 def add_encode_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--codec", default=None,
-                        help="video encoder: libx264 (default), libx265, libsvtav1, ffv1, prores_ks, h264_nvenc...")
+                        help="video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, "
+                             "libvpx-vp9, libsvtav1, ffv1, prores_ks, h264_nvenc...")
+    parser.add_argument("--audio", choices=AUDIO_MODES, default="copy",
+                        help="audio tracks: copy them (default), re-encode them to aac or opus "
+                             "(for a container that cannot hold the original), or none (drop)")
     parser.add_argument("--hwaccel", choices=HWACCEL_MODES, default="none",
                         help="hardware codecs: auto (NVDEC decode, and NVENC encode unless --codec is "
                              "given, where they work; else software), cuda (NVDEC required), none (default)")
@@ -76,7 +88,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Upscale a video, keeping audio, subtitles, timestamps and colour tags; "
                                         "or a folder of images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); "
                                         "or a video into a folder of images (movie.mp4 -o out/).")
-    parser.add_argument("input", type=Path, help="input video file or folder of images")
+    parser.add_argument("input", nargs="?", default=None,
+                        help="input video file or folder of images (or give it with -i)")
+    parser.add_argument("-i", "--input", dest="input_option", default=None, metavar="INPUT",
+                        help="the input, as ffmpeg takes it (instead of the positional INPUT)")
     parser.add_argument("-o", "--output", default=None,
                         help="output file, or folder (an existing folder, a name ending in / or without "
                              "extension) (default: INPUT_x<scale>[.<ext>] next to the input)")
@@ -108,10 +123,46 @@ def _is_folder(output: str) -> bool:
     return output.endswith(("/", os.sep)) or Path(output).is_dir() or Path(output).suffix == ""
 
 
-def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None) -> RunConfig:
-    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt, gop=args.gop)
+def input_path(args: argparse.Namespace) -> Path:
+    """The input given positionally or with ``-i`` (exactly one), as a path.
+
+    Raises:
+        OptionError: none or both given, or a URL (those are for ``vidsr stream``).
+    """
+    given = [t for t in (args.input, args.input_option) if t is not None]
+    if len(given) != 1:
+        raise OptionError("give one input: `vidsr upscale INPUT` or `vidsr upscale -i INPUT`"
+                          if not given else "give the input once: positionally or with -i")
+    text = given[0]
+    if _URL.match(text):
+        raise OptionError(f"{text} is a URL: `vidsr upscale` reads files and folders; "
+                          f"network streams are for `vidsr stream --source {text}`")
+    return Path(text)
+
+
+def resolve_scale(args: argparse.Namespace) -> int:
+    """``--scale``, or without it a model file's own scale (read from the file, before any
+    work), else 2. Says on stderr when the file decided."""
+    if args.scale is not None:
+        return args.scale
+    from vidsr.engine.upscaler import is_external, model_file_scale
+
+    if args.model is None or not is_external(args.model):
+        return 2
+    own = model_file_scale(args.model)
+    if own is None or own == 2:
+        return 2
+    print(f"vidsr: {Path(args.model).name} is a x{own} model: upscaling x{own}", file=sys.stderr)
+    return own
+
+
+def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None,
+                     scale: int | None = None) -> RunConfig:
+    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
+                          gop=args.gop, audio=args.audio)
     # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
-    return RunConfig(model=args.model, scale=args.scale, device=args.device,
+    scale = scale or args.scale or 2
+    return RunConfig(model=args.model, scale=scale, device=args.device,
                      batch_size=args.batch_size, tile=args.tile, colour=args.colour,
                      overwrite=args.overwrite, encode=encode,
                      resume=args.resume, hwaccel=args.hwaccel,
@@ -124,24 +175,38 @@ def run(args: argparse.Namespace) -> int:
     from vidsr.device import cpu_workers_for, set_cpu_threads
     from vidsr.pipeline.folders import FolderOptions
 
+    src = input_path(args)
     workers = cpu_workers_for(args.device, args.threads)
     if workers is not None:  # CPU: the workers run side by side, one torch thread each
         set_cpu_threads(1)
-    config = config_from_args(args, workers)
+    config = config_from_args(args, workers, resolve_scale(args))
     output = args.output
-    if args.input.is_dir() or (output is not None and _is_folder(output)):
+    ran_on = model_label(config)
+    if src.is_dir() or (output is not None and _is_folder(output)):
         if config.hwaccel != "none":
             raise OptionError("--hwaccel applies to video-to-video runs, not to frame folders")
         options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
                                 strict=args.strict, resume=args.resume)
-        if args.input.is_dir() and args.fps is None and output is not None and not _is_folder(output):
+        if src.is_dir() and args.fps is None and output is not None and not _is_folder(output):
             log.warning("no --fps given: encoding the frames at 25 fps")
-        summary = run_folder_with_progress(args.input, Path(output) if output else None, config, options)
-        print(format_folder_summary(summary))
+        summary = run_folder_with_progress(src, Path(output) if output else None, config, options)
+        print(format_folder_summary(summary, ran_on))
         return 0
-    summary = run_with_progress(args.input, Path(output) if output else None, config)
-    print(format_summary(summary))
+    summary = run_with_progress(src, Path(output) if output else None, config)
+    print(format_summary(summary, ran_on))
     return 0
+
+
+def model_label(config: RunConfig) -> str:
+    """``model fast x2 on cpu``: the model a run uses (a file by its name) and the device,
+    for the summary line."""
+    from vidsr.device import resolve_device
+    from vidsr.engine.upscaler import is_external, resolve_model
+
+    name = resolve_model(config.model, config.scale)
+    shown = Path(name).name if is_external(name) else name
+    ensemble = " (self-ensemble)" if config.self_ensemble else ""
+    return f"model {shown} x{config.scale}{ensemble} on {resolve_device(config.device)}"
 
 
 def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, options: FolderOptions) -> FolderSummary:
@@ -172,8 +237,9 @@ def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, opt
                 bar.close()
 
 
-def format_folder_summary(s: FolderSummary) -> str:
-    extra = "".join([f", {s.resumed} already done" if s.resumed else "",
+def format_folder_summary(s: FolderSummary, ran_on: str = "") -> str:
+    extra = "".join([f", {ran_on}" if ran_on else "",
+                     f", {s.resumed} already done" if s.resumed else "",
                      f", {s.skipped} file(s) skipped" if s.skipped else ""])
     return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps){extra}"
 
@@ -204,7 +270,8 @@ def run_with_progress(src: Path, dst: Path | None, config: RunConfig) -> RunSumm
                 bar.close()
 
 
-def format_summary(s: RunSummary) -> str:
+def format_summary(s: RunSummary, ran_on: str = "") -> str:
+    """The closing line of a run; ``ran_on`` is :func:`model_label`'s."""
     size = s.output_bytes / 1e6
     lost = f", {s.corrupt_packets} corrupt packet(s) skipped" if s.corrupt_packets else ""
     if s.frames_lost:
@@ -213,6 +280,7 @@ def format_summary(s: RunSummary) -> str:
     if s.timestamp_repairs:
         lost += f", {s.timestamp_repairs} timestamp(s) repaired (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
+    model = f", {ran_on}" if ran_on else ""
     weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
     return (f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
-            f"{size:.1f} MB{codecs}{weights}{lost}")
+            f"{size:.1f} MB{model}{weights}{codecs}{lost}")

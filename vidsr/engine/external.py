@@ -130,19 +130,8 @@ def load_external(path: Path, scale: int) -> SRModel:
         ModelError: unreadable or unsafe file, unknown architecture, a model that is not
             single-image super-resolution, or a scale other than ``scale``.
     """
-    from spandrel import ModelLoader, UnsupportedModelError
-
     path = Path(path)
-    state_dict = read_state_dict(path)
-    try:
-        descriptor = ModelLoader(device="cpu").load_from_state_dict(state_dict)
-    except UnsupportedModelError as e:
-        raise ModelError(
-            f"unknown model architecture in {path.name}: spandrel does not recognise its weights"
-        ) from e
-    except Exception as e:  # noqa: BLE001 - detection matched but the weights are inconsistent
-        raise ModelError(f"cannot build the model in {path.name}: {_line(e)}") from e
-
+    descriptor = _describe(path)
     _check_descriptor(descriptor, path, scale)
     req = descriptor.size_requirements
     net = DescriptorNet(
@@ -166,6 +155,31 @@ def load_external(path: Path, scale: int) -> SRModel:
     return model.eval()
 
 
+def external_scale(path: Path) -> int:
+    """The upscaling factor of the community model in ``path``, read before any work
+    (the file is read and its architecture detected, as :func:`load_external` does).
+
+    Raises:
+        ModelError: as :func:`load_external`, for a file that cannot be used.
+    """
+    return int(_describe(Path(path)).scale)
+
+
+def _describe(path: Path) -> Any:
+    """spandrel's model descriptor for the weights in ``path``."""
+    from spandrel import ModelLoader, UnsupportedModelError
+
+    state_dict = read_state_dict(path)
+    try:
+        return ModelLoader(device="cpu").load_from_state_dict(state_dict)
+    except UnsupportedModelError as e:
+        raise ModelError(
+            f"unknown model architecture in {path.name}: spandrel does not recognise its weights"
+        ) from e
+    except Exception as e:  # noqa: BLE001 - detection matched but the weights are inconsistent
+        raise ModelError(f"cannot build the model in {path.name}: {_line(e)}") from e
+
+
 def _check_descriptor(descriptor: Any, path: Path, scale: int) -> None:
     """Raise :class:`ModelError` unless spandrel's ``descriptor`` is a single-image SR
     model at ``scale`` mapping RGB to RGB or grey to grey."""
@@ -178,13 +192,19 @@ def _check_descriptor(descriptor: Any, path: Path, scale: int) -> None:
             f"{path.name} is a {arch} {purpose} model, not a super-resolution model"
         )
     if descriptor.scale != scale:
-        raise ModelError(f"model file is x{descriptor.scale}, asked for --scale {scale}")
+        raise ModelError(scale_mismatch(path, descriptor.scale, scale))
     c_in, c_out = descriptor.input_channels, descriptor.output_channels
     if c_in != c_out or c_in not in (1, 3):
         raise ModelError(
             f"{path.name} maps {c_in} to {c_out} channels; "
             "only RGB or grayscale models are supported"
         )
+
+
+def scale_mismatch(path: Path, model_scale: int, scale: int) -> str:
+    """The one-line refusal for a model file of another scale than the run's."""
+    return (f"{Path(path).name}: this model is x{model_scale}, not x{scale}: "
+            f"use --scale {model_scale} (or leave --scale out)")
 
 
 def _card(descriptor: Any, path: Path) -> dict[str, Any]:

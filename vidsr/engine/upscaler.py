@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
-from vidsr.config import WeightsKind
+from vidsr.config import EXPORT_DIR, WeightsKind
 from vidsr.errors import ModelError
-from vidsr.engine.external import read_state_dict
+from vidsr.engine.external import external_scale, read_state_dict, scale_mismatch
 from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
@@ -62,6 +62,23 @@ def vidsr_export(path: Path) -> tuple[str, int | None] | None:
     return arch, int(scale) if scale.isdigit() else None
 
 
+def model_file_scale(name: str | Path) -> int | None:
+    """The scale a weights file was made for, read from the file before any work: the
+    metadata of a ``vidsr train --export`` file, else spandrel's detection of a community
+    model; ``None`` for an export that does not record it.
+
+    Raises:
+        ModelError: missing, unreadable or unknown weights.
+    """
+    path = Path(name)
+    if not path.is_file():
+        raise ModelError(f"model weights file not found: {name}")
+    exported = vidsr_export(path)
+    if exported is not None:
+        return exported[1]
+    return external_scale(path)
+
+
 def available_scales(entry: ModelEntry) -> tuple[int, ...]:
     """Scales of ``entry`` that can be loaded now: all of them for models without learned
     weights (baselines), else those whose weights file is shipped in ``models/weights/``."""
@@ -78,13 +95,17 @@ def check_model_choice(name: str | None, scale: int) -> None:
     (``None``: the default model, :func:`resolve_model`)."""
     name = resolve_model(name, scale)
     if is_external(name):
-        if not Path(name).is_file():
-            raise ModelError(f"model weights file not found: {name}")
+        own = model_file_scale(name)
+        if own is not None and own != scale:
+            raise ModelError(scale_mismatch(Path(name), own, scale))
         return
     entry = REGISTRY.get(name)
     if entry is None:
         known = ", ".join(sorted(REGISTRY))
-        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)")
+        exported = Path(EXPORT_DIR) / f"{name}_x{scale}.safetensors"
+        hint = f"; for your export, pass --model {exported}" if exported.is_file() else ""
+        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)"
+                         f"{hint}")
     if scale not in entry.scales:
         supported = ", ".join(str(s) for s in entry.scales)
         raise ModelError(f"model {name!r} does not support scale {scale} (supports {supported})")
@@ -93,7 +114,7 @@ def check_model_choice(name: str | None, scale: int) -> None:
         raise ModelError(
             f"no trained weights shipped for {name!r} x{scale} yet (available: {ready}); "
             f"train them with `vidsr train --arch {name} --scale {scale} --export {name}` "
-            "(see training/README.md) or pass --model FILE.safetensors"
+            f"(see training/README.md) and pass --model {EXPORT_DIR}/{name}_x{scale}.safetensors"
         )
 
 
@@ -135,7 +156,10 @@ def has_compressed_weights(name: str | None, scale: int) -> bool:
 
 
 def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
-    check_model_choice(name, scale)
+    if not is_external(name):
+        check_model_choice(name, scale)
+    elif not Path(name).is_file():  # the loaders below check the scale as they read
+        raise ModelError(f"model weights file not found: {name}")
     if is_external(name):
         exported = vidsr_export(Path(name))
         if exported is None:
@@ -145,7 +169,7 @@ def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
         arch, trained_for = exported
         if trained_for is not None and trained_for != scale:
             raise ModelError(f"{Path(name).name} is a {arch} x{trained_for} model, not "
-                             f"x{scale}; use --scale {trained_for}")
+                             f"x{scale}; use --scale {trained_for} (or leave --scale out)")
         return _load_registry_weights(REGISTRY[arch], scale, Path(name))
 
     entry = REGISTRY[name]

@@ -17,10 +17,12 @@ import av
 import numpy as np
 
 from vidsr.colour.convert import MATRIX_COEFFICIENTS
-from vidsr.config import EncodeConfig
+from vidsr.config import DEFAULT_CODEC, EncodeConfig
 from vidsr.errors import EncodeError, OptionError
+from vidsr.media.audio import AUDIO_CODEC_NAMES, AudioTranscoder
 from vidsr.media.container_items import plan_items, write_items
 from vidsr.media.deinterlace import FIELD_ORDER_CODES
+from vidsr.media.encoder_check import check_encoder_opens, stream_advice
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
@@ -48,6 +50,8 @@ _MPEGTS_CODECS = {
 # display size, which PyAV does not set).
 _NO_SAR_CODECS = {"vp8", "vp9", "av1"}
 _FRAME_GRID_CODECS = {"mpeg1video", "mpeg2video"}
+# Default encoders of containers that cannot hold H.264, best first.
+_CONTAINER_DEFAULT_CODECS = {"webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class OutputPlan:
     codec_tag: str | None = None
     chapters: bool = False
     attachments: tuple[int, ...] = ()
+    audio: str = "copy"  # EncodeConfig.audio: passthrough audio is copied or re-encoded
 
 
 def _bits(pix_fmt: str) -> int:
@@ -121,7 +126,8 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         known = ", ".join(sorted(CONTAINERS))
         raise OptionError(f"unsupported output extension {ext or '(none)'!r}; use one of {known}")
     supported = container_codecs(container_format)
-    codec = _video_encoder(encode.codec_name, supported, ext)
+    codec_name = encode.codec or _default_codec(container_format)
+    codec = _video_encoder(codec_name, supported, ext)
     pix_fmt = _pixel_format(codec, encode, info)
     bits = _bits(pix_fmt)
     work = work_format_for(pix_fmt, bits)
@@ -129,31 +135,59 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         work = "yuv444p16le"
     width, height = info.width * scale, info.height * scale
     _check_even_size(pix_fmt, width, height)
-    passthrough = _passthrough(info, supported, ext)
+    passthrough = _passthrough(info, supported, ext, encode.audio)
     chapters, attachments = plan_items(info, container_format, ext)
     options, rate, codec_tb = _encoder_options(codec, encode, info)
     hdr_encoder_options(codec.name, info.hdr, options)
+    if codec.name == "libx265" and not log.isEnabledFor(logging.INFO):  # quiet unless -v
+        _add_x265_param(options, "log-level=error")
+    check_encoder_opens(codec.name, pix_fmt, options, codec_tb, encode.preset)
     sar = info.sample_aspect_ratio
     if sar and sar != 1 and codec.canonical_name in _NO_SAR_CODECS:
         log.warning("the input's pixel aspect %s is not kept: %s output has no field for it "
                     "(it displays with square pixels)", info.sample_aspect_ratio, codec.name)
     tag = "hvc1" if codec.canonical_name == "hevc" and container_format in ("mp4", "mov") else None
-    return OutputPlan(out_path, container_format, encode.codec_name, pix_fmt, work, bits, width,
+    return OutputPlan(out_path, container_format, codec_name, pix_fmt, work, bits, width,
                       height, options, passthrough, encode.threads, codec_tb, rate, tag,
-                      chapters, attachments)
+                      chapters, attachments, encode.audio)
+
+
+def _default_codec(container_format: str) -> str:
+    """The encoder used without ``--codec``: libx264, or for WebM the first VP9/AV1
+    encoder this FFmpeg build has."""
+    for name in _CONTAINER_DEFAULT_CODECS.get(container_format, ()):
+        if name in av.codecs_available:
+            return name
+    return DEFAULT_CODEC
+
+
+def container_default_codec(out_path: Path) -> str | None:
+    """The encoder an ``out_path`` output needs without ``--codec`` when it is not the
+    general default (libx264, or NVENC with ``--hwaccel``): VP9 for ``.webm``; else None."""
+    container_format = CONTAINERS.get(out_path.suffix.lower(), "")
+    if container_format not in _CONTAINER_DEFAULT_CODECS:
+        return None
+    return _default_codec(container_format)
+
+
+def _add_x265_param(options: dict[str, str], param: str) -> None:
+    """Append ``param`` to the ``x265-params`` option (``:``-separated)."""
+    current = options.get("x265-params")
+    options["x265-params"] = f"{current}:{param}" if current else param
 
 
 def _video_encoder(codec_name: str, supported: set[str], ext: str) -> av.codec.Codec:
     try:
         codec = av.codec.Codec(codec_name, "w")
     except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
-        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libsvtav1, "
-                          f"ffv1, prores_ks)") from e
+        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libvpx-vp9, "
+                          f"libsvtav1, ffv1, prores_ks)") from e
     if codec.type != "video":
         raise OptionError(f"{codec_name!r} is not a video encoder")
     if codec.canonical_name not in supported and codec.name not in supported:
-        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; "
-                          f"pick another --codec or extension")
+        fits = _default_codec(CONTAINERS[ext])
+        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; use --codec {fits} "
+                          f"(the default for {ext}) or another extension")
     return codec
 
 
@@ -180,20 +214,22 @@ def _check_even_size(pix_fmt: str, width: int, height: int) -> None:
         )
 
 
-def _passthrough(info: VideoInfo, supported: set[str], ext: str) -> tuple[int, ...]:
+def _passthrough(info: VideoInfo, supported: set[str], ext: str,
+                 audio: str = "copy") -> tuple[int, ...]:
+    """Input streams to carry: subtitles and audio (copied, or re-encoded when ``audio``
+    names an encoder; none with ``audio="none"``)."""
     passthrough = []
     for stream in info.other_streams:
-        if stream.kind == "attachment":
-            continue  # see plan_items
+        if stream.kind == "attachment" or (stream.kind == "audio" and audio == "none"):
+            continue  # attachments: see plan_items
         if stream.kind not in ("audio", "subtitle"):
             log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are",
                         stream.index, stream.kind, stream.codec)
             continue
-        if stream.codec not in supported:
-            raise OptionError(
-                f"{stream.kind} stream #{stream.index} ({stream.codec}) cannot be copied into "
-                f"a {ext} file; use .mkv (or .mov) output"
-            )
+        target = AUDIO_CODEC_NAMES.get(audio) if stream.kind == "audio" else None
+        if (target or stream.codec) not in supported:
+            raise OptionError(stream_advice(stream.kind, stream.index, stream.codec, ext,
+                                            supported, target))
         passthrough.append(stream.index)
     return tuple(passthrough)
 
@@ -248,6 +284,7 @@ class FileSink:
         self._stream_map: dict[int, av.stream.Stream] = {}
         self._source: av.container.InputContainer | None = None
         self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
+        self._transcoders: dict[int, AudioTranscoder] = {}
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -270,6 +307,10 @@ class FileSink:
             self._source = av.open(str(info.path), metadata_errors="replace")
             for index in plan.passthrough:
                 template = self._source.streams[index]
+                if template.type == "audio" and plan.audio not in ("copy", "none"):
+                    self._transcoders[index] = AudioTranscoder(out, template, plan.audio)
+                    self._stream_map[index] = self._transcoders[index].stream
+                    continue
                 copied = out.add_stream_from_template(template)
                 copied.metadata.update({k: v for k, v in template.metadata.items()
                                         if k.upper() != "DURATION"})
@@ -365,10 +406,14 @@ class FileSink:
         stream = self._stream_map.get(stream_index)
         if stream is None:
             return
-        self.stamps.fix(stream_index, packet)
-        packet.stream = stream
+        transcoder = self._transcoders.get(stream_index)
+        if transcoder is None:
+            self.stamps.fix(stream_index, packet)
+        packets = transcoder.encode(packet) if transcoder is not None else [packet]
         try:
-            self._container.mux(packet)
+            for out_packet in packets:
+                out_packet.stream = stream
+                self._container.mux(out_packet)
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot write {self.plan.path}: {e}") from e
 
@@ -380,6 +425,8 @@ class FileSink:
                 if self._video is not None:
                     for packet in self._video.encode():
                         self._mux_video(packet)
+                for transcoder in self._transcoders.values():
+                    container.mux(transcoder.flush())
                 container.close()
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot finish {self.plan.path}: {e}") from e

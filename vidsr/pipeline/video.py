@@ -28,7 +28,7 @@ from vidsr.media.hwaccel import HardwarePlan, decoder_accel, plan_hardware
 from vidsr.media.images import check_frame_memory
 from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
-from vidsr.media.sinks import FileSink, OutputPlan, plan_output
+from vidsr.media.sinks import FileSink, OutputPlan, container_default_codec, plan_output
 from vidsr.media.sources import FileSource
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import bounded_queue_size, build_compute, with_shots
@@ -176,7 +176,8 @@ def _plan_run(src: Path, dst: Path, config: RunConfig
     check_model_choice(config.model, config.scale)
     check_frame_memory(src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2,
                        config.scale)
-    hardware = plan_hardware(config.hwaccel, src, info.stream_index, config.encode.codec,
+    codec = config.encode.codec or container_default_codec(dst)  # VP9 for .webm
+    hardware = plan_hardware(config.hwaccel, src, info.stream_index, codec,
                              info.width * config.scale, info.height * config.scale)
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
     plan = plan_output(out_info, dst, config.encode, config.scale)
