@@ -6,8 +6,13 @@ rows here; weights live in ``models/weights/`` as ``.safetensors`` with a JSON c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
 from vidsr.models.baselines import PolyphaseUpsampler
-from vidsr.models.contract import ModelEntry
+from vidsr.models.contract import ColourSpace, Family, ModelEntry
 from vidsr.models.ecb import ECBNet, ECBNetPlain
 from vidsr.models.fast import FastSR
 from vidsr.models.perceptual import PerceptualSR
@@ -24,97 +29,75 @@ def _weights(name: str) -> dict[int, str]:
     return {s: f"{name}_x{s}.safetensors" for s in SCALES}
 
 
-REGISTRY: dict[str, ModelEntry] = {
-    "bicubic": ModelEntry(
-        name="bicubic",
+def _baseline(kernel: str, description: str, radius: int) -> ModelEntry:
+    """An interpolation kernel on luma (no learned weights)."""
+    return ModelEntry(
+        name=kernel,
         family="baseline",
         scales=SCALES,
         colour="luma",
-        build=lambda scale: PolyphaseUpsampler(scale, "bicubic"),
-        description="bicubic interpolation (MATLAB kernel, a=-0.5); no learned weights",
-        receptive_radius=3,
-    ),
-    "lanczos": ModelEntry(
-        name="lanczos",
-        family="baseline",
+        build=lambda scale: PolyphaseUpsampler(scale, kernel),
+        description=description,
+        receptive_radius=radius,
+    )
+
+
+def _learned(
+    name: str,
+    family: Family,
+    colour: ColourSpace,
+    build: Callable[[int], nn.Module],
+    description: str,
+    radius: int,
+    **extra: Any,
+) -> ModelEntry:
+    """A learned model at every scale, its weights shipped as ``<name>_x<scale>``."""
+    return ModelEntry(
+        name=name,
+        family=family,
         scales=SCALES,
-        colour="luma",
-        build=lambda scale: PolyphaseUpsampler(scale, "lanczos"),
-        description="Lanczos-3 interpolation on luma (chroma bicubic); no learned weights",
-        receptive_radius=4,
+        colour=colour,
+        build=build,
+        description=description,
+        receptive_radius=radius,
+        weights=_weights(name),
+        **extra,
+    )
+
+
+_ENTRIES = (
+    _baseline("bicubic", "bicubic interpolation (MATLAB kernel, a=-0.5); no learned weights", 3),
+    _baseline("lanczos", "Lanczos-3 interpolation on luma (chroma bicubic); no learned weights", 4),
+    _learned(
+        "srcnn", "srcnn", "luma", lambda scale: SRCNN(scale),
+        "SRCNN 9-5-5 (Dong et al. 2014) on bicubic-upsampled Y, residual over bicubic", 6,
     ),
-    "srcnn": ModelEntry(
-        name="srcnn",
-        family="srcnn",
-        scales=SCALES,
-        colour="luma",
-        build=lambda scale: SRCNN(scale),
-        description="SRCNN 9-5-5 (Dong et al. 2014) on bicubic-upsampled Y, residual over bicubic",
-        receptive_radius=6,
-        weights=_weights("srcnn"),
+    _learned(
+        "srcnn-tutorial", "srcnn", "rgb", lambda scale: SRCNNTutorial(scale),
+        "the tutorial's SRCNN variant: RGB, 7 conv layers of 32, LeakyReLU, tanh", 6,
     ),
-    "srcnn-tutorial": ModelEntry(
-        name="srcnn-tutorial",
-        family="srcnn",
-        scales=SCALES,
-        colour="rgb",
-        build=lambda scale: SRCNNTutorial(scale),
-        description="the tutorial's SRCNN variant: RGB, 7 conv layers of 32, LeakyReLU, tanh",
-        receptive_radius=6,
-        weights=_weights("srcnn-tutorial"),
-    ),
-    "fast": ModelEntry(
-        name="fast",
-        family="fast",
-        scales=SCALES,
-        colour="luma",
-        build=lambda scale: FastSR(scale),
-        description="real-time LR-space FSRCNN-style net, pixel shuffle, bicubic skip (Y)",
-        receptive_radius=7,
-        weights=_weights("fast"),
+    _learned(
+        "fast", "fast", "luma", lambda scale: FastSR(scale),
+        "real-time LR-space FSRCNN-style net, pixel shuffle, bicubic skip (Y)", 7,
         compressed_weights=_weights("fast-compressed"),
     ),
-    "fast-hq": ModelEntry(
-        name="fast-hq",
-        family="fast",
-        scales=SCALES,
-        colour="luma",
-        build=lambda scale: FastSR(scale, d=48, s=16, m=6),
-        description="the fast net widened (d=48, 6 mapping layers): FSRCNN's PSNR, ~1.7x the cost",
-        receptive_radius=9,
-        weights=_weights("fast-hq"),
+    _learned(
+        "fast-hq", "fast", "luma", lambda scale: FastSR(scale, d=48, s=16, m=6),
+        "the fast net widened (d=48, 6 mapping layers): FSRCNN's PSNR, ~1.7x the cost", 9,
     ),
-    "fast-ecb": ModelEntry(
-        name="fast-ecb",
-        family="fast",
-        scales=SCALES,
-        colour="luma",
-        build=lambda scale: ECBNetPlain(scale, c=24, m=4),
+    _learned(
+        "fast-ecb", "fast", "luma", lambda scale: ECBNetPlain(scale, c=24, m=4),
+        "re-parameterised fast net (ECBSR edge blocks, 24 ch, 4+2 layers) folded to 3x3 convs", 7,
         train_build=lambda scale: ECBNet(scale, c=24, m=4),
-        description="re-parameterised fast net (ECBSR edge blocks, 24 ch, 4+2 layers), "
-        "folded to plain 3x3 convs",
-        receptive_radius=7,
-        weights=_weights("fast-ecb"),
     ),
-    "quality": ModelEntry(
-        name="quality",
-        family="quality",
-        scales=SCALES,
-        colour="luma",
-        build=lambda scale: QualitySR(scale),
-        description="slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
-        receptive_radius=20,
-        weights=_weights("quality"),
+    _learned(
+        "quality", "quality", "luma", lambda scale: QualitySR(scale),
+        "slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)", 20,
         compressed_weights=_weights("quality-compressed"),
     ),
-    "perceptual": ModelEntry(
-        name="perceptual",
-        family="perceptual",
-        scales=SCALES,
-        colour="rgb",
-        build=lambda scale: PerceptualSR(scale),
-        description="Johnson et al. 2016 net, ICNR shuffle, bicubic skip (RGB), VGG feature loss",
-        receptive_radius=15,
-        weights=_weights("perceptual"),
+    _learned(
+        "perceptual", "perceptual", "rgb", lambda scale: PerceptualSR(scale),
+        "Johnson et al. 2016 net, ICNR shuffle, bicubic skip (RGB), VGG feature loss", 15,
     ),
-}
+)
+REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in _ENTRIES}
