@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -122,6 +123,15 @@ def _svt_display(m: MasteringDisplay) -> str:
     )
 
 
+# How each encoder takes HDR10 static metadata: (options key, mastering-display parameter,
+# its formatter, light-level parameter).
+_HDR_PARAMS: dict[str, tuple[str, str, Callable[[MasteringDisplay], str], str]] = {
+    "libx265": ("x265-params", "master-display", _x26x_display, "max-cll"),
+    "libx264": ("x264-params", "mastering-display", _x26x_display, "cll"),
+    "libsvtav1": ("svtav1-params", "mastering-display", _svt_display, "content-light"),
+}
+
+
 def hdr_encoder_options(codec: str, hdr: HdrMetadata | None, options: dict[str, str]) -> None:
     """Add the parameters that make ``codec`` write ``hdr``'s static metadata to
     ``options`` (merged with any ``*-params`` already there); warn, naming it, about
@@ -136,30 +146,18 @@ def hdr_encoder_options(codec: str, hdr: HdrMetadata | None, options: dict[str, 
         )
     if not hdr.static:
         return
-    params: list[str] = []
-    if codec == "libx265":
-        key = "x265-params"
-        if hdr.mastering:
-            params.append(f"master-display={_x26x_display(hdr.mastering)}")
-        if hdr.light_level:
-            params.append("max-cll={},{}".format(*hdr.light_level))
-    elif codec == "libx264":
-        key = "x264-params"
-        if hdr.mastering:
-            params.append(f"mastering-display={_x26x_display(hdr.mastering)}")
-        if hdr.light_level:
-            params.append("cll={},{}".format(*hdr.light_level))
-    elif codec == "libsvtav1":
-        key = "svtav1-params"
-        if hdr.mastering:
-            params.append(f"mastering-display={_svt_display(hdr.mastering)}")
-        if hdr.light_level:
-            params.append("content-light={},{}".format(*hdr.light_level))
-    else:
+    syntax = _HDR_PARAMS.get(codec)
+    if syntax is None:
         log.warning(
             "HDR10 mastering-display and light-level metadata is not carried by %s; "
             "use libx265, libx264 or libsvtav1 to keep it",
             codec,
         )
         return
+    key, display_key, display, light_key = syntax
+    params: list[str] = []
+    if hdr.mastering:
+        params.append(f"{display_key}={display(hdr.mastering)}")
+    if hdr.light_level:
+        params.append("{}={},{}".format(light_key, *hdr.light_level))
     options[key] = ":".join(filter(None, [options.get(key, ""), *params]))
