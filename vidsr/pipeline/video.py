@@ -102,11 +102,11 @@ def upscale_video(
     if on_start is not None:
         on_start(info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
-    compute = build_compute(config, info.width, info.height,
-                            PlaneFormats(info.yuv, out_fmt, plan.work_format))
-
-    started = time.perf_counter()
-    with partial_output(dst, run_settings(info, config), resume=config.resume) as out:
+    settings = run_settings(info, config)
+    with partial_output(dst, settings, resume=config.resume, overwrite=config.overwrite) as out:
+        compute = build_compute(config, info.width, info.height,  # after the output's lock
+                                PlaneFormats(info.yuv, out_fmt, plan.work_format))
+        started = time.perf_counter()
         point = out.resume_from
         if point is not None and progress is not None:
             progress(point.frames_done)
