@@ -59,8 +59,7 @@ def lock_path(dst: Path) -> Path:
 
 def _temporary_paths(dst: Path) -> tuple[Path, ...]:
     partial = partial_path(dst)
-    return (partial, _previous_path(dst), _final_path(dst), settings_path(partial),
-            lock_path(dst))
+    return (partial, _previous_path(dst), _final_path(dst), settings_path(partial), lock_path(dst))
 
 
 def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
@@ -94,8 +93,10 @@ def _check_temporary_names(dst: Path) -> None:
                 f"choose a shorter name"
             )
         if path.is_dir():
-            raise EncodeError(f"a folder is in the way of the output's temporary file: {path} "
-                              f"(move it, or choose another output name)")
+            raise EncodeError(
+                f"a folder is in the way of the output's temporary file: {path} "
+                f"(move it, or choose another output name)"
+            )
 
 
 def _cannot(action: str, path: Path, e: OSError) -> EncodeError:
@@ -127,8 +128,10 @@ def _output_lock(dst: Path) -> Iterator[None]:
             os.close(fd)
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise _cannot("lock", lock, e) from e
-            raise OutputBusyError(f"another vidsr run is writing {dst} (it holds {lock.name}); "
-                                  f"wait for it to finish, or choose another output") from None
+            raise OutputBusyError(
+                f"another vidsr run is writing {dst} (it holds {lock.name}); "
+                f"wait for it to finish, or choose another output"
+            ) from None
         try:
             same = os.path.samestat(os.fstat(fd), os.stat(lock))
         except FileNotFoundError:
@@ -151,10 +154,14 @@ def _check_earlier(dst: Path, resumable: bool, resume: bool, overwrite: bool) ->
     if not earlier or (resume and resumable):
         return
     if not overwrite:
-        hint = "add --resume to continue or --overwrite to start again" if resumable else \
-            "add --overwrite to start again (this run cannot resume it)"
+        hint = (
+            "add --resume to continue or --overwrite to start again"
+            if resumable
+            else "add --overwrite to start again (this run cannot resume it)"
+        )
         raise PartialOutputError(
-            f"a partial output from an interrupted run exists: {earlier[0]}: {hint}")
+            f"a partial output from an interrupted run exists: {earlier[0]}: {hint}"
+        )
     log.info("removing the partial output of an interrupted run: %s", earlier[0])
     for path in (partial, previous, settings_path(partial)):
         _remove(path)
@@ -268,8 +275,10 @@ def _publish(path: Path, dst: Path, *, keep_on_failure: bool) -> None:
         if not keep_on_failure:
             _remove(path)
             raise error from e
-        raise EncodeError(f"{error}; the finished video is kept at {path} "
-                          f"(make room, then run again with --resume to publish it)") from e
+        raise EncodeError(
+            f"{error}; the finished video is kept at {path} "
+            f"(make room, then run again with --resume to publish it)"
+        ) from e
 
 
 def _remove(path: Path) -> None:
