@@ -33,3 +33,12 @@ class DeviceError(VidsrError, RuntimeError):
 
 class OutputExistsError(VidsrError, FileExistsError):
     """The output path exists and ``overwrite`` was not given."""
+
+
+class OutputBusyError(EncodeError):
+    """Another run is writing the same output (it holds the output's lock)."""
+
+
+class PartialOutputError(OutputExistsError):
+    """An interrupted run's partial output exists and neither ``resume`` nor ``overwrite``
+    was given."""

@@ -34,13 +34,25 @@ def is_external(name: str) -> bool:
 
 def read_card(file_name: str | Path) -> dict:
     """The JSON model card beside a weights file (empty dict when absent). A bare file
-    name is looked up among the shipped weights."""
+    name is looked up among the shipped weights.
+
+    Raises:
+        ModelError: the card exists but is not readable JSON (an object).
+    """
     weights = Path(file_name)
     folder = weights.parent if weights.parent != Path() else weights_dir()
     card_path = folder / (weights.stem + ".json")
     if not card_path.is_file():
         return {}
-    return json.loads(card_path.read_text())
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+        raise ModelError(f"the model card {card_path} beside {weights.name} cannot be read "
+                         f"({e}); fix or remove it") from e
+    if not isinstance(card, dict):
+        raise ModelError(f"the model card {card_path} beside {weights.name} is not a JSON "
+                         f"object; fix or remove it")
+    return card
 
 
 def vidsr_export(path: Path) -> tuple[str, int | None] | None:

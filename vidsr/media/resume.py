@@ -79,27 +79,43 @@ def read_resume_point(partial: Path, settings: dict) -> ResumePoint | None:
         return None
     recorded_path = settings_path(partial)
     if not recorded_path.exists():
-        raise InputError(f"{partial} has no settings record; remove it or run without --resume")
-    recorded = {**_LATER_SETTINGS, **json.loads(recorded_path.read_text())}
+        raise InputError(f"{partial} has no settings record; "
+                         f"run with --overwrite instead of --resume to start again")
+    try:
+        recorded = {**_LATER_SETTINGS, **json.loads(recorded_path.read_text())}
+    except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
+        raise InputError(f"cannot read the settings record {recorded_path} ({e}); "
+                         f"run with --overwrite instead of --resume to start again") from e
     changed = sorted(k for k in settings if recorded.get(k) != settings[k])
     if changed:
         raise InputError(
             f"cannot resume {partial}: it was made with other settings ({', '.join(changed)}); "
             f"rerun with the same options, or remove it"
         )
-    last_keyframe = -1
+    frames = finished_frames(partial)
+    return ResumePoint(partial, frames) if frames > 0 else None
+
+
+def finished_frames(partial: Path) -> int:
+    """How many leading video packets of ``partial`` form complete GOPs: those before its
+    last keyframe (0 when it cannot be read, or has not one complete GOP).
+
+    A hard-killed run leaves its last fragment or cluster cut short: reading stops at the
+    first error there, and only what came before counts."""
+    last_keyframe = 0
     try:
         with av.open(str(partial)) as container:
             stream = container.streams.video[0]
-            for i, packet in enumerate(p for p in container.demux(stream) if p.size > 0):
-                if packet.is_keyframe:
-                    last_keyframe = i
+            try:
+                for i, packet in enumerate(p for p in container.demux(stream) if p.size > 0):
+                    if packet.is_keyframe:
+                        last_keyframe = i
+            except (av.error.FFmpegError, OSError) as e:
+                log.info("%s ends in an incomplete part (%s); resuming before it", partial, e)
     except (av.error.FFmpegError, OSError, IndexError) as e:
         log.warning("cannot read %s (%s); starting over", partial, e)
-        return None
-    if last_keyframe <= 0:
-        return None  # not even one complete GOP
-    return ResumePoint(partial, last_keyframe)
+        return 0
+    return last_keyframe
 
 
 def copy_packets(point: ResumePoint, stream: av.video.stream.VideoStream, container: av.container.OutputContainer) -> int:

@@ -52,6 +52,12 @@ _NO_SAR_CODECS = {"vp8", "vp9", "av1"}
 _FRAME_GRID_CODECS = {"mpeg1video", "mpeg2video"}
 # Default encoders of containers that cannot hold H.264, best first.
 _CONTAINER_DEFAULT_CODECS = {"webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")}
+# MP4 and MOV write their index (moov) at the end: a hard-killed run would leave nothing
+# readable. They are written fragmented while running (a fragment per GOP, each complete
+# on disk once the next keyframe arrives, so --resume finds them), then remuxed into a
+# regular, faststart file at publish (remux_fragmented).
+FRAGMENTED_CONTAINERS = frozenset({"mp4", "mov"})
+_FRAGMENTED_MOVFLAGS = "frag_keyframe+delay_moov+default_base_moof"
 
 
 @dataclass(frozen=True)
@@ -293,8 +299,11 @@ class FileSink:
             EncodeError: the file cannot be created or the encoder refuses the settings.
         """
         plan, info = self.plan, self.info
+        fragmented = plan.container_format in FRAGMENTED_CONTAINERS
+        options = {"movflags": _FRAGMENTED_MOVFLAGS} if fragmented else None
         try:
-            self._container = av.open(str(self.write_path), "w", format=plan.container_format)
+            self._container = av.open(str(self.write_path), "w", format=plan.container_format,
+                                      options=options)
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot create {plan.path}: {e}") from e
         out = self._container
@@ -435,3 +444,65 @@ class FileSink:
             if self._source is not None:
                 self._source.close()
                 self._source = None
+
+
+def is_fragmented(path: Path) -> bool:
+    """Whether ``path`` is a fragmented MP4/MOV (as :class:`FileSink` writes them while
+    running), which needs :func:`remux_fragmented` before it is published: a ``moof``
+    box among its first top-level boxes."""
+    if CONTAINERS.get(path.suffix.lower()) not in FRAGMENTED_CONTAINERS:
+        return False
+    with path.open("rb") as f:
+        for _ in range(8):
+            header = f.read(8)
+            if len(header) < 8:
+                return False
+            size, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"moof":
+                return True
+            if size == 1:  # a 64-bit size follows
+                size = int.from_bytes(f.read(8), "big") - 8
+            if size < 8:
+                return False
+            f.seek(size - 8, io.SEEK_CUR)
+    return False
+
+
+def remux_fragmented(src: Path, dst: Path) -> None:
+    """Copy the fragmented MP4/MOV ``src`` into a regular one at ``dst`` (index first,
+    "faststart"), packet for packet: every video, audio and subtitle stream, its tags,
+    side data (rotation, HDR), disposition and time base, the file's metadata and its
+    chapters.
+
+    Raises:
+        EncodeError: ``src`` cannot be read or ``dst`` written (e.g. the disk is full).
+    """
+    container_format = CONTAINERS[dst.suffix.lower()]
+    try:
+        with av.open(str(src), metadata_errors="replace") as source, av.open(
+            str(dst), "w", format=container_format, options={"movflags": "+faststart"}
+        ) as out:
+            out.metadata.update({k: v for k, v in source.metadata.items()
+                                 if k.lower() not in _GENERATED_KEYS})
+            streams = {}
+            # Data streams are the muxer's own (the chapter track, a timecode track): it
+            # writes them again from the chapters and the metadata.
+            for stream in (s for s in source.streams if s.type != "data"):
+                copied = out.add_stream_from_template(stream)
+                copied.time_base = stream.time_base
+                if stream.type == "video" and stream.codec_tag:
+                    copied.codec_tag = stream.codec_tag  # e.g. hvc1, which it would not pick
+                copied.metadata.update({k: v for k, v in stream.metadata.items()
+                                        if k.lower() not in _GENERATED_KEYS})
+                copied.disposition = stream.disposition
+                streams[stream.index] = copied
+            chapters = source.chapters()
+            if chapters:
+                out.set_chapters(chapters)
+            for packet in source.demux([source.streams[i] for i in streams]):
+                if packet.dts is None and packet.size == 0:
+                    continue  # a demuxer's end-of-stream marker
+                packet.stream = streams[packet.stream.index]
+                out.mux(packet)
+    except (av.error.FFmpegError, OSError) as e:
+        raise EncodeError(f"cannot finish {dst}: {e}") from e

@@ -283,7 +283,7 @@ def _folder_to_video(
         scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers
     )
     started = time.perf_counter()
-    with partial_output(dst) as out:
+    with partial_output(dst, overwrite=config.overwrite) as out:
         sink = FileSink(plan, info, out.path)
         run_stages(
             with_shots(source.items, config, IMAGE_YUV.bits),

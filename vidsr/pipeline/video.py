@@ -106,12 +106,12 @@ def upscale_video(
     if on_start is not None:
         on_start(out_info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
-    compute = build_compute(config, info.width, info.height,
-                            PlaneFormats(info.yuv, out_fmt, plan.work_format),
-                            assess=lambda: assess_video(src, info.stream_index))
-
-    started = time.perf_counter()
-    with partial_output(dst, run_settings(info, config), resume=config.resume) as out:
+    settings = run_settings(info, config)
+    with partial_output(dst, settings, resume=config.resume, overwrite=config.overwrite) as out:
+        compute = build_compute(config, info.width, info.height,  # after the output's lock
+                                PlaneFormats(info.yuv, out_fmt, plan.work_format),
+                                assess=lambda: assess_video(src, info.stream_index))
+        started = time.perf_counter()
         point = out.resume_from
         if point is not None and progress is not None:
             progress(point.frames_done)
@@ -124,7 +124,7 @@ def upscale_video(
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
-    repairs = source.stamps.repairs + getattr(getattr(sink, "stamps", None), "repairs", 0)
+    repairs = source.stamps.repairs + sink.stamps.repairs
     missing = missing_frames(out_info, source)
     expected = out_info.frame_count
     if not out_info.frame_count_exact and expected is not None:
