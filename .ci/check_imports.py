@@ -30,9 +30,7 @@ def main() -> int:
         tree = Path(tmp)
         assemble(tree, weights=False)
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        done = subprocess.run(
-            [lint, "--no-cache", str(ROOT / "pyproject.toml")], cwd=tree, env=env
-        )
+        done = subprocess.run([lint, "--no-cache", str(ROOT / "pyproject.toml")], cwd=tree, env=env)
     return done.returncode
 
 

@@ -174,7 +174,8 @@ def main() -> None:
     SCALE = args.scale
     device = torch.device(args.device)
     print(
-        f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV {av.__version__}"
+        f"device {device}; python {platform.python_version()}; torch {torch.__version__}, PyAV "
+        f"{av.__version__}"
     )
     hr, lr, flags, lr_rgb = load(args.data)
     rng = np.random.default_rng(0)
@@ -191,7 +192,8 @@ def main() -> None:
             print(f"model {model_name!r} skipped: {e}")
     print(f"Vid4, {len(hr)} frames, 4 shots, x{SCALE}; 8-bit code values")
     print(
-        f"{'output':8} {'mode':6} {'|d mean|':>9} {'|d std|':>8} {'stab Y':>7} {'stab C':>7} {'PSNR-Y':>7}"
+        f"{'output':8} {'mode':6} {'|d mean|':>9} {'|d std|':>8} {'stab Y':>7} {'stab C':>7} "
+        f"{'PSNR-Y':>7}"
     )
     for name, outputs in cases.items():
         for mode in ("off", "frame", "shot"):

@@ -27,7 +27,8 @@ def banner() -> str:
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     return (
         f"machine: {cpu}, {os.cpu_count()} logical cores, GPU: {gpu}\n"
-        f"python {platform.python_version()}, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+        f"python {platform.python_version()}, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), "
         f"PyAV {av.__version__} (FFmpeg {av.ffmpeg_version_info}), numpy {np.__version__}"
     )
 

@@ -209,7 +209,8 @@ def time_costs(device: torch.device, runs: int) -> float:
         ms = median_ms(step, runs)
         match_ms[mode] = ms / 8
         print(
-            f"ColourMatcher({mode!r}) 1080p 4:2:0, batch 8: {ms:.1f} ms/batch = {ms / 8:.2f} ms/frame"
+            f"ColourMatcher({mode!r}) 1080p 4:2:0, batch 8: {ms:.1f} ms/batch = {ms / 8:.2f} "
+            "ms/frame"
         )
     return push_ms + match_ms["shot"]
 
@@ -256,10 +257,12 @@ def main() -> None:
         else platform.processor() or "cpu"
     )
     print(
-        f"device {device} ({name}); {torch.get_num_threads()} torch threads; python {platform.python_version()}"
+        f"device {device} ({name}); {torch.get_num_threads()} torch threads; python "
+        f"{platform.python_version()}"
     )
     print(
-        f"torch {torch.__version__}, PyAV {av.__version__}, numpy {np.__version__}, OpenCV {cv2.__version__}"
+        f"torch {torch.__version__}, PyAV {av.__version__}, numpy {np.__version__}, OpenCV "
+        f"{cv2.__version__}"
     )
     base = ShotConfig()
     print(f"config {base}")
@@ -280,7 +283,8 @@ def main() -> None:
     for label, config in variants.items():
         print(f"\n[{label}]")
         print(
-            f"a. Vid4 concatenated ({len(vid4)} frames, 3 cuts): {fmt(*score(detect(vid4, config), vid4_cuts))}"
+            f"a. Vid4 concatenated ({len(vid4)} frames, 3 cuts): "
+            f"{fmt(*score(detect(vid4, config), vid4_cuts))}"
         )
         false = [(n, sorted(detect(seq, config))) for n, seq in motion]
         n_frames = sum(len(seq) for _, seq in motion)
@@ -290,7 +294,8 @@ def main() -> None:
             f"{sum(len(f) for _, f in bad)} false cuts in {len(bad)} sequences {bad[:4]}"
         )
         print(
-            f"b. the same concatenated ({len(joined_cuts)} cuts): {fmt(*score(detect(joined, config), joined_cuts))}"
+            f"b. the same concatenated ({len(joined_cuts)} cuts): "
+            f"{fmt(*score(detect(joined, config), joined_cuts))}"
         )
         found = detect(synth, config)
         print(

@@ -35,25 +35,43 @@ print(json.dumps({"frames": s.frames, "fps": s.fps,
 
 
 def measure(src: Path, model: str, device: str, scale: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", RUN, str(src), str(src.with_suffix(".out.mp4")), model, device,
-                          str(scale)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN,
+            str(src),
+            str(src.with_suffix(".out.mp4")),
+            model,
+            device,
+            str(scale),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode != 0:
         raise SystemExit(f"run failed: {out.stderr.strip().splitlines()[-1]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--sizes", default="1280x720,3840x2160")
     p.add_argument("--models", default="bicubic,fast")
-    p.add_argument("--frames", type=int, default=8, help="frames of the short clip (the long one has 10x)")
+    p.add_argument(
+        "--frames", type=int, default=8, help="frames of the short clip (the long one has 10x)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--scale", type=int, default=2)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
     print(banner())
-    print(f"x{args.scale}, libx264 crf 23 veryfast, colour shot (the default), device {args.device}; "
-          f"short clip {args.frames} frames, long clip {args.frames * 10}")
+    print(
+        f"x{args.scale}, libx264 crf 23 veryfast, colour shot (the default), device {args.device}; "
+        f"short clip {args.frames} frames, long clip {args.frames * 10}"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes.split(","):
@@ -61,14 +79,30 @@ def main() -> None:
             short = render_clip(Path(tmp) / f"s{w}.mp4", args.frames, (w, h))
             long = render_clip(Path(tmp) / f"l{w}.mp4", args.frames * 10, (w, h))
             for model in args.models.split(","):
-                a, b = measure(short, model, args.device, args.scale), measure(long, model, args.device, args.scale)
-                row = {"input": size, "model": model, "host_mb_short": a["host_mb"], "host_mb_long": b["host_mb"],
-                       "device_mb_short": a["device_mb"], "device_mb_long": b["device_mb"], "fps_long": b["fps"]}
+                a, b = (
+                    measure(short, model, args.device, args.scale),
+                    measure(long, model, args.device, args.scale),
+                )
+                row = {
+                    "input": size,
+                    "model": model,
+                    "host_mb_short": a["host_mb"],
+                    "host_mb_long": b["host_mb"],
+                    "device_mb_short": a["device_mb"],
+                    "device_mb_long": b["device_mb"],
+                    "fps_long": b["fps"],
+                }
                 rows.append(row)
-                dev = (f"  device {a['device_mb']:7.0f} -> {b['device_mb']:7.0f} MB"
-                       if a["device_mb"] is not None else "  device -")
-                print(f"{size:>10} {model:>10}: host {a['host_mb']:7.0f} -> {b['host_mb']:7.0f} MB "
-                      f"({b['host_mb'] / a['host_mb'] - 1:+.1%} for 10x the frames){dev}  ({b['fps']:.1f} fps)")
+                dev = (
+                    f"  device {a['device_mb']:7.0f} -> {b['device_mb']:7.0f} MB"
+                    if a["device_mb"] is not None
+                    else "  device -"
+                )
+                print(
+                    f"{size:>10} {model:>10}: host {a['host_mb']:7.0f} -> {b['host_mb']:7.0f} MB "
+                    f"({b['host_mb'] / a['host_mb'] - 1:+.1%} for 10x the frames){dev}  "
+                    f"({b['fps']:.1f} fps)"
+                )
                 long.with_suffix(".out.mp4").unlink(missing_ok=True)
             short.unlink()
             long.unlink()

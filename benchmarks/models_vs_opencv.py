@@ -97,6 +97,7 @@ ALGOS = {"ESPCN": "espcn", "FSRCNN": "fsrcnn", "FSRCNN-small": "fsrcnn", "LapSRN
 
 # --- the peer environment -------------------------------------------------------------
 
+
 class Peer:
     """How to run ``opencv_peers.py`` in the peer environment, or why it cannot run."""
 
@@ -111,10 +112,13 @@ class Peer:
         elif pythonpath:
             self.argv = [sys.executable, str(PEER_SCRIPT)]
             self.env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (pythonpath, self.env.get("PYTHONPATH")) if p)
+                p for p in (pythonpath, self.env.get("PYTHONPATH")) if p
+            )
         else:
-            self.skip = ("no peer environment: give --peer-python (a venv with "
-                         "opencv-contrib-python-headless, numpy, av) or --peer-pythonpath")
+            self.skip = (
+                "no peer environment: give --peer-python (a venv with "
+                "opencv-contrib-python-headless, numpy, av) or --peer-pythonpath"
+            )
             return
         if not models.is_dir():
             self.skip = f"no peer models: {models} does not exist (--peers-dir)"
@@ -125,8 +129,10 @@ class Peer:
             self.skip = f"peer environment does not run: {e}"
             return
         if not self.info.get("dnn_superres"):
-            self.skip = (f"the peer environment's cv2 ({self.info.get('opencv')}) has no "
-                         "dnn_superres (needs opencv-contrib-python-headless)")
+            self.skip = (
+                f"the peer environment's cv2 ({self.info.get('opencv')}) has no "
+                "dnn_superres (needs opencv-contrib-python-headless)"
+            )
 
     def model(self, stem: str, scale: int) -> Path | None:
         path = self.models / f"{stem}_x{scale}.pb"
@@ -137,7 +143,9 @@ class Peer:
 
     def call(self, *args: str) -> dict:
         """Run one subcommand; its JSON answer (RuntimeError with its stderr on failure)."""
-        done = subprocess.run([*self.argv, *args], check=False, capture_output=True, text=True, env=self.env)
+        done = subprocess.run(
+            [*self.argv, *args], check=False, capture_output=True, text=True, env=self.env
+        )
         if done.returncode != 0:
             tail = (done.stderr.strip() or done.stdout.strip()).splitlines()[-3:]
             raise RuntimeError(f"{' '.join(args[:1])} exited {done.returncode}: {' | '.join(tail)}")
@@ -152,7 +160,9 @@ LR_MODES = {
 }
 
 
-def protocol_pairs(folder: Path, scale: int, lr_mode: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+def protocol_pairs(
+    folder: Path, scale: int, lr_mode: str
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(name, hr, lr)`` for every image of ``folder``: mod-cropped HR and its LR, made as
     :func:`vidsr.eval.evaluate.evaluate` makes it (``matlab``) or as the peers' training code
     made it (``opencv``: Saafke/FSRCNN_Tensorflow ``data_utils.py`` downscales with
@@ -168,14 +178,16 @@ def protocol_pairs(folder: Path, scale: int, lr_mode: str) -> list[tuple[str, np
         if lr_mode == "matlab":
             lr = bicubic_downscale(hr, scale)
         else:
-            lr = cv2.resize(hr, (hr.shape[1] // scale, hr.shape[0] // scale),
-                            interpolation=cv2.INTER_CUBIC)
+            lr = cv2.resize(
+                hr, (hr.shape[1] // scale, hr.shape[0] // scale), interpolation=cv2.INTER_CUBIC
+            )
         pairs.append((name, hr, lr))
     return pairs
 
 
-def score_peer(peer: Peer, stem: str, scale: int, sets: dict[str, list], threads: int,
-               tmp: Path) -> dict[str, dict[str, tuple[float, float]]]:
+def score_peer(
+    peer: Peer, stem: str, scale: int, sets: dict[str, list], threads: int, tmp: Path
+) -> dict[str, dict[str, tuple[float, float]]]:
     """Set name -> {"upsample": (psnr, ssim), "net": (psnr, ssim)}, means over images."""
     from vidsr.eval.metrics import luma, psnr, rgb_to_y, shave, ssim
 
@@ -189,8 +201,16 @@ def score_peer(peer: Peer, stem: str, scale: int, sets: dict[str, list], threads
             arrays[f"y/{set_name}.{i}"] = y.astype(np.float32)
     inp, out = tmp / "lr.npz", tmp / "sr.npz"
     np.savez(inp, **arrays)
-    peer.call("images", str(peer.model(stem, scale)), ALGOS[stem], str(scale), str(inp), str(out),
-              "--threads", str(threads))
+    peer.call(
+        "images",
+        str(peer.model(stem, scale)),
+        ALGOS[stem],
+        str(scale),
+        str(inp),
+        str(out),
+        "--threads",
+        str(threads),
+    )
     result: dict[str, dict] = {}
     with np.load(out) as sr:
         for set_name, pairs in sets.items():
@@ -208,16 +228,17 @@ def score_peer(peer: Peer, stem: str, scale: int, sets: dict[str, list], threads
     return result
 
 
-def score_vidsr(name: str, scale: int, sets: dict[str, list], lr_mode: str
-                ) -> tuple[dict[str, tuple], dict[str, tuple]]:
+def score_vidsr(
+    name: str, scale: int, sets: dict[str, list], lr_mode: str
+) -> tuple[dict[str, tuple], dict[str, tuple]]:
     """(set -> model (psnr, ssim), set -> bicubic (psnr, ssim)), means over images. With
     vidsr's protocol this is :func:`vidsr.eval.evaluate.evaluate` itself; with the OpenCV LR,
     its per-image steps (:func:`vidsr.eval.evaluate.upscale_y`, :mod:`vidsr.eval.metrics`)."""
     import torch
 
+    from vidsr.engine.upscaler import load_model
     from vidsr.eval.evaluate import evaluate, upscale_y
     from vidsr.eval.metrics import luma, psnr, shave, ssim
-    from vidsr.engine.upscaler import load_model
 
     model = load_model(name, scale)
     cpu = torch.device("cpu")
@@ -242,16 +263,17 @@ def score_vidsr(name: str, scale: int, sets: dict[str, list], lr_mode: str
 
 
 def run_quality(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
-    from vidsr.models.registry import REGISTRY
-
     from vidsr.engine.upscaler import available_scales
+    from vidsr.models.registry import REGISTRY
 
     set_names = [f.name for f in SETS if f.is_dir()]
     if not set_names:
         print(f"quality skipped: no Set5/Set14 under {DATA / 'images'}")
         return {}
     results: dict = {}
-    head = f"{'scale':<6}{'model':<34}" + "".join(f"{s + ' PSNR':>12}{'SSIM':>8}" for s in set_names)
+    head = f"{'scale':<6}{'model':<34}" + "".join(
+        f"{s + ' PSNR':>12}{'SSIM':>8}" for s in set_names
+    )
 
     def line(scale: int, label: str, figures: dict[str, tuple]) -> None:
         cells = "".join(f"{figures[s][0]:12.2f}{figures[s][1]:8.4f}" for s in set_names)
@@ -259,8 +281,10 @@ def run_quality(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
 
     for lr_mode in args.lr:
         print(f"\n== quality, LR = {LR_MODES[lr_mode]}")
-        print(f"Y-PSNR (dB) / SSIM on {' and '.join(set_names)}: Y of BT.601 studio rgb2ycbcr, "
-              "border = scale, mean over images")
+        print(
+            f"Y-PSNR (dB) / SSIM on {' and '.join(set_names)}: Y of BT.601 studio rgb2ycbcr, "
+            "border = scale, mean over images"
+        )
         print(head)
         print("-" * len(head))
         results[lr_mode] = {}
@@ -294,24 +318,29 @@ def run_quality(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
                     rows[label] = {s: scores[s][kind] for s in set_names}
                     line(scale, label, rows[label])
             rows["bicubic"] = bicubic
-            results[lr_mode][f"x{scale}"] = {k: {s: list(v) for s, v in f.items()}
-                                             for k, f in rows.items()}
+            results[lr_mode][f"x{scale}"] = {
+                k: {s: list(v) for s, v in f.items()} for k, f in rows.items()
+            }
             ours = [k for k in rows if k.startswith("vidsr ")]
             theirs = [k for k in rows if k.startswith("opencv ") and k.endswith("upsample()")]
             for mine in ours:
                 for other in theirs:
-                    deltas = ", ".join(f"{s} {rows[mine][s][0] - rows[other][s][0]:+.2f} dB"
-                                       for s in set_names)
-                    print(f"{'':6}{mine} - {other[:-len(' upsample()')]}: {deltas}")
+                    deltas = ", ".join(
+                        f"{s} {rows[mine][s][0] - rows[other][s][0]:+.2f} dB" for s in set_names
+                    )
+                    print(f"{'':6}{mine} - {other[: -len(' upsample()')]}: {deltas}")
             print("-" * len(head))
-    print("upsample(): the peer as a user calls it (BGR in, BGR out); net on Y: the same graph "
-          "on the unrounded Y, output rounded once, as vidsr's luma models are scored")
+    print(
+        "upsample(): the peer as a user calls it (BGR in, BGR out); net on Y: the same graph "
+        "on the unrounded Y, output rounded once, as vidsr's luma models are scored"
+    )
     if peer.skip:
         print(f"peer rows skipped: {peer.skip}")
     return results
 
 
 # --- speed --------------------------------------------------------------------------
+
 
 def make_vid4_clip(path: Path, frames: int, size: tuple[int, int], rate: int = 25) -> str:
     """The speed test's input: Vid4's clips centre-cropped to ``size`` (no resampling),
@@ -338,14 +367,18 @@ def make_vid4_clip(path: Path, frames: int, size: tuple[int, int], rate: int = 2
                         if top < 0 or left < 0:
                             raise ValueError(f"{src.name} is smaller than {w}x{h}")
                         crop = av.VideoFrame.from_ndarray(
-                            np.ascontiguousarray(rgb[top:top + h, left:left + w]), format="rgb24")
+                            np.ascontiguousarray(rgb[top : top + h, left : left + w]),
+                            format="rgb24",
+                        )
                         crop.pts, crop.time_base = n, Fraction(1, rate)
                         out.mux(stream.encode(crop))
                         n += 1
         out.mux(stream.encode())
     names = "+".join(s.stem for s in sources)
-    return (f"Vid4 {names} centre-cropped to {w}x{h} (no resampling), first {frames} frames "
-            f"(cycled), libx264 crf 18 veryfast yuv420p {rate} fps")
+    return (
+        f"Vid4 {names} centre-cropped to {w}x{h} (no resampling), first {frames} frames "
+        f"(cycled), libx264 crf 18 veryfast yuv420p {rate} fps"
+    )
 
 
 # Runs `vidsr upscale ARGS` in a fresh process, timing main() only: torch, PyAV and the CLI
@@ -380,8 +413,10 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
     else:
         src, frames = tmp / "clip_640x360.mp4", args.frames
         clip = make_vid4_clip(src, frames, (w, h))
-    print(f"\n== speed: x{scale} {w}x{h} -> {w * scale}x{h * scale}, end to end, {args.threads} "
-          f"threads, median of {args.repeats} runs (interleaved)")
+    print(
+        f"\n== speed: x{scale} {w}x{h} -> {w * scale}x{h * scale}, end to end, {args.threads} "
+        f"threads, median of {args.repeats} runs (interleaved)"
+    )
     print(f"input: {clip}")
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min)")
 
@@ -394,22 +429,64 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
             continue
         for writer in args.writers:
             if writer == "pyav" and not peer.info.get("pyav_libx264"):
-                print(f"opencv {stem} -> PyAV libx264: skipped, the peer environment has no "
-                      "PyAV with libx264 (pip install av there)")
+                print(
+                    f"opencv {stem} -> PyAV libx264: skipped, the peer environment has no "
+                    "PyAV with libx264 (pip install av there)"
+                )
                 continue
             out = tmp / f"opencv_{stem}_{writer}.mp4"
-            argv = [*peer.argv, "video", str(model), ALGOS[stem], str(scale), str(src), str(out),
-                    "--writer", writer, "--threads", str(args.threads), "--crf", "23",
-                    "--preset", args.preset]
-            label = f"opencv {stem} " + ("-> PyAV libx264" if writer == "pyav" else "-> VideoWriter mp4v")
+            argv = [
+                *peer.argv,
+                "video",
+                str(model),
+                ALGOS[stem],
+                str(scale),
+                str(src),
+                str(out),
+                "--writer",
+                writer,
+                "--threads",
+                str(args.threads),
+                "--crf",
+                "23",
+                "--preset",
+                args.preset,
+            ]
+            label = f"opencv {stem} " + (
+                "-> PyAV libx264" if writer == "pyav" else "-> VideoWriter mp4v"
+            )
             runners.append((label, argv, peer.env, out))
     for colour in ("off", "shot"):
         out = tmp / f"vidsr_{args.speed_model}_{colour}.mp4"
-        argv = [sys.executable, "-c", VIDSR_RUNNER, "upscale", str(src), "-o", str(out),
-                "--model", args.speed_model, "--scale", str(scale), "--device", "cpu",
-                "--threads", str(args.threads), "--codec", "libx264", "--crf", "23",
-                "--preset", args.preset, "--color", colour, "--overwrite"]
-        label = f"vidsr {args.speed_model} --color {colour}" + (" (default)" if colour == "shot" else "")
+        argv = [
+            sys.executable,
+            "-c",
+            VIDSR_RUNNER,
+            "upscale",
+            str(src),
+            "-o",
+            str(out),
+            "--model",
+            args.speed_model,
+            "--scale",
+            str(scale),
+            "--device",
+            "cpu",
+            "--threads",
+            str(args.threads),
+            "--codec",
+            "libx264",
+            "--crf",
+            "23",
+            "--preset",
+            args.preset,
+            "--color",
+            colour,
+            "--overwrite",
+        ]
+        label = f"vidsr {args.speed_model} --color {colour}" + (
+            " (default)" if colour == "shot" else ""
+        )
         runners.append((label, argv, dict(os.environ), out))
 
     times: dict[str, list[float]] = {r[0]: [] for r in runners}
@@ -450,8 +527,11 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
         t, wall = statistics.median(times[label]), statistics.median(walls[label])
         codec = extra[label]["output"][3]
         print(f"{label:<40}{frames / t:7.2f}{t:8.2f}{frames / wall:17.2f}  {codec}")
-        results["runs"][label] = {"fps": frames / t, "seconds": times[label],
-                                  "process_seconds": walls[label]}
+        results["runs"][label] = {
+            "fps": frames / t,
+            "seconds": times[label],
+            "process_seconds": walls[label],
+        }
         if "stages" in extra[label]:
             results["runs"][label]["stages"] = extra[label]["stages"]
     print("-" * len(head))
@@ -459,8 +539,10 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
         if "stages" in run:
             s = run["stages"]
             total = sum(s.values())
-            print(f"{label}: last run's loop time in read {s['read'] / total:.0%}, "
-                  f"upsample {s['upsample'] / total:.0%}, write {s['write'] / total:.0%}")
+            print(
+                f"{label}: last run's loop time in read {s['read'] / total:.0%}, "
+                f"upsample {s['upsample'] / total:.0%}, write {s['write'] / total:.0%}"
+            )
     writers = {extra[k]["writer"] for k in results["runs"] if "writer" in extra.get(k, {})}
     for text in sorted(writers):
         print(f"opencv writer: {text}")
@@ -471,13 +553,20 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
     if ours:
         for label, run in results["runs"].items():
             if label.startswith("opencv") and "PyAV" in label:
-                print(f"vidsr {args.speed_model} --color off / {label}: {ours['fps'] / run['fps']:.2f}x")
+                print(
+                    f"vidsr {args.speed_model} --color off / {label}: "
+                    f"{ours['fps'] / run['fps']:.2f}x"
+                )
         verdict = "met" if ours["fps"] >= 12 else "not met"
-        print(f"target >= 12 fps (vidsr {args.speed_model}, --color off): {ours['fps']:.1f} fps, {verdict}")
+        print(
+            f"target >= 12 fps (vidsr {args.speed_model}, --color off): {ours['fps']:.1f} fps, "
+            f"{verdict}"
+        )
     return results
 
 
 # --- network alone ------------------------------------------------------------------
+
 
 def run_net(args: argparse.Namespace, peer: Peer) -> dict:
     """Per-frame time of the networks alone: the peers' ``upsample()`` on a one-channel
@@ -485,17 +574,19 @@ def run_net(args: argparse.Namespace, peer: Peer) -> dict:
     cuts (``vidsr.pipeline.planning.CPU_CACHE_TILE`` px with the model's receptive-radius
     overlap)."""
     import torch
-    from vidsr.models.registry import REGISTRY
 
-    from vidsr.pipeline.planning import CPU_CACHE_TILE
     from vidsr.engine.tiling import tiled_apply
     from vidsr.engine.upscaler import available_scales, load_model
+    from vidsr.models.registry import REGISTRY
+    from vidsr.pipeline.planning import CPU_CACHE_TILE
 
     w, h = args.size
     clock = {"wall": time.perf_counter, "cpu": time.process_time}[args.clock]
     torch.set_num_threads(args.threads)
-    print(f"\n== network alone: one {w}x{h} frame, {args.threads} threads, median {args.clock} "
-          "time of 7")
+    print(
+        f"\n== network alone: one {w}x{h} frame, {args.threads} threads, median {args.clock} "
+        "time of 7"
+    )
 
     def median_of_7(fn) -> float:
         with torch.inference_mode():
@@ -515,8 +606,20 @@ def run_net(args: argparse.Namespace, peer: Peer) -> dict:
                 if not peer.skip:
                     print(f"x{scale} opencv {stem}: skipped, {peer.missing(stem, scale)}")
                 continue
-            answer = peer.call("net", str(model), ALGOS[stem], str(scale), "--size", f"{w}x{h}",
-                               "--repeats", "7", "--threads", str(args.threads), "--clock", args.clock)
+            answer = peer.call(
+                "net",
+                str(model),
+                ALGOS[stem],
+                str(scale),
+                "--size",
+                f"{w}x{h}",
+                "--repeats",
+                "7",
+                "--threads",
+                str(args.threads),
+                "--clock",
+                args.clock,
+            )
             rows.append((f"x{scale} opencv {stem} (Y)", answer["seconds"]))
         for name in args.models:
             entry = REGISTRY.get(name)
@@ -528,7 +631,8 @@ def run_net(args: argparse.Namespace, peer: Peer) -> dict:
             rows.append((f"x{scale} vidsr {name} ({what}, whole)", median_of_7(partial(net, x))))
             if max(w, h) > CPU_CACHE_TILE:
                 t = median_of_7(
-                    partial(tiled_apply, net, x, scale, CPU_CACHE_TILE, net.receptive_radius))
+                    partial(tiled_apply, net, x, scale, CPU_CACHE_TILE, net.receptive_radius)
+                )
                 rows.append((f"x{scale} vidsr {name} ({what}, {CPU_CACHE_TILE} px tiles)", t))
     for label, t in rows:
         print(f"{label:<42}{t * 1000:9.1f} ms/frame{1 / t:8.1f} fps")
@@ -541,21 +645,34 @@ def main() -> int:
     from vidsr.engine.upscaler import model_listing
 
     shipped = [m["name"] for m in model_listing() if m["family"] != "baseline"]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--parts", default="quality,speed", help="any of quality, speed, net")
     p.add_argument("--peer-python", default=None, help="python of an env with opencv-contrib")
-    p.add_argument("--peer-pythonpath", default=None,
-                   help="or: a folder with opencv-contrib-python-headless (pip --target), "
-                        "prepended to PYTHONPATH of this python")
+    p.add_argument(
+        "--peer-pythonpath",
+        default=None,
+        help="or: a folder with opencv-contrib-python-headless (pip --target), "
+        "prepended to PYTHONPATH of this python",
+    )
     p.add_argument("--peers-dir", type=Path, default=PEERS_DIR, help="folder of the .pb files")
-    p.add_argument("--peers", default="ESPCN,FSRCNN,FSRCNN-small",
-                   help=f"peer models for quality and net ({', '.join(ALGOS)})")
-    p.add_argument("--speed-peers", default="ESPCN,FSRCNN,FSRCNN-small", help="peer models for speed")
+    p.add_argument(
+        "--peers",
+        default="ESPCN,FSRCNN,FSRCNN-small",
+        help=f"peer models for quality and net ({', '.join(ALGOS)})",
+    )
+    p.add_argument(
+        "--speed-peers", default="ESPCN,FSRCNN,FSRCNN-small", help="peer models for speed"
+    )
     p.add_argument("--models", default=",".join(shipped), help="vidsr models (default: shipped)")
     p.add_argument("--speed-model", default="fast", help="vidsr model for the speed part")
     p.add_argument("--scales", default="2,3,4", help="scales for quality and net")
-    p.add_argument("--lr", default="matlab,opencv",
-                   help="quality LR degradations: matlab (vidsr's protocol), opencv (the peers')")
+    p.add_argument(
+        "--lr",
+        default="matlab,opencv",
+        help="quality LR degradations: matlab (vidsr's protocol), opencv (the peers')",
+    )
     p.add_argument("--size", default="640x360", help="speed clip / net frame size, WxH")
     p.add_argument("--frames", type=int, default=100, help="frames of the speed clip")
     p.add_argument("--input", type=Path, default=None, help="speed input video instead of Vid4's")
@@ -588,8 +705,11 @@ def main() -> int:
         print(f"OpenCV peers: skipped ({peer.skip})")
     else:
         i = peer.info
-        print(f"OpenCV peers: opencv-contrib {i['opencv']} (python {i['python']}, numpy {i['numpy']}, "
-              f"PyAV {i.get('pyav')} FFmpeg {i.get('ffmpeg')}), models from {args.peers_dir}")
+        print(
+            f"OpenCV peers: opencv-contrib {i['opencv']} (python {i['python']}, numpy "
+            f"{i['numpy']}, "
+            f"PyAV {i.get('pyav')} FFmpeg {i.get('ffmpeg')}), models from {args.peers_dir}"
+        )
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="vidsr-vs-opencv-") as tmp:
         if "quality" in parts:

@@ -44,8 +44,10 @@ def _load_cv2():
     import cv2
 
     if not hasattr(cv2, "dnn_superres"):
-        raise SystemExit(f"cv2 {cv2.__version__} from {cv2.__file__} has no dnn_superres "
-                         "(needs opencv-contrib-python-headless)")
+        raise SystemExit(
+            f"cv2 {cv2.__version__} from {cv2.__file__} has no dnn_superres "
+            "(needs opencv-contrib-python-headless)"
+        )
     return cv2
 
 
@@ -122,7 +124,9 @@ class PyAVWriter:
         self.stream.codec_context.time_base = 1 / self.rate
         self.stream.codec_context.thread_type = "AUTO"
         self.n = 0
-        self.description = f"PyAV {av.__version__} libx264 crf {crf} preset {preset} g {options['g']}"
+        self.description = (
+            f"PyAV {av.__version__} libx264 crf {crf} preset {preset} g {options['g']}"
+        )
 
     def write(self, bgr: np.ndarray) -> None:
         import av
@@ -145,7 +149,9 @@ class Cv2Writer:
         self.writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not self.writer.isOpened():
             raise SystemExit(f"cv2.VideoWriter cannot open {path} with mp4v")
-        self.description = f"cv2.VideoWriter mp4v (MPEG-4 Part 2, OpenCV {cv2.__version__} defaults)"
+        self.description = (
+            f"cv2.VideoWriter mp4v (MPEG-4 Part 2, OpenCV {cv2.__version__} defaults)"
+        )
 
     def write(self, bgr: np.ndarray) -> None:
         self.writer.write(bgr)
@@ -166,8 +172,10 @@ def cmd_video(args: argparse.Namespace) -> dict:
     if not cap.isOpened():
         raise SystemExit(f"cv2.VideoCapture cannot open {args.input}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) * args.scale,
-            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) * args.scale)
+    size = (
+        int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) * args.scale,
+        int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) * args.scale,
+    )
     if args.writer == "cv2":
         writer = Cv2Writer(cv2, args.output, size, fps)
     else:
@@ -194,8 +202,15 @@ def cmd_video(args: argparse.Namespace) -> dict:
         writer.close()
         stages["write"] += time.perf_counter() - t3
     seconds = time.perf_counter() - start
-    return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "size": list(size),
-            "stages": stages, "writer": writer.description, "opencv": cv2.__version__}
+    return {
+        "frames": frames,
+        "seconds": seconds,
+        "fps": frames / seconds,
+        "size": list(size),
+        "stages": stages,
+        "writer": writer.description,
+        "opencv": cv2.__version__,
+    }
 
 
 def cmd_net(args: argparse.Namespace) -> dict:

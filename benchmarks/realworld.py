@@ -227,15 +227,27 @@ def table(results: dict, methods: list[str], storages: list[str], scale: int) ->
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--clip", action="append", type=Path, default=[],
-                   help="HR video (repeatable); default: the four Vid4 clips")
+    p.add_argument(
+        "--clip",
+        action="append",
+        type=Path,
+        default=[],
+        help="HR video (repeatable); default: the four Vid4 clips",
+    )
     p.add_argument("--frames", type=int, default=30, help="frames per clip (default 30)")
     p.add_argument("--scales", type=int, nargs="+", default=[4])
-    p.add_argument("--storages", nargs="+", default=None,
-                   help="lossless, crfN, mpeg2 (default: lossless, crf 18/23/28/33, mpeg2)")
+    p.add_argument(
+        "--storages",
+        nargs="+",
+        default=None,
+        help="lossless, crfN, mpeg2 (default: lossless, crf 18/23/28/33, mpeg2)",
+    )
     p.add_argument("--crfs", type=int, nargs="+", default=[18, 23, 28, 33])
-    p.add_argument("--methods", default="bicubic,lanczos,fast",
-                   help="comma-separated model names, weights files or NAME@CONTENT")
+    p.add_argument(
+        "--methods",
+        default="bicubic,lanczos,fast",
+        help="comma-separated model names, weights files or NAME@CONTENT",
+    )
     p.add_argument("--json", type=Path, help="also write every score here")
     return p.parse_args(argv)
 

@@ -10,7 +10,8 @@ Models: the default model (``vidsr.engine.upscaler.default_model``), and the fas
 fast model's weights are not shipped yet, its architecture runs with untrained weights:
 its speed does not depend on the weight values, so the timing still holds (labelled).
 
-    python benchmarks/stream_latency.py [--seconds 8] [--colour shot] [--threads N] [--sizes WxH,...]
+    python benchmarks/stream_latency.py [--seconds 8] [--colour shot] [--threads N]
+        [--sizes WxH,...]
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ from common import banner
 import vidsr.pipeline.live.stream as stream_module
 import vidsr.pipeline.planning as planning_module
 from vidsr.config import RunConfig
+from vidsr.engine.upscaler import available_scales, default_model
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
 from vidsr.pipeline.live.stream import StreamConfig, run_stream
-from vidsr.engine.upscaler import available_scales, default_model
 
 CPU_SIZES = ((320, 240), (640, 480))
 GPU_SIZES = ((1280, 720),)
@@ -111,7 +112,8 @@ def main() -> None:
         sizes = tuple(tuple(int(v) for v in s.split("x")) for s in args.sizes.split(","))
     print(
         f"device: {device}, source: lavfi testsrc2 paced at 30 fps, scale x2, batch 1, "
-        f"colour matching: {args.colour}, {args.seconds:g} s per run, {args.repeats} run(s) per case\n"
+        f"colour matching: {args.colour}, {args.seconds:g} s per run, {args.repeats} run(s) per "
+        "case\n"
     )
 
     cases: list[tuple[str, contextlib.AbstractContextManager]] = [
@@ -128,7 +130,8 @@ def main() -> None:
         cases.append(("fast", untrained_fast_model()))
 
     print(
-        f"{'model':40s} {'input':>9s} -> {'output':9s} {'fps':>6s} {'p50 ms':>7s} {'p95 ms':>7s} {'dropped':>9s}"
+        f"{'model':40s} {'input':>9s} -> {'output':9s} {'fps':>6s} {'p50 ms':>7s} "
+        f"{'p95 ms':>7s} {'dropped':>9s}"
     )
     for model, context in cases:
         with context as label:
@@ -147,7 +150,8 @@ def main() -> None:
                     flush=True,
                 )
     print(
-        "\ntargets (issue 4): >= 24 fps and p95 < 100 ms at 320x240 x2 on 2 CPU cores; 1280x720 x2 on a GPU"
+        "\ntargets (issue 4): >= 24 fps and p95 < 100 ms at 320x240 x2 on 2 CPU cores; 1280x720 "
+        "x2 on a GPU"
     )
 
 

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner, median_time, render_clip  # noqa: E402
 
 from vidsr.config import EncodeConfig, RunConfig  # noqa: E402
-from vidsr.pipeline.video import upscale_video  # noqa: E402
 from vidsr.engine.upscaler import load_model  # noqa: E402
+from vidsr.pipeline.video import upscale_video  # noqa: E402
 
 
 def ffmpeg_style(src: Path, dst: Path, scale: int, encode: EncodeConfig) -> int:
@@ -47,7 +47,9 @@ def ffmpeg_style(src: Path, dst: Path, scale: int, encode: EncodeConfig) -> int:
         vout.codec_context.thread_type = "AUTO"
         n = 0
         for frame in inp.decode(vin):
-            big = frame.reformat(width=vout.width, height=vout.height, format="yuv420p", interpolation="BICUBIC")
+            big = frame.reformat(
+                width=vout.width, height=vout.height, format="yuv420p", interpolation="BICUBIC"
+            )
             big.pts, big.time_base = frame.pts, frame.time_base
             out.mux(vout.encode(big))
             n += 1
@@ -55,7 +57,9 @@ def ffmpeg_style(src: Path, dst: Path, scale: int, encode: EncodeConfig) -> int:
     return n
 
 
-def one_frame_at_a_time(src: Path, dst: Path, model_name: str, scale: int, encode: EncodeConfig) -> int:
+def one_frame_at_a_time(
+    src: Path, dst: Path, model_name: str, scale: int, encode: EncodeConfig
+) -> int:
     """The loop popular video scripts use (Real-ESRGAN's inference_realesrgan_video.py):
     decode a frame to RGB on the host, run the model on it alone, wait for the result,
     convert back and encode, all on one thread."""
@@ -66,12 +70,17 @@ def one_frame_at_a_time(src: Path, dst: Path, model_name: str, scale: int, encod
         vout.width, vout.height, vout.pix_fmt = vin.width * scale, vin.height * scale, "yuv420p"
         n = 0
         for frame in inp.decode(vin):
-            rgb = torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float() / 255
+            rgb = (
+                torch.from_numpy(frame.to_ndarray(format="rgb24")).permute(2, 0, 1)[None].float()
+                / 255
+            )
             with torch.inference_mode():
                 if model.colour == "luma":  # Y through the model, chroma bicubic: as vidsr does
                     ycc = rgb_to_ycc(rgb)
                     y = model(ycc[:, :1])
-                    cc = torch.nn.functional.interpolate(ycc[:, 1:], scale_factor=scale, mode="bicubic")
+                    cc = torch.nn.functional.interpolate(
+                        ycc[:, 1:], scale_factor=scale, mode="bicubic"
+                    )
                     sr = ycc_to_rgb(torch.cat([y, cc], 1))
                 else:
                     sr = model(rgb)
@@ -103,7 +112,9 @@ def decode_only(src: Path) -> int:
         return sum(1 for _ in inp.decode(video=0))
 
 
-def encode_only(frames: list[av.VideoFrame], dst: Path, encode: EncodeConfig, rate: Fraction) -> int:
+def encode_only(
+    frames: list[av.VideoFrame], dst: Path, encode: EncodeConfig, rate: Fraction
+) -> int:
     with av.open(str(dst), "w") as out:
         v = out.add_stream(encode.codec, rate=rate, options=_options(encode))
         v.width, v.height, v.pix_fmt = frames[0].width, frames[0].height, "yuv420p"
@@ -124,8 +135,15 @@ def _options(encode: EncodeConfig) -> dict[str, str]:
     return opts
 
 
-def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
-               device: torch.device, workers: int = 1, compile_model: bool = False) -> float:
+def model_only(
+    model_name: str,
+    scale: int,
+    size: tuple[int, int],
+    frames: int,
+    device: torch.device,
+    workers: int = 1,
+    compile_model: bool = False,
+) -> float:
     """Frames per second of the model forward alone on pre-loaded tensors on ``device``,
     with the batch size and tiling the pipeline itself chooses for this frame size. On
     the CPU, ``workers`` threads run calls side by side (as the pipeline's workers do);
@@ -133,8 +151,8 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
     from concurrent.futures import ThreadPoolExecutor
 
     from vidsr.device import autocast_dtype, inference_context
-    from vidsr.pipeline.planning import auto_batch_size, auto_tile
     from vidsr.engine.tiling import tiled_apply
+    from vidsr.pipeline.planning import auto_batch_size, auto_tile
 
     model = load_model(model_name, scale).eval().to(device).to(memory_format=torch.channels_last)
     net = torch.compile(model, dynamic=True) if compile_model else model
@@ -142,7 +160,10 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
     batch = auto_batch_size(*size, on_cuda=cuda, learned=model.family != "baseline")
     tile = auto_tile(*size, None, device, model)
     half = autocast_dtype(device, model.supports_half)
-    inputs = [torch.rand(batch, model.in_channels, size[1], size[0], device=device) for _ in range(workers)]
+    inputs = [
+        torch.rand(batch, model.in_channels, size[1], size[0], device=device)
+        for _ in range(workers)
+    ]
 
     def forward(x: torch.Tensor) -> None:
         with torch.inference_mode(), inference_context(device, half):
@@ -153,6 +174,7 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
 
     calls = max(workers, frames // batch)
     with ThreadPoolExecutor(workers) as pool:
+
         def run_all() -> None:
             list(pool.map(forward, [inputs[i % workers] for i in range(calls)]))
             if cuda:
@@ -166,28 +188,42 @@ def model_only(model_name: str, scale: int, size: tuple[int, int], frames: int,
 def peak_rss_mb(src: Path, model: str, scale: int) -> float:
     """Peak resident memory (MB) of a vidsr run in a fresh subprocess."""
     code = (
-        "import resource,sys;from vidsr.pipeline.video import upscale_video;from vidsr.config import RunConfig;"
-        f"upscale_video(sys.argv[1], sys.argv[2], RunConfig(model={model!r}, scale={scale}, device='cpu', overwrite=True));"
+        "import resource,sys;from vidsr.pipeline.video import upscale_video;from vidsr.config "
+        "import RunConfig;"
+        f"upscale_video(sys.argv[1], sys.argv[2], RunConfig(model={model!r}, scale={scale}, "
+        "device='cpu', overwrite=True));"
         "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(src), str(src.with_suffix(".mem.mp4"))],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(src), str(src.with_suffix(".mem.mp4"))],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--size", default="640x360")
     p.add_argument("--frames", type=int, default=100)
     p.add_argument("--scale", type=int, default=2)
-    p.add_argument("--model", default=None, help="learned model to measure (default: fast if shipped)")
+    p.add_argument(
+        "--model", default=None, help="learned model to measure (default: fast if shipped)"
+    )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--preset", default="veryfast")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None, help="CPU model workers (default: one per core)")
-    p.add_argument("--compile", action="store_true", help="also measure the model under torch.compile")
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU model workers (default: one per core)"
+    )
+    p.add_argument(
+        "--compile", action="store_true", help="also measure the model under torch.compile"
+    )
     args = p.parse_args()
     from vidsr.device import cpu_workers_for, resolve_device
 
@@ -200,32 +236,52 @@ def main() -> None:
 
     learned = args.model or default_model(args.scale)
     print(banner())
-    print(f"input {w}x{h} x{args.scale} -> {w * args.scale}x{h * args.scale}, {args.frames} frames, "
-          f"libx264 crf 23 preset {args.preset}, medians of {args.repeats} runs, device {device}"
-          + (f", {workers} CPU model workers x 1 thread" if workers else ""))
+    print(
+        f"input {w}x{h} x{args.scale} -> {w * args.scale}x{h * args.scale}, {args.frames} frames, "
+        f"libx264 crf 23 preset {args.preset}, medians of {args.repeats} runs, device {device}"
+        + (f", {workers} CPU model workers x 1 thread" if workers else "")
+    )
     results: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
         src = render_clip(tmpd / "in.mp4", args.frames, (w, h))
         n = args.frames
 
-        t, _ = median_time(lambda: ffmpeg_style(src, tmpd / "ff.mp4", args.scale, encode), args.repeats)
+        t, _ = median_time(
+            lambda: ffmpeg_style(src, tmpd / "ff.mp4", args.scale, encode), args.repeats
+        )
         results["decode_resize_encode_fps"] = n / t
         t, _ = median_time(lambda: decode_only(src), args.repeats)
         results["decode_only_fps"] = n / t
         with av.open(str(src)) as inp:
-            big = [f.reformat(width=w * args.scale, height=h * args.scale, format="yuv420p") for f in inp.decode(video=0)]
-        t, _ = median_time(lambda: encode_only(big, tmpd / "enc.mp4", encode, Fraction(25)), args.repeats)
+            big = [
+                f.reformat(width=w * args.scale, height=h * args.scale, format="yuv420p")
+                for f in inp.decode(video=0)
+            ]
+        t, _ = median_time(
+            lambda: encode_only(big, tmpd / "enc.mp4", encode, Fraction(25)), args.repeats
+        )
         results["encode_only_fps"] = n / t
-        del big
+        big.clear()  # the frames are big at 4K; the list is not used again
 
         def vidsr_run(model: str, colour: str = "off", compile_model: bool = False) -> None:
             if workers:
                 torch.set_num_threads(1)  # as the CLI does on the CPU
             try:
-                upscale_video(src, tmpd / f"v_{model}.mp4", RunConfig(
-                    model=model, scale=args.scale, device=str(device), overwrite=True, colour=colour,
-                    encode=encode, cpu_workers=workers, compile=compile_model))
+                upscale_video(
+                    src,
+                    tmpd / f"v_{model}.mp4",
+                    RunConfig(
+                        model=model,
+                        scale=args.scale,
+                        device=str(device),
+                        overwrite=True,
+                        colour=colour,
+                        encode=encode,
+                        cpu_workers=workers,
+                        compile=compile_model,
+                    ),
+                )
             finally:
                 torch.set_num_threads(cores)
 
@@ -238,18 +294,24 @@ def main() -> None:
                 torch.set_num_threads(1)
                 side_by_side = model_only(learned, args.scale, (w, h), n, device, workers)
                 torch.set_num_threads(cores)
-                print(f"model alone: {results[key]:.1f} fps as one call with {cores} threads, "
-                      f"{side_by_side:.1f} fps as {workers} one-thread workers")
+                print(
+                    f"model alone: {results[key]:.1f} fps as one call with {cores} threads, "
+                    f"{side_by_side:.1f} fps as {workers} one-thread workers"
+                )
                 results[key] = max(results[key], side_by_side)
             t, _ = median_time(lambda: vidsr_run(learned), args.repeats)
             results[f"vidsr_{learned}_fps"] = n / t
-            t, _ = median_time(lambda: one_frame_at_a_time(src, tmpd / "loop.mp4", learned, args.scale, encode), args.repeats)
+            t, _ = median_time(
+                lambda: one_frame_at_a_time(src, tmpd / "loop.mp4", learned, args.scale, encode),
+                args.repeats,
+            )
             results[f"one_frame_loop_{learned}_fps"] = n / t
             t, _ = median_time(lambda: vidsr_run(learned, colour="shot"), args.repeats)
             results[f"vidsr_{learned}_colour_shot_fps"] = n / t
             if args.compile:
                 results[f"model_only_{learned}_compiled_fps"] = model_only(
-                    learned, args.scale, (w, h), n, device, compile_model=True)
+                    learned, args.scale, (w, h), n, device, compile_model=True
+                )
                 vidsr_run(learned, compile_model=True)  # compile once; later runs reuse the cache
                 t, _ = median_time(lambda: vidsr_run(learned, compile_model=True), args.repeats)
                 results[f"vidsr_{learned}_compiled_fps"] = n / t
@@ -265,13 +327,21 @@ def main() -> None:
     print(f"{'vidsr bicubic / decode-resize-encode':>36}: {ratio:8.1%}")
     if learned != "bicubic":
         floor = min(results["decode_resize_encode_fps"], results[f"model_only_{learned}_fps"])
-        print(f"{'vidsr ' + learned + ' / slowest stage':>36}: {results[f'vidsr_{learned}_fps'] / floor:8.1%}")
+        print(
+            f"{'vidsr ' + learned + ' / slowest stage':>36}: "
+            f"{results[f'vidsr_{learned}_fps'] / floor:8.1%}"
+        )
         if device.type == "cpu":
             # On the CPU the stages share the cores, so they cannot all run at full speed
             # at once: the best possible is when the cores never idle, 1 / (1/a + 1/b).
-            shared = 1 / (1 / results["decode_resize_encode_fps"] + 1 / results[f"model_only_{learned}_fps"])
-            print(f"{'cores-shared ceiling':>36}: {shared:8.1f} fps ({shared / floor:.1%} of the slowest stage); "
-                  f"vidsr reaches {results[f'vidsr_{learned}_fps'] / shared:.1%} of it")
+            shared = 1 / (
+                1 / results["decode_resize_encode_fps"] + 1 / results[f"model_only_{learned}_fps"]
+            )
+            print(
+                f"{'cores-shared ceiling':>36}: {shared:8.1f} fps ({shared / floor:.1%} of the "
+                "slowest stage); "
+                f"vidsr reaches {results[f'vidsr_{learned}_fps'] / shared:.1%} of it"
+            )
     if "peak_rss_mb_short" in results:
         growth = results["peak_rss_mb_10x_longer"] / results["peak_rss_mb_short"] - 1
         print(f"{'peak memory growth, 10x longer':>36}: {growth:8.1%}")

@@ -8,7 +8,6 @@ symmetrically (edge pixel repeated), as MATLAB's ``imresize`` does.
 
 from __future__ import annotations
 
-
 import cv2
 import numpy as np
 import torch
@@ -114,10 +113,14 @@ class PolyphaseUpsampler(nn.Module):
         wide = np.empty((h, w * s), np.float32)
         for p in range(s):
             kernel = self.taps_np[p][None, :]
-            wide[:, p::s] = cv2.filter2D(plane, -1, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT)
+            wide[:, p::s] = cv2.filter2D(
+                plane, -1, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT
+            )
         for p in range(s):
             kernel = self.taps_np[p][:, None]
-            out[p::s, :] = cv2.filter2D(wide, -1, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT)
+            out[p::s, :] = cv2.filter2D(
+                wide, -1, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT
+            )
 
     def upsample_u8(self, plane: np.ndarray) -> np.ndarray:
         """8-bit CPU path: ``(H, W)`` uint8 codes in, ``(s*H, s*W)`` uint8 codes out.
@@ -134,25 +137,36 @@ class PolyphaseUpsampler(nn.Module):
         wide = np.empty((h, w * s), np.int16)
         for p in range(s):
             kernel = self.taps_np[p][None, :] * 16.0
-            wide[:, p::s] = cv2.filter2D(plane, cv2.CV_16S, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT)
+            wide[:, p::s] = cv2.filter2D(
+                plane, cv2.CV_16S, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT
+            )
         tall = np.empty((h * s, w * s), np.int16)
         for p in range(s):
             kernel = self.taps_np[p][:, None] / 16.0
-            tall[p::s, :] = cv2.filter2D(wide, cv2.CV_16S, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT)
+            tall[p::s, :] = cv2.filter2D(
+                wide, cv2.CV_16S, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT
+            )
         np.maximum(tall, 0, out=tall)  # overshoot below black; above white saturates next
         return cv2.convertScaleAbs(tall)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
             return x
-        if x.device.type == "cpu" and x.dtype == torch.float32 and not x.requires_grad and min(x.shape[-2:]) > self.radius:
+        if (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and not x.requires_grad
+            and min(x.shape[-2:]) > self.radius
+        ):
             return self._forward_cv2(x)
         return self._upsample_axis(self._upsample_axis(x, 3), 2)
 
     @torch.compiler.disable  # OpenCV code: torch.compile runs it as is instead of tracing it
     def _forward_cv2(self, x: torch.Tensor) -> torch.Tensor:
         planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
-        out = np.empty((planes.shape[0], x.shape[-2] * self.scale, x.shape[-1] * self.scale), np.float32)
+        out = np.empty(
+            (planes.shape[0], x.shape[-2] * self.scale, x.shape[-1] * self.scale), np.float32
+        )
         for plane, target in zip(planes, out):
             self._upsample_plane_cv2(plane, target)
         return torch.from_numpy(out).reshape(*x.shape[:-2], *out.shape[-2:])
@@ -187,5 +201,3 @@ def resize_plane(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def lanczos_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Lanczos-3 upscaling of ``(N, C, H, W)`` float by an integer ``scale``."""
     return PolyphaseUpsampler(scale, "lanczos").to(x.device)(x)
-
-

@@ -74,8 +74,10 @@ class SRCNNTutorial(nn.Module):
         mods: list[nn.Module] = []
         c_in = 3
         for _ in range(layers - 1):
-            mods += [nn.Conv2d(c_in, filters, 3, padding=1, padding_mode="replicate"),
-                     nn.LeakyReLU(slope, inplace=True)]
+            mods += [
+                nn.Conv2d(c_in, filters, 3, padding=1, padding_mode="replicate"),
+                nn.LeakyReLU(slope, inplace=True),
+            ]
             c_in = filters
         mods.append(nn.Conv2d(c_in, 3, 3, padding=1, padding_mode="replicate"))
         self.body = nn.Sequential(*mods)

@@ -85,7 +85,13 @@ def make_video(
                 # mov_text samples carry a 2-byte length prefix; SubRip packets are plain text.
                 data = text if path.suffix == ".mkv" else len(text).to_bytes(2, "big") + text
                 packet = av.Packet(data)
-                packet.stream, packet.pts, packet.dts, packet.duration, packet.time_base = sstream, pts, pts, 500, tb
+                packet.stream, packet.pts, packet.dts, packet.duration, packet.time_base = (
+                    sstream,
+                    pts,
+                    pts,
+                    500,
+                    tb,
+                )
                 out.mux(packet)
         for packet in video.encode():
             out.mux(packet)
@@ -123,12 +129,19 @@ def packet_payloads(path: Path, kind: str) -> list[bytes]:
         return [bytes(p) for p in c.demux(streams) if p.size > 0 and bytes(p) != b"\0\0"]
 
 
-def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, timeout: float = 120, env: dict | None = None
+) -> subprocess.CompletedProcess:
     """Run ``python -m vidsr ARGS`` in a subprocess (as a user would), capturing output."""
     full_env = dict(os.environ, **(env or {}))
     full_env.pop("VIDSR_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "vidsr", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
+    return subprocess.run(
+        [sys.executable, "-m", "vidsr", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
 
 
 @pytest.fixture

@@ -23,8 +23,20 @@ def run_case(case: Path) -> dict:
     record: dict = {"case": case.name}
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(std):
-            record["rc"] = main(["upscale", str(case), "-o", str(out), "--model", "bicubic",
-                                 "--device", "cpu", "--color", "shot"])
+            record["rc"] = main(
+                [
+                    "upscale",
+                    str(case),
+                    "-o",
+                    str(out),
+                    "--model",
+                    "bicubic",
+                    "--device",
+                    "cpu",
+                    "--color",
+                    "shot",
+                ]
+            )
     except BaseException:  # noqa: BLE001 - any escape from main() is a finding
         record["rc"] = None
         record["traceback"] = traceback.format_exc()
@@ -41,7 +53,11 @@ def run_case(case: Path) -> dict:
 def main() -> None:
     cases_file, results_file = Path(sys.argv[1]), Path(sys.argv[2])
     logging.basicConfig(level=logging.WARNING, filename=str(results_file) + ".log")
-    done = {json.loads(line)["case"] for line in results_file.read_text().splitlines()} if results_file.exists() else set()
+    done = (
+        {json.loads(line)["case"] for line in results_file.read_text().splitlines()}
+        if results_file.exists()
+        else set()
+    )
     for name in cases_file.read_text().split():
         case = Path(name)
         if case.name in done:

@@ -36,8 +36,13 @@ def test_output_size_odd_input(name: str, scale: int) -> None:
 def test_srmodel_wrapper_contract(name: str, scale: int) -> None:
     e = REGISTRY[name]
     model = SRModel(
-        e.build(scale), name=name, family=e.family, scale=scale, colour=e.colour,
-        multiple_of=e.multiple_of, supports_half=e.supports_half,
+        e.build(scale),
+        name=name,
+        family=e.family,
+        scale=scale,
+        colour=e.colour,
+        multiple_of=e.multiple_of,
+        supports_half=e.supports_half,
         receptive_radius=e.receptive_radius,
     ).eval()
     with torch.inference_mode():

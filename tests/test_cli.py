@@ -57,18 +57,24 @@ def test_file_without_video_stream(tmp_path: Path) -> None:
     with av.open(str(path), "w", format="mp4") as out:
         stream = out.add_stream("aac", rate=48000)
         for i in range(10):
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame = av.AudioFrame.from_ndarray(
+                np.zeros((1, 1024), np.float32), format="fltp", layout="mono"
+            )
             frame.sample_rate, frame.pts = 48000, i * 1024
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
-    assert_one_line_error(run_cli("upscale", str(path), "-o", str(tmp_path / "o.mp4")), "no video stream")
+    assert_one_line_error(
+        run_cli("upscale", str(path), "-o", str(tmp_path / "o.mp4")), "no video stream"
+    )
 
 
 @pytest.mark.slow
 def test_unknown_model(tmp_path: Path, tiny_video: Path) -> None:
-    result = run_cli("upscale", str(tiny_video), "--model", "nonesuch", "-o", str(tmp_path / "o.mp4"))
+    result = run_cli(
+        "upscale", str(tiny_video), "--model", "nonesuch", "-o", str(tmp_path / "o.mp4")
+    )
     assert_one_line_error(result, "unknown model", "nonesuch")
     assert not (tmp_path / "o.mp4").exists()
 
@@ -82,22 +88,30 @@ def test_unsupported_scale_is_a_one_line_usage_error(tiny_video: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("option,value", [("--batch-size", "0"), ("--tile", "-8"), ("--crf", "-1"), ("--gop", "0")])
+@pytest.mark.parametrize(
+    "option,value", [("--batch-size", "0"), ("--tile", "-8"), ("--crf", "-1"), ("--gop", "0")]
+)
 def test_zero_or_negative_values(tmp_path: Path, tiny_video: Path, option: str, value: str) -> None:
     out = tmp_path / "o.mp4"
-    assert_one_line_error(run_cli("upscale", str(tiny_video), option, value, "-o", str(out)), option)
+    assert_one_line_error(
+        run_cli("upscale", str(tiny_video), option, value, "-o", str(out)), option
+    )
     assert not out.exists()
 
 
 @pytest.mark.slow
 def test_codec_that_cannot_go_in_container(tmp_path: Path, tiny_video: Path) -> None:
-    result = run_cli("upscale", str(tiny_video), "--codec", "prores_ks", "-o", str(tmp_path / "o.webm"))
+    result = run_cli(
+        "upscale", str(tiny_video), "--codec", "prores_ks", "-o", str(tmp_path / "o.webm")
+    )
     assert_one_line_error(result, "prores_ks", ".webm")
 
 
 @pytest.mark.slow
 def test_unknown_codec(tmp_path: Path, tiny_video: Path) -> None:
-    result = run_cli("upscale", str(tiny_video), "--codec", "h265000", "-o", str(tmp_path / "o.mp4"))
+    result = run_cli(
+        "upscale", str(tiny_video), "--codec", "h265000", "-o", str(tmp_path / "o.mp4")
+    )
     assert_one_line_error(result, "unknown encoder")
 
 
@@ -141,9 +155,28 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     out = tmp_path / "long_x4.mp4"
     partial = tmp_path / "long_x4.partial.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(out), "--scale", "4",
-         "--model", "lanczos", "--device", "cpu", "--batch-size", "1", "--preset", "slow"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vidsr",
+            "upscale",
+            str(src),
+            "-o",
+            str(out),
+            "--scale",
+            "4",
+            "--model",
+            "lanczos",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "1",
+            "--preset",
+            "slow",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
         # SIGINT ignored: give the child the default handler, as a terminal would.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -167,9 +200,28 @@ def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "t_x4.mp4"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(out), "--scale", "4",
-         "--model", "lanczos", "--device", "cpu", "--batch-size", "1", "--preset", "slow"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "vidsr",
+            "upscale",
+            str(src),
+            "-o",
+            str(out),
+            "--scale",
+            "4",
+            "--model",
+            "lanczos",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "1",
+            "--preset",
+            "slow",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while not (tmp_path / "t_x4.partial.mp4").exists() and time.monotonic() < deadline:

@@ -32,13 +32,22 @@ class CastNet(nn.Module):
 
 @pytest.fixture
 def cast_model(monkeypatch: pytest.MonkeyPatch) -> str:
-    entry = ModelEntry(name="test-cast", family="test", scales=(2,), colour="rgb", build=CastNet,
-                       description="test model with a colour cast", receptive_radius=3)
+    entry = ModelEntry(
+        name="test-cast",
+        family="test",
+        scales=(2,),
+        colour="rgb",
+        build=CastNet,
+        description="test model with a colour cast",
+        receptive_radius=3,
+    )
     monkeypatch.setitem(REGISTRY, "test-cast", entry)
     return "test-cast"
 
 
-def three_shot_frames(per_shot: int = 12, size: tuple[int, int] = (64, 48)) -> tuple[list[np.ndarray], list[int]]:
+def three_shot_frames(
+    per_shot: int = 12, size: tuple[int, int] = (64, 48)
+) -> tuple[list[np.ndarray], list[int]]:
     """Three shots with different scenes and palettes; returns frames and cut indices."""
     w, h = size
     rng = np.random.default_rng(1)
@@ -69,12 +78,32 @@ def mean_rgb_error_per_shot(src: Path, out: Path, cuts: list[int]) -> list[np.nd
 
 def test_shot_matching_removes_cast_without_leaking(tmp_path: Path, cast_model: str) -> None:
     frames, cuts = three_shot_frames()
-    src = make_video(tmp_path / "shots.mkv", n=len(frames), codec="ffv1", pix_fmt="yuv444p", frames=frames)
+    src = make_video(
+        tmp_path / "shots.mkv", n=len(frames), codec="ffv1", pix_fmt="yuv444p", frames=frames
+    )
     outputs = {}
     for mode in ("off", "shot"):
         out = tmp_path / f"out_{mode}.mkv"
-        code = main(["upscale", str(src), "-o", str(out), "--model", cast_model, "--scale", "2",
-                     "--device", "cpu", "--codec", "ffv1", "--pix-fmt", "yuv444p", "--color", mode])
+        code = main(
+            [
+                "upscale",
+                str(src),
+                "-o",
+                str(out),
+                "--model",
+                cast_model,
+                "--scale",
+                "2",
+                "--device",
+                "cpu",
+                "--codec",
+                "ffv1",
+                "--pix-fmt",
+                "yuv444p",
+                "--color",
+                mode,
+            ]
+        )
         assert code == 0
         outputs[mode] = mean_rgb_error_per_shot(src, out, cuts)
     for shot_off, shot_on in zip(outputs["off"], outputs["shot"]):

@@ -10,13 +10,13 @@ import pytest
 from PIL import Image
 
 from vidsr.cli import compare_cmd
-from vidsr.eval.compare import GAP, LABEL_HEIGHT, comparison_panels, render_panels
+from vidsr.engine.upscaler import load_model
 from vidsr.errors import OptionError, OutputExistsError
+from vidsr.eval.compare import GAP, LABEL_HEIGHT, comparison_panels, render_panels
 from vidsr.eval.evaluate import upscale_rgb
+from vidsr.eval.resize import bicubic_downscale
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import SRModel
-from vidsr.eval.resize import bicubic_downscale
-from vidsr.engine.upscaler import load_model
 
 
 def _hr(h: int = 42, w: int = 50) -> np.ndarray:
@@ -31,8 +31,9 @@ def test_luma_model_rgb_output_is_close_to_rgb_bicubic() -> None:
     """Y from the luma model + bicubic chroma ~ bicubic on RGB (same linear filter)."""
     lr = bicubic_downscale(_hr(40, 48), 2)
     luma = upscale_rgb(load_model("bicubic", 2), lr)
-    rgb = upscale_rgb(SRModel(PolyphaseUpsampler(2), name="b", family="test", scale=2,
-                              colour="rgb"), lr)
+    rgb = upscale_rgb(
+        SRModel(PolyphaseUpsampler(2), name="b", family="test", scale=2, colour="rgb"), lr
+    )
     assert luma.shape == rgb.shape == (40, 48, 3) and luma.dtype == np.uint8
     assert np.abs(luma.astype(int) - rgb.astype(int)).max() <= 3
 
@@ -63,8 +64,18 @@ def test_cli_writes_the_image(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     out = tmp_path / "cmp.png"
     parser = argparse.ArgumentParser()
     compare_cmd.register(parser.add_subparsers())
-    argv = ["compare", str(src), "-m", "bicubic,lanczos", "-s", "2", "-o", str(out),
-            "--device", "cpu"]
+    argv = [
+        "compare",
+        str(src),
+        "-m",
+        "bicubic,lanczos",
+        "-s",
+        "2",
+        "-o",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     args = parser.parse_args(argv)
     assert args.func(args) == 0
     assert Image.open(out).size == (3 * 50 + 2 * GAP, 42 + LABEL_HEIGHT)

@@ -25,7 +25,9 @@ def textured(seed: int, h: int, w: int) -> np.ndarray:
     img = np.stack([xx / w * 200, yy / h * 200, (xx + yy) / (h + w) * 255], -1)
     for _ in range(6):
         y0, x0 = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        img[y0 : y0 + rng.integers(4, h // 2), x0 : x0 + rng.integers(4, w // 2)] = rng.integers(0, 256, 3)
+        img[y0 : y0 + rng.integers(4, h // 2), x0 : x0 + rng.integers(4, w // 2)] = rng.integers(
+            0, 256, 3
+        )
     return img.clip(0, 255).astype(np.uint8)
 
 
@@ -68,7 +70,9 @@ def test_images_deterministic_for_a_seed(image_dir: Path, tmp_path: Path) -> Non
     cfg = DatasetConfig(scale=2, patch=16, seed=3, shard_size=7)
     m1 = build_dataset([image_dir], tmp_path / "a", cfg)
     build_dataset([image_dir], tmp_path / "b", cfg)
-    build_dataset([image_dir], tmp_path / "c", DatasetConfig(scale=2, patch=16, seed=4, shard_size=7))
+    build_dataset(
+        [image_dir], tmp_path / "c", DatasetConfig(scale=2, patch=16, seed=4, shard_size=7)
+    )
     assert files_bytes(tmp_path / "a") == files_bytes(tmp_path / "b")
     assert files_bytes(tmp_path / "a") != files_bytes(tmp_path / "c")
     assert m1["count"] == sum(s["count"] for s in m1["shards"]) > 7
@@ -89,8 +93,13 @@ def test_lr_patches_are_bicubic_of_hr(image_dir: Path, tmp_path: Path) -> None:
 
 
 def test_video_skips_black_and_duplicates_and_is_deterministic(video: Path, tmp_path: Path) -> None:
-    cfg = DatasetConfig(scale=2, patch=16, seed=1, max_patches=4,
-                        degradations=(parse_spec("h264:30"), parse_spec("noise:2")))
+    cfg = DatasetConfig(
+        scale=2,
+        patch=16,
+        seed=1,
+        max_patches=4,
+        degradations=(parse_spec("h264:30"), parse_spec("noise:2")),
+    )
     m = build_dataset([video], tmp_path / "v1", cfg)
     build_dataset([video], tmp_path / "v2", cfg)
     assert files_bytes(tmp_path / "v1") == files_bytes(tmp_path / "v2")
@@ -138,16 +147,21 @@ def test_capped_video_sample_covers_every_shot(three_shot_video: Path, tmp_path:
 
 
 def test_uncapped_video_record_has_no_plan(three_shot_video: Path, tmp_path: Path) -> None:
-    record = build_dataset([three_shot_video], tmp_path / "c",
-                           DatasetConfig(scale=2, patch=16, max_patches=1))["inputs"][0]
+    record = build_dataset(
+        [three_shot_video], tmp_path / "c", DatasetConfig(scale=2, patch=16, max_patches=1)
+    )["inputs"][0]
     assert "shots" not in record and "frame_indices" not in record
     assert record["frames_seen"] == 36 and record["skipped"]["black"] == 1
 
 
-VID4_CALENDAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4" / "calendar.mkv"
+VID4_CALENDAR = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "video" / "Vid4" / "calendar.mkv"
+)
 
 
-@pytest.mark.skipif(not VID4_CALENDAR.is_file(), reason=f"shared Vid4 clip absent ({VID4_CALENDAR}); present in CI")
+@pytest.mark.skipif(
+    not VID4_CALENDAR.is_file(), reason=f"shared Vid4 clip absent ({VID4_CALENDAR}); present in CI"
+)
 def test_dataset_from_a_real_clip(tmp_path: Path) -> None:
     """The builder on a real video (Vid4 calendar, 41 frames, one shot): a capped sample
     spread over the clip, deterministic, LR the bicubic of HR."""
@@ -246,8 +260,11 @@ def test_codec_mode_from_video_uses_runs_of_frames(tmp_path: Path) -> None:
     assert m["degradations"] == [spec.spec()]
     again = build_dataset([clip], tmp_path / "w", cfg)
     assert files_bytes(tmp_path / "v") == files_bytes(tmp_path / "w") and again == m
-    capped = build_dataset([clip], tmp_path / "c", DatasetConfig(
-        scale=2, patch=16, seed=2, codec=spec, max_patches=8, max_frames=1))
+    capped = build_dataset(
+        [clip],
+        tmp_path / "c",
+        DatasetConfig(scale=2, patch=16, seed=2, codec=spec, max_patches=8, max_frames=1),
+    )
     assert capped["inputs"][0]["frames_used"] == 1
 
 
@@ -258,12 +275,50 @@ def test_cli_codec_degradation(image_dir: Path, tmp_path: Path) -> None:
 
     out = tmp_path / "cli"
     spec = "web:frames=4-5:window=16:crf=30"
-    assert train_cmd.standalone(dataset_cmd.register, [
-        "dataset", "build", "--out", str(out), "--scale", "2", "--patch", "16",
-        "--degrade", spec, "--degrade", "noise:1", "--sequences", "2", str(image_dir)]) == 0
+    assert (
+        train_cmd.standalone(
+            dataset_cmd.register,
+            [
+                "dataset",
+                "build",
+                "--out",
+                str(out),
+                "--scale",
+                "2",
+                "--patch",
+                "16",
+                "--degrade",
+                spec,
+                "--degrade",
+                "noise:1",
+                "--sequences",
+                "2",
+                str(image_dir),
+            ],
+        )
+        == 0
+    )
     m = json.loads((out / "manifest.json").read_text())
     assert m["degradations"][0].startswith("codec:x264:crf=30-30:") and m["count"] > 0
     assert m["degradations"][1] == "noise:1" and m["settings"]["sequences"] == 2
-    assert train_cmd.standalone(dataset_cmd.register, [
-        "dataset", "build", "--out", str(tmp_path / "bad"), "--scale", "2", "--patch", "16",
-        "--degrade", "web", "--degrade", "dvd", str(image_dir)]) != 0
+    assert (
+        train_cmd.standalone(
+            dataset_cmd.register,
+            [
+                "dataset",
+                "build",
+                "--out",
+                str(tmp_path / "bad"),
+                "--scale",
+                "2",
+                "--patch",
+                "16",
+                "--degrade",
+                "web",
+                "--degrade",
+                "dvd",
+                str(image_dir),
+            ],
+        )
+        != 0
+    )

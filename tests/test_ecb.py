@@ -64,7 +64,8 @@ def test_the_branches_change_the_function() -> None:
     x = torch.rand(1, 2, 6, 6)
     plain = torch.nn.functional.conv2d(
         torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"),
-        block.conv3.weight, block.conv3.bias,
+        block.conv3.weight,
+        block.conv3.bias,
     )
     assert (block.branches(x) - plain).abs().max() > 1e-2
 

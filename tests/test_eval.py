@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from vidsr.cli import eval_cmd
+from vidsr.engine.upscaler import available_scales, load_model
 from vidsr.errors import InputError, ModelError
 from vidsr.eval.evaluate import evaluate, iter_hr_images
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
-from vidsr.engine.upscaler import available_scales, load_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SET5 = DATA / "images" / "Set5"
@@ -97,8 +97,9 @@ def test_rgb_model_on_grey_image_matches_luma_path(tmp_path: Path) -> None:
     """An RGB model on a grayscale image is scored on the grey plane, like a luma model."""
     grey = _pattern(1)[0][:, :, 0]
     Image.fromarray(grey).save(tmp_path / "g.png")
-    rgb_bicubic = SRModel(PolyphaseUpsampler(2), name="rgb-bicubic", family="test",
-                          scale=2, colour="rgb")
+    rgb_bicubic = SRModel(
+        PolyphaseUpsampler(2), name="rgb-bicubic", family="test", scale=2, colour="rgb"
+    )
     report = evaluate(rgb_bicubic, [tmp_path / "g.png"])
     assert report.psnr == pytest.approx(report.bicubic_psnr, abs=0.05)
     assert report.ssim == pytest.approx(report.bicubic_ssim, abs=1e-3)
@@ -107,8 +108,16 @@ def test_rgb_model_on_grey_image_matches_luma_path(tmp_path: Path) -> None:
 def _args(paths: list[Path], **kw: object) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     eval_cmd.register(parser.add_subparsers())
-    argv = ["eval", *map(str, paths), "--model", str(kw.get("model", "bicubic")),
-            "--scale", str(kw.get("scale", 3)), "--device", "cpu"]
+    argv = [
+        "eval",
+        *map(str, paths),
+        "--model",
+        str(kw.get("model", "bicubic")),
+        "--scale",
+        str(kw.get("scale", 3)),
+        "--device",
+        "cpu",
+    ]
     if kw.get("json"):
         argv.append("--json")
     return parser.parse_args(argv)
@@ -156,9 +165,7 @@ VGG = DATA / "weights" / "vgg16_caffe_imagenet_conv1_1-conv3_3.npz"
 
 
 @pytest.mark.skipif(not VGG.is_file(), reason=f"shared VGG16 weights absent ({VGG})")
-def test_vgg_feature_distance_in_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_vgg_feature_distance_in_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hr = _pattern(1, 36, 40)[0]
     Image.fromarray(hr).save(tmp_path / "a.png")
     distance = eval_cmd.VGGDistance(str(VGG), ("relu2_2",), "cpu")

@@ -15,9 +15,9 @@ from spandrel.architectures.Compact import Compact
 from spandrel.architectures.DnCNN import DnCNN
 from spandrel.architectures.ESRGAN import ESRGAN
 
-from vidsr.errors import ModelError
 from vidsr.engine.external import load_external
 from vidsr.engine.upscaler import load_model
+from vidsr.errors import ModelError
 
 
 def _compact(scale: int) -> torch.nn.Module:

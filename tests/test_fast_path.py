@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 import torch
 from conftest import frame_times, read_frames
-from vidsr.models.baselines import resize_plane
 
 import vidsr
 from vidsr import EncodeConfig, RunConfig
+from vidsr.models.baselines import resize_plane
 
 WIDTH, HEIGHT = 64, 48
 SCALE = 2
@@ -37,11 +37,13 @@ TIME_BASE = Fraction(1, 1000)
 # inverse, which moves Y by up to 0.05 code on a round trip and would blur the bounds below.
 _KR, _KB = 0.299, 0.114
 _KG = 1.0 - _KR - _KB
-RGB_TO_YCBCR = np.array([
-    [_KR, _KG, _KB],
-    [-_KR / (2 * (1 - _KB)), -_KG / (2 * (1 - _KB)), 0.5],
-    [0.5, -_KG / (2 * (1 - _KR)), -_KB / (2 * (1 - _KR))],
-])
+RGB_TO_YCBCR = np.array(
+    [
+        [_KR, _KG, _KB],
+        [-_KR / (2 * (1 - _KB)), -_KG / (2 * (1 - _KB)), 0.5],
+        [0.5, -_KG / (2 * (1 - _KR)), -_KB / (2 * (1 - _KR))],
+    ]
+)
 YCBCR_TO_RGB = np.linalg.inv(RGB_TO_YCBCR)
 CHROMA_OFFSET = np.array([0.0, 0.5, 0.5])
 
@@ -83,12 +85,18 @@ def encode_planes(rgb: np.ndarray, subsampled: bool) -> tuple[np.ndarray, np.nda
     ycbcr = rgb_to_ycbcr(rgb)
     y, cb, cr = (ycbcr[..., i] for i in range(3))
     if subsampled:
-        cb, cr = (cv2.resize(c, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA) for c in (cb, cr))
+        cb, cr = (
+            cv2.resize(c, (WIDTH // 2, HEIGHT // 2), interpolation=cv2.INTER_AREA) for c in (cb, cr)
+        )
     return tuple(np.clip(np.rint(p * 255.0), 0, 255).astype(np.uint8) for p in (y, cb, cr))  # type: ignore[return-value]
 
 
-def write_yuv_video(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]], pix_fmt: str,
-                    pts_ms: list[int]) -> Path:
+def write_yuv_video(
+    path: Path,
+    frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    pix_fmt: str,
+    pts_ms: list[int],
+) -> Path:
     """Lossless (FFV1) video of the given code planes, tagged full-range BT.601."""
     height, width = frames[0][0].shape
     with av.open(str(path), "w") as out:
@@ -97,7 +105,12 @@ def write_yuv_video(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.nd
         video.time_base = TIME_BASE
         cc = video.codec_context
         cc.time_base = TIME_BASE
-        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = BT601, BT601, BT601, FULL_RANGE
+        cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range = (
+            BT601,
+            BT601,
+            BT601,
+            FULL_RANGE,
+        )
         for planes, pts in zip(frames, pts_ms):
             frame = av.VideoFrame(width, height, pix_fmt)
             for plane, data in zip(frame.planes, planes):
@@ -115,7 +128,8 @@ def write_yuv_video(path: Path, frames: list[tuple[np.ndarray, np.ndarray, np.nd
 def frame_planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The decoded frame's three 8-bit code planes, without any conversion."""
     return tuple(  # type: ignore[return-value]
-        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy() for p in frame.planes[:3]
+        np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy()
+        for p in frame.planes[:3]
     )
 
 
@@ -146,7 +160,9 @@ def reference_upscale(model: vidsr.SRModel, rgb: np.ndarray) -> np.ndarray:
     ycbcr = rgb_to_ycbcr(rgb)
     h, w = ycbcr.shape[:2]
     with torch.inference_mode():
-        big_y = model(torch.from_numpy(np.ascontiguousarray(ycbcr[..., 0]))[None, None])[0, 0].numpy()
+        big_y = model(torch.from_numpy(np.ascontiguousarray(ycbcr[..., 0]))[None, None])[
+            0, 0
+        ].numpy()
     big_c = bicubic(ycbcr[..., 1:].transpose(2, 0, 1), (h * SCALE, w * SCALE))
     return np.dstack([big_y, big_c[0], big_c[1]])
 
@@ -195,11 +211,20 @@ def test_yuv_path_matches_the_rgb_path(tmp_path: Path, pix_fmt: str, model_name:
     n = 5
     pts_ms = [0, 40, 80, 120, 160]
     subsampled = pix_fmt == "yuv420p"
-    src = write_yuv_video(tmp_path / "in.mkv", [encode_planes(pattern_rgb(i), subsampled) for i in range(n)],
-                          pix_fmt, pts_ms)
+    src = write_yuv_video(
+        tmp_path / "in.mkv",
+        [encode_planes(pattern_rgb(i), subsampled) for i in range(n)],
+        pix_fmt,
+        pts_ms,
+    )
     dst = tmp_path / "out.mkv"
-    config = RunConfig(model=model_name, scale=SCALE, device="cpu", colour="off",
-                       encode=EncodeConfig(codec="ffv1", pix_fmt=pix_fmt))
+    config = RunConfig(
+        model=model_name,
+        scale=SCALE,
+        device="cpu",
+        colour="off",
+        encode=EncodeConfig(codec="ffv1", pix_fmt=pix_fmt),
+    )
     summary = vidsr.upscale_video(src, dst, config=config)
     assert summary.frames == n
 
@@ -207,19 +232,33 @@ def test_yuv_path_matches_the_rgb_path(tmp_path: Path, pix_fmt: str, model_name:
     inputs, outputs = read_frames(src), read_frames(dst)
     assert len(outputs) == n
     assert frame_times(dst) == [Fraction(p, 1000) for p in pts_ms]
-    plane_tol = np.array([LUMA_TOLERANCE[model_name], CHROMA_TOLERANCE[pix_fmt], CHROMA_TOLERANCE[pix_fmt]])
+    plane_tol = np.array(
+        [LUMA_TOLERANCE[model_name], CHROMA_TOLERANCE[pix_fmt], CHROMA_TOLERANCE[pix_fmt]]
+    )
     stats = []
     for index, (lr, sr) in enumerate(zip(inputs, outputs)):
         assert (sr.width, sr.height, sr.format.name) == (WIDTH * SCALE, HEIGHT * SCALE, pix_fmt)
         expected = reference_upscale(model, ycbcr_to_rgb(full_ycbcr(*frame_planes(lr))))
         got = full_ycbcr(*frame_planes(sr))
-        plane_err = np.abs(got - expected).reshape(-1, 3).max(axis=0).astype(np.float64) * 255.0  # in codes
-        rgb_diff = np.abs(to_rgb8(ycbcr_to_rgb(got)).astype(np.int16) - to_rgb8(ycbcr_to_rgb(expected)))
-        stats.append((plane_err.round(3).tolist(), round(float(rgb_diff.mean()), 3), int(rgb_diff.max())))
-        assert (plane_err <= plane_tol).all(), f"frame {index}: |Y, Cb, Cr error| {plane_err} > {plane_tol}"
+        plane_err = (
+            np.abs(got - expected).reshape(-1, 3).max(axis=0).astype(np.float64) * 255.0
+        )  # in codes
+        rgb_diff = np.abs(
+            to_rgb8(ycbcr_to_rgb(got)).astype(np.int16) - to_rgb8(ycbcr_to_rgb(expected))
+        )
+        stats.append(
+            (plane_err.round(3).tolist(), round(float(rgb_diff.mean()), 3), int(rgb_diff.max()))
+        )
+        assert (plane_err <= plane_tol).all(), (
+            f"frame {index}: |Y, Cb, Cr error| {plane_err} > {plane_tol}"
+        )
         assert rgb_diff.max() <= RGB_MAX_DIFF, f"frame {index}: max RGB |diff| {rgb_diff.max()}"
-        assert rgb_diff.mean() <= RGB_MEAN_DIFF, f"frame {index}: mean RGB |diff| {rgb_diff.mean():.3f}"
-    print(f"{model_name} {pix_fmt}: (max |Y, Cb, Cr| error, mean, max RGB |diff|) per frame: {stats}")
+        assert rgb_diff.mean() <= RGB_MEAN_DIFF, (
+            f"frame {index}: mean RGB |diff| {rgb_diff.mean():.3f}"
+        )
+    print(
+        f"{model_name} {pix_fmt}: (max |Y, Cb, Cr| error, mean, max RGB |diff|) per frame: {stats}"
+    )
 
 
 # -- 2. batching and overlap keep every frame, in order -----------------------------------
@@ -232,7 +271,9 @@ def grey_step_planes(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """4:2:0 planes of frame ``index``: Y at ``LEVELS[index]`` plus a smooth +-8 code
     texture that moves with the index, chroma 128 plus a smaller moving texture."""
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
-    texture = 8 * np.sin(2 * np.pi * (xx / 23 + yy / 17) + index) * np.cos(2 * np.pi * yy / 29 - index)
+    texture = (
+        8 * np.sin(2 * np.pi * (xx / 23 + yy / 17) + index) * np.cos(2 * np.pi * yy / 29 - index)
+    )
     y = np.rint(LEVELS[index] + texture).astype(np.uint8)
     cyy, cxx = np.mgrid[0 : HEIGHT // 2, 0 : WIDTH // 2]
     cb = np.rint(128 + 6 * np.sin(2 * np.pi * cxx / 13 + index)).astype(np.uint8)
@@ -244,7 +285,9 @@ def grey_step_planes(index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def grey_steps(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """7 lossless, distinguishable frames at a variable frame rate."""
     planes = [grey_step_planes(i) for i in range(len(LEVELS))]
-    return write_yuv_video(tmp_path_factory.mktemp("steps") / "steps.mkv", planes, "yuv420p", VFR_PTS_MS)
+    return write_yuv_video(
+        tmp_path_factory.mktemp("steps") / "steps.mkv", planes, "yuv420p", VFR_PTS_MS
+    )
 
 
 def box_down(plane: np.ndarray) -> np.ndarray:
@@ -254,7 +297,9 @@ def box_down(plane: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.parametrize("model_name", ["bicubic", "fast"])
-def test_batching_keeps_every_frame_in_order(tmp_path: Path, grey_steps: Path, model_name: str) -> None:
+def test_batching_keeps_every_frame_in_order(
+    tmp_path: Path, grey_steps: Path, model_name: str
+) -> None:
     """Batches of 1, of 3 (3 + 3 + a partial 1) and the automatic size (8 here: one
     partial batch of 7), with one-slot queues so decode, compute and encode overlap as
     tightly as they can, each give exactly 7 frames where output frame i is input frame i:
@@ -274,18 +319,29 @@ def test_batching_keeps_every_frame_in_order(tmp_path: Path, grey_steps: Path, m
     runs = {}
     for batch_size in (1, 3, None):
         dst = tmp_path / f"b{batch_size}.mkv"
-        config = RunConfig(model=model_name, scale=SCALE, device="cpu", batch_size=batch_size, colour="off",
-                           queue_size=1, encode=EncodeConfig(codec="ffv1", pix_fmt="yuv420p"))
+        config = RunConfig(
+            model=model_name,
+            scale=SCALE,
+            device="cpu",
+            batch_size=batch_size,
+            colour="off",
+            queue_size=1,
+            encode=EncodeConfig(codec="ffv1", pix_fmt="yuv420p"),
+        )
         summary = vidsr.upscale_video(grey_steps, dst, config=config)
         assert summary.frames == len(LEVELS), f"batch_size={batch_size}"
         frames = [frame_planes(f) for f in read_frames(dst)]
         assert len(frames) == len(LEVELS), f"batch_size={batch_size}"
-        assert frame_times(dst) == [Fraction(p, 1000) for p in VFR_PTS_MS], f"batch_size={batch_size}"
+        assert frame_times(dst) == [Fraction(p, 1000) for p in VFR_PTS_MS], (
+            f"batch_size={batch_size}"
+        )
         for index, (out, own) in enumerate(zip(frames, inputs)):
             where = f"batch_size={batch_size}, frame {index}"
             assert out[0].shape == (HEIGHT * SCALE, WIDTH * SCALE), where
             level_error = abs(out[0].mean() - own[0].mean())
-            assert level_error <= 0.5, f"{where}: mean Y {out[0].mean():.1f}, input's {own[0].mean():.1f}"
+            assert level_error <= 0.5, (
+                f"{where}: mean Y {out[0].mean():.1f}, input's {own[0].mean():.1f}"
+            )
             for name, big, small in zip(["Y", "Cb", "Cr"], out, own):
                 error = np.abs(box_down(big) - small).mean()
                 assert error <= 0.5, f"{where}: {name} is {error:.2f} codes from its input frame's"
@@ -294,7 +350,8 @@ def test_batching_keeps_every_frame_in_order(tmp_path: Path, grey_steps: Path, m
         for index, (a, b) in enumerate(zip(runs[1], runs[batch_size])):
             for plane_a, plane_b in zip(a, b):
                 assert np.abs(plane_a.astype(int) - plane_b.astype(int)).max() <= 1, (
-                    f"batch_size={batch_size}: frame {index} differs from the batch_size=1 run")
+                    f"batch_size={batch_size}: frame {index} differs from the batch_size=1 run"
+                )
 
 
 class _HeldBack:
@@ -322,7 +379,9 @@ class _HeldBack:
 @pytest.mark.parametrize("held_back", [False, True], ids=["done-at-once", "in-flight"])
 @pytest.mark.parametrize("model_name", ["bicubic", "fast"])
 @pytest.mark.parametrize("batch_size", [1, 3, 6, 7, 8])
-def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_name: str, held_back: bool) -> None:
+def test_run_stages_pairs_each_frame_with_its_own_planes(
+    batch_size: int, model_name: str, held_back: bool
+) -> None:
     """The stage runner with a real processor (bicubic: the 8-bit integer path; fast: the
     float path) and a recording sink, at the tightest queues: 7 frames in, interleaved
     with other streams' packets, come out as 7 writes in decode order, each with the
@@ -333,16 +392,33 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
     is forwarded once, in order."""
     from vidsr.colour.convert import YuvFormat
     from vidsr.engine.processor import FrameProcessor, PlaneFormats
-    from vidsr.pipeline.runner import run_stages
     from vidsr.media.planes import HostFrame
     from vidsr.media.sources import StreamPacket
+    from vidsr.pipeline.runner import run_stages
 
     size = (8, 12)
-    frames = [HostFrame(i, VFR_PTS_MS[i], 10, (np.full(size, level, np.uint8),
-                                              np.full((4, 6), 100 + i, np.uint8), np.full((4, 6), 150 - i, np.uint8)))
-              for i, level in enumerate(LEVELS)]
+    frames = [
+        HostFrame(
+            i,
+            VFR_PTS_MS[i],
+            10,
+            (
+                np.full(size, level, np.uint8),
+                np.full((4, 6), 100 + i, np.uint8),
+                np.full((4, 6), 150 - i, np.uint8),
+            ),
+        )
+        for i, level in enumerate(LEVELS)
+    ]
     packets = [StreamPacket(1, av.Packet(bytes([k]))) for k in range(3)]
-    stream: list[object] = [packets[0], *frames[:2], packets[1], *frames[2:6], packets[2], frames[6]]
+    stream: list[object] = [
+        packets[0],
+        *frames[:2],
+        packets[1],
+        *frames[2:6],
+        packets[2],
+        frames[6],
+    ]
 
     def items(stop: threading.Event) -> Iterator[object]:
         yield from stream
@@ -370,12 +446,20 @@ def test_run_stages_pairs_each_frame_with_its_own_planes(batch_size: int, model_
     formats = PlaneFormats(fmt, fmt, "yuv420p")
     processor = FrameProcessor(vidsr.load_model(model_name, SCALE), torch.device("cpu"), formats)
     sink = RecordingSink()
-    run_stages(items, _HeldBack(processor) if held_back else processor, sink, batch_size=batch_size, queue_size=1)
+    run_stages(
+        items,
+        _HeldBack(processor) if held_back else processor,
+        sink,
+        batch_size=batch_size,
+        queue_size=1,
+    )
     assert sink.opened and sink.closed
     assert [frame.index for _, frame in sink.writes] == list(range(len(LEVELS)))
     assert all(frame is frames[i] for i, (_, frame) in enumerate(sink.writes))
     for i, ((y, cb, cr), _) in enumerate(sink.writes):
         assert y.shape == (size[0] * SCALE, size[1] * SCALE) and cb.shape == size
         assert np.abs(y.astype(int) - LEVELS[i]).max() <= 2, f"frame {i}: Y levels {np.unique(y)}"
-        assert (cb == 100 + i).all() and (cr == 150 - i).all(), f"frame {i}: chroma {np.unique(cb)}, {np.unique(cr)}"
+        assert (cb == 100 + i).all() and (cr == 150 - i).all(), (
+            f"frame {i}: chroma {np.unique(cb)}, {np.unique(cr)}"
+        )
     assert sink.packets == [b"\x00", b"\x01", b"\x02"]

@@ -17,9 +17,9 @@ from conftest import make_video, read_frames
 from vidsr import RunConfig
 from vidsr.cli import main
 from vidsr.errors import EncodeError, InputError, OutputExistsError
-from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
 from vidsr.media.folders import FolderSink, ImageFrame, check_one_size, scan_folder
 from vidsr.media.images import IMAGE_YUV, TEMP_SUFFIX, natural_key, planes_to_rgb, rgb_to_planes
+from vidsr.pipeline.folders import FolderOptions, upscale_folder, video_to_folder
 
 W, H = 24, 16
 
@@ -249,6 +249,11 @@ def test_exif_orientation_is_applied_like_pillow(tmp_path: Path, orientation: in
     with Image.open(path) as im:
         expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     assert np.array_equal(read_picture(path).rgb, expected)
-    upscale_folder(tmp_path, tmp_path / "out", RunConfig(model="bicubic", scale=2, device="cpu"), FolderOptions())
+    upscale_folder(
+        tmp_path,
+        tmp_path / "out",
+        RunConfig(model="bicubic", scale=2, device="cpu"),
+        FolderOptions(),
+    )
     with Image.open(tmp_path / "out" / "photo.png") as out:
         assert out.size == (expected.shape[1] * 2, expected.shape[0] * 2)

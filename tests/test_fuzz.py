@@ -51,8 +51,12 @@ def run_worker(cases_file: Path, results_file: Path) -> list[dict]:
     worker = Path(__file__).with_name("fuzz_worker.py")
     total = len(cases_file.read_text().split())
     while True:
-        proc = subprocess.Popen([sys.executable, str(worker), str(cases_file), str(results_file)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(worker), str(cases_file), str(results_file)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         last_change, last_size = time.monotonic(), -1
         while proc.poll() is None:
             size = results_file.stat().st_size if results_file.exists() else 0
@@ -71,7 +75,9 @@ def run_worker(cases_file: Path, results_file: Path) -> list[dict]:
         if len(finished) >= total:
             return [r for r in records if "started" not in r]
         if proc.returncode not in (None, 0, -9):
-            raise AssertionError(f"fuzz worker crashed (exit {proc.returncode}): {proc.stderr.read()[-2000:]}")
+            raise AssertionError(
+                f"fuzz worker crashed (exit {proc.returncode}): {proc.stderr.read()[-2000:]}"
+            )
 
 
 @pytest.mark.slow
@@ -97,13 +103,18 @@ def test_fuzzed_videos_end_cleanly(tmp_path: Path) -> None:
         elif r.get("traceback"):
             problems.append(f"{r['case']}: traceback\n{r['traceback']}")
         elif r["rc"] == 0 and "output_frames" not in r:
-            problems.append(f"{r['case']}: exit 0 but output does not decode: {r.get('output_error')}")
+            problems.append(
+                f"{r['case']}: exit 0 but output does not decode: {r.get('output_error')}"
+            )
         elif r["rc"] == 1 and len([x for x in r["stderr"].splitlines() if x.strip()]) != 1:
             problems.append(f"{r['case']}: error is not one line: {r['stderr']!r}")
         elif r["rc"] not in (0, 1):
             problems.append(f"{r['case']}: exit code {r['rc']}")
     leftovers = [p.name for p in cases_dir.iterdir() if ".partial" in p.name]
     assert not leftovers, f"stray partial files: {leftovers}"
-    outcome = {"ok": sum(r.get("rc") == 0 for r in records), "error": sum(r.get("rc") == 1 for r in records)}
+    outcome = {
+        "ok": sum(r.get("rc") == 0 for r in records),
+        "error": sum(r.get("rc") == 1 for r in records),
+    }
     print(f"fuzz: {len(records)} cases, {outcome}")
     assert not problems, "\n".join(problems)

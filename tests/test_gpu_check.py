@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_gpu_check_dry_run_completes_every_step(tmp_path: Path) -> None:
     env = {**os.environ, "OUT": str(tmp_path)}
-    done = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--dry-run"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--dry-run"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     summary = (tmp_path / "summary.txt").read_text()
     for step in ("gpu_tests", "throughput_bicubic", "throughput_fast", "memory", "stream"):

@@ -12,13 +12,13 @@ from conftest import make_video, read_frames, run_cli
 
 from vidsr import RunConfig
 from vidsr.colour.convert import YuvFormat
+from vidsr.engine.processor import FrameProcessor, PlaneFormats
+from vidsr.engine.upscaler import load_model
+from vidsr.media.planes import HostFrame
+from vidsr.media.probe import probe
 from vidsr.models.contract import SRModel
 from vidsr.pipeline.planning import AUTO_TILE_SIZE, auto_tile
 from vidsr.pipeline.video import upscale_video
-from vidsr.media.probe import probe
-from vidsr.engine.processor import FrameProcessor, PlaneFormats
-from vidsr.media.planes import HostFrame
-from vidsr.engine.upscaler import load_model
 
 
 def one_line_error_or_success(result) -> None:  # noqa: ANN001
@@ -44,7 +44,9 @@ def test_truncated_mp4_reports_lost_frames(tmp_path: Path) -> None:
     data = src.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: int(len(data) * 0.6)])
-    result = run_cli("upscale", str(cut), "--model", "bicubic", "--device", "cpu", "-o", str(tmp_path / "o.mp4"))
+    result = run_cli(
+        "upscale", str(cut), "--model", "bicubic", "--device", "cpu", "-o", str(tmp_path / "o.mp4")
+    )
     one_line_error_or_success(result)
     if result.returncode == 0:
         assert "could not be decoded" in result.stdout
@@ -64,8 +66,15 @@ def test_truncated_header_is_one_line(tmp_path: Path) -> None:
 def test_one_pixel_video(tmp_path: Path) -> None:
     src = make_video(tmp_path / "dot.mkv", n=3, size=(1, 1), codec="ffv1", pix_fmt="yuv444p")
     dst = tmp_path / "dot_x2.mkv"
-    upscale_video(src, dst, RunConfig(model="bicubic", device="cpu",
-                                      encode=__import__("vidsr").EncodeConfig(codec="ffv1", pix_fmt="yuv444p")))
+    upscale_video(
+        src,
+        dst,
+        RunConfig(
+            model="bicubic",
+            device="cpu",
+            encode=__import__("vidsr").EncodeConfig(codec="ffv1", pix_fmt="yuv444p"),
+        ),
+    )
     frames = read_frames(dst)
     assert len(frames) == 3 and (frames[0].width, frames[0].height) == (2, 2)
 
@@ -149,7 +158,9 @@ def test_out_of_memory_retries_with_smaller_tiles() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root reads files regardless of permissions")
+@pytest.mark.skipif(
+    __import__("os").geteuid() == 0, reason="root reads files regardless of permissions"
+)
 def test_unreadable_file(tmp_path: Path, tiny_video: Path) -> None:
     locked = tmp_path / "locked.mp4"
     locked.write_bytes(tiny_video.read_bytes())
@@ -193,8 +204,13 @@ def tiny_filesystem(tmp_path: Path):  # noqa: ANN201
 
     mount_point = tmp_path / "small"
     mount_point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
+            capture_output=True,
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (needs root)")
     yield mount_point
     subprocess.run(["umount", str(mount_point)], capture_output=True)
@@ -202,11 +218,25 @@ def tiny_filesystem(tmp_path: Path):  # noqa: ANN201
 
 @pytest.mark.slow
 def test_disk_full_mid_run(tmp_path: Path, tiny_filesystem: Path) -> None:
-    noise = [np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(30)]
-    src = make_video(tmp_path / "in.mkv", n=30, size=(96, 64), audio=True, codec="ffv1", frames=noise)
+    noise = [
+        np.random.default_rng(i).integers(0, 256, (64, 96, 3), dtype=np.uint8) for i in range(30)
+    ]
+    src = make_video(
+        tmp_path / "in.mkv", n=30, size=(96, 64), audio=True, codec="ffv1", frames=noise
+    )
     out = tiny_filesystem / "out.mkv"  # 30 frames of 192x128 noise in FFV1: over 1 MB
-    result = run_cli("upscale", str(src), "--model", "bicubic", "--device", "cpu", "--codec", "ffv1",
-                     "-o", str(out))
+    result = run_cli(
+        "upscale",
+        str(src),
+        "--model",
+        "bicubic",
+        "--device",
+        "cpu",
+        "--codec",
+        "ffv1",
+        "-o",
+        str(out),
+    )
     one_line_error_or_success(result)
     assert result.returncode == 1 and "No space left" in result.stderr
     assert list(tiny_filesystem.iterdir()) == []  # no final file, no partial left behind
@@ -230,7 +260,9 @@ def test_corrupt_bytes_mid_stream(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mkv", n=30, size=(48, 32))
     data = bytearray(src.read_bytes())
     middle = len(data) // 2
-    data[middle : middle + 400] = bytes(np.random.default_rng(3).integers(0, 256, 400, dtype=np.uint8))
+    data[middle : middle + 400] = bytes(
+        np.random.default_rng(3).integers(0, 256, 400, dtype=np.uint8)
+    )
     bad = tmp_path / "bad.mkv"
     bad.write_bytes(bytes(data))
     out = tmp_path / "o.mkv"

@@ -24,8 +24,13 @@ print("heavy:" + ",".join(m for m in {HEAVY!r} if m in sys.modules))
 
 def heavy_modules_after(statements: str) -> list[str]:
     """The heavy modules a fresh interpreter has loaded after ``statements``."""
-    result = subprocess.run([sys.executable, "-c", _RUNNER, statements],
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _RUNNER, statements],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     last = result.stdout.splitlines()[-1]
     assert last.startswith("heavy:"), result.stdout
@@ -66,11 +71,10 @@ def test_public_names_are_the_library_functions() -> None:
 
 
 def test_one_vocabulary() -> None:
-    from vidsr.models.registry import REGISTRY
-    from vidsr.models.registry import SCALES as MODEL_SCALES
-
     from vidsr.colour.matching import ColourMatcher
     from vidsr.config import COLOUR_MODES, IMAGE_EXTENSIONS, OUTPUT_FORMATS, SCALES, ColourMode
+    from vidsr.models.registry import REGISTRY
+    from vidsr.models.registry import SCALES as MODEL_SCALES
 
     assert COLOUR_MODES == get_args(ColourMode) == ("shot", "frame", "off")
     for mode in COLOUR_MODES:

@@ -11,14 +11,16 @@ from vidsr.eval.metrics import luma, psnr, psnr_y, rgb_to_y, shave, ssim, ssim_y
 
 
 def test_rgb_to_y_matches_matlab_rgb2ycbcr() -> None:
-    px = np.array([[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]]],
-                  dtype=np.uint8)
+    px = np.array(
+        [[[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]]], dtype=np.uint8
+    )
     y = rgb_to_y(px, round_to_code=False)[0]
     np.testing.assert_allclose(y, [16.0, 235.0, 16 + 65.481, 16 + 128.553, 16 + 24.966])
     np.testing.assert_array_equal(rgb_to_y(px)[0], [16, 235, 81, 145, 41])
     # float input in [0, 1] gives the same as uint8 codes
-    np.testing.assert_allclose(rgb_to_y(px.astype(np.float32) / 255, round_to_code=False)[0], y,
-                               atol=1e-4)
+    np.testing.assert_allclose(
+        rgb_to_y(px.astype(np.float32) / 255, round_to_code=False)[0], y, atol=1e-4
+    )
 
 
 def test_grayscale_is_its_own_y() -> None:

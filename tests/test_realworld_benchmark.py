@@ -43,8 +43,21 @@ def test_realworld_runs_end_to_end(tmp_path: Path, capsys) -> None:
     bench = _load_benchmark()
     clip = _hr_clip(tmp_path / "hr.mkv")
     report = tmp_path / "scores.json"
-    argv = ["--clip", str(clip), "--frames", "5", "--scales", "2",
-            "--storages", "lossless", "crf33", "--methods", "bicubic,lanczos", "--json", str(report)]
+    argv = [
+        "--clip",
+        str(clip),
+        "--frames",
+        "5",
+        "--scales",
+        "2",
+        "--storages",
+        "lossless",
+        "crf33",
+        "--methods",
+        "bicubic,lanczos",
+        "--json",
+        str(report),
+    ]
     assert bench.main(argv) == 0
     printed = capsys.readouterr().out
     assert "x2: Y-PSNR" in printed and "lanczos" in printed
@@ -62,6 +75,8 @@ def test_temporal_error_is_zero_for_the_truth_and_grows_with_flicker() -> None:
     rng = np.random.default_rng(1)
     hr = [rng.integers(0, 256, (8, 8)).astype(np.uint8) for _ in range(4)]
     assert bench.temporal_error(hr, hr) == 0.0
-    flicker = [np.clip(f.astype(int) + (4 if t % 2 else 0), 0, 255).astype(np.uint8)
-               for t, f in enumerate(hr)]
+    flicker = [
+        np.clip(f.astype(int) + (4 if t % 2 else 0), 0, 255).astype(np.uint8)
+        for t, f in enumerate(hr)
+    ]
     assert bench.temporal_error(flicker, hr) > 2.0

@@ -9,11 +9,11 @@ import pytest
 from conftest import frame_times, make_video, packet_payloads, read_frames
 
 from vidsr import RunConfig
+from vidsr.engine.processor import FrameProcessor
 from vidsr.errors import InputError
+from vidsr.media.resume import settings_path
 from vidsr.pipeline.output import partial_path
 from vidsr.pipeline.video import upscale_video
-from vidsr.engine.processor import FrameProcessor
-from vidsr.media.resume import settings_path
 
 
 def interrupt_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> dict:
@@ -35,7 +35,9 @@ def interrupt_after(monkeypatch: pytest.MonkeyPatch, batches: int) -> dict:
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
-def test_resume_continues_and_stays_in_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str) -> None:
+def test_resume_continues_and_stays_in_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ext: str
+) -> None:
     src = make_video(tmp_path / f"long{ext}", n=40, rate=5, audio=True)  # 2-second GOPs = 10 frames
     dst = tmp_path / f"long_x2{ext}"
     config = RunConfig(model="bicubic", device="cpu", batch_size=4, queue_size=2)
@@ -49,7 +51,9 @@ def test_resume_continues_and_stays_in_sync(tmp_path: Path, monkeypatch: pytest.
     assert 0 < done_before < 40
 
     state = interrupt_after(monkeypatch, batches=None)
-    summary = upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True))
+    summary = upscale_video(
+        src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True)
+    )
     assert state["frames"] < 40 - 10  # at least one finished GOP was not redone
     assert summary.frames == 40
     assert len(read_frames(dst)) == 40
@@ -69,11 +73,16 @@ def test_resume_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.Monke
         upscale_video(src, dst, RunConfig(model="lanczos", device="cpu", batch_size=4, resume=True))
     # Self-ensembled frames differ from single-pass ones: never mixed in one output.
     with pytest.raises(InputError, match=r"other settings \(self_ensemble\)"):
-        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True,
-                                          self_ensemble=True))
+        upscale_video(
+            src,
+            dst,
+            RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True, self_ensemble=True),
+        )
 
 
-def test_resume_accepts_a_record_from_before_self_ensemble(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resume_accepts_a_record_from_before_self_ensemble(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A settings record written before --self-ensemble existed has no such key: it was a
     single-pass run, so it resumes without the flag and is refused with it."""
     src = make_video(tmp_path / "v.mp4", n=30, rate=5)
@@ -86,14 +95,21 @@ def test_resume_accepts_a_record_from_before_self_ensemble(tmp_path: Path, monke
     del old["self_ensemble"]
     record.write_text(json.dumps(old))
     with pytest.raises(InputError, match=r"other settings \(self_ensemble\)"):
-        upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True,
-                                          self_ensemble=True))
+        upscale_video(
+            src,
+            dst,
+            RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True, self_ensemble=True),
+        )
     state = interrupt_after(monkeypatch, batches=None)
-    summary = upscale_video(src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True))
+    summary = upscale_video(
+        src, dst, RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True)
+    )
     assert summary.frames == 30 and state["frames"] < 30
 
 
 def test_resume_without_partial_runs_from_the_start(tmp_path: Path) -> None:
     src = make_video(tmp_path / "v.mp4", n=6)
-    summary = upscale_video(src, tmp_path / "o.mp4", RunConfig(model="bicubic", device="cpu", resume=True))
+    summary = upscale_video(
+        src, tmp_path / "o.mp4", RunConfig(model="bicubic", device="cpu", resume=True)
+    )
     assert summary.frames == 6

@@ -15,8 +15,8 @@ from PIL import Image
 from torch import nn
 
 from vidsr.cli import eval_cmd
-from vidsr.models.ensemble import TRANSFORMS, SelfEnsemble, _forward_transform
 from vidsr.engine.upscaler import load_model
+from vidsr.models.ensemble import TRANSFORMS, SelfEnsemble, _forward_transform
 
 
 class _ShiftedShuffle(nn.Module):
@@ -51,7 +51,9 @@ def test_output_is_equivariant_even_when_the_network_is_not() -> None:
         assert out.shape == (1, 1, 18, 30)
         for turns, mirror in TRANSFORMS:
             moved = ensemble(_forward_transform(x, turns, mirror))
-            torch.testing.assert_close(moved, _forward_transform(out, turns, mirror), atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                moved, _forward_transform(out, turns, mirror), atol=1e-5, rtol=0
+            )
         # The plain network is not equivariant; the check above would catch a no-op.
         assert not torch.allclose(net(x.flip(-1)), net(x).flip(-1), atol=1e-3)
 
@@ -78,14 +80,28 @@ def test_load_model_wraps_shipped_weights() -> None:
 def _eval_args(folder: Path, *extra: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     eval_cmd.register(parser.add_subparsers())
-    return parser.parse_args(["eval", str(folder), "--model", "quality", "--scale", "2",
-                              "--device", "cpu", "--json", *extra])
+    return parser.parse_args(
+        [
+            "eval",
+            str(folder),
+            "--model",
+            "quality",
+            "--scale",
+            "2",
+            "--device",
+            "cpu",
+            "--json",
+            *extra,
+        ]
+    )
 
 
 def test_eval_reports_self_ensemble(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     yy, xx = np.mgrid[0:48, 0:48]
     rings = 128 + 120 * np.sin((xx - 20.0) ** 2 / 40.0 + (yy - 26.0) ** 2 / 30.0)
-    Image.fromarray(np.repeat(rings[..., None], 3, axis=2).astype(np.uint8)).save(tmp_path / "r.png")
+    Image.fromarray(np.repeat(rings[..., None], 3, axis=2).astype(np.uint8)).save(
+        tmp_path / "r.png"
+    )
     reports = []
     for extra in ((), ("--self-ensemble",)):
         args = _eval_args(tmp_path, *extra)
@@ -102,8 +118,19 @@ def test_eval_reports_self_ensemble(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_upscale_cli_option(tmp_path: Path) -> None:
     src = make_video(tmp_path / "clip.mp4", n=3)
     out = tmp_path / "clip_se.mp4"
-    result = run_cli("upscale", str(src), "-o", str(out), "--scale", "2", "--model", "fast",
-                     "--device", "cpu", "--self-ensemble")
+    result = run_cli(
+        "upscale",
+        str(src),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--model",
+        "fast",
+        "--device",
+        "cpu",
+        "--self-ensemble",
+    )
     assert result.returncode == 0, result.stderr
     frames = read_frames(out)
     assert len(frames) == 3 and (frames[0].width, frames[0].height) == (128, 96)

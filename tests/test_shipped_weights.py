@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from vidsr.engine.upscaler import available_scales, load_model
 from vidsr.eval.evaluate import evaluate
 from vidsr.models.registry import REGISTRY
-from vidsr.engine.upscaler import available_scales, load_model
 
 SHIPPED = ("srcnn", "fast", "fast-hq", "quality", "perceptual")
 CASES = [(name, scale) for name in SHIPPED for scale in (2, 3, 4)]
@@ -31,8 +31,11 @@ def _synthetic_hr(path: Path, size: int = 96) -> Path:
     im = Image.new("RGB", (big, big), (200, 190, 170))
     d = ImageDraw.Draw(im)
     for i in range(7):
-        d.ellipse((20 + 40 * i, 30 + 17 * i, 90 + 40 * i, 100 + 17 * i),
-                  outline=(30 * i, 90, 250 - 30 * i), width=9)
+        d.ellipse(
+            (20 + 40 * i, 30 + 17 * i, 90 + 40 * i, 100 + 17 * i),
+            outline=(30 * i, 90, 250 - 30 * i),
+            width=9,
+        )
     for i in range(12):
         d.line((0, 12 * i * 3, big, 12 * i * 3 + 100), fill=(20, 40 + 15 * i, 60), width=5)
     d.rectangle((230, 230, 360, 360), fill=(240, 240, 230), outline=(10, 10, 10), width=8)

@@ -7,17 +7,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_video, read_frames, run_cli
+
 from vidsr.config import EncodeConfig, RunConfig
+from vidsr.engine.transfer import PendingBatch
 from vidsr.errors import OptionError
 from vidsr.media.hwaccel import nvdec_problem, nvenc_problem, plan_hardware
-from vidsr.pipeline.video import upscale_video
-from vidsr.media.probe import probe
-from vidsr.pipeline.runner import run_stages
-from vidsr.media.sinks import plan_output
 from vidsr.media.planes import HostFrame
-from vidsr.engine.transfer import PendingBatch
+from vidsr.media.probe import probe
+from vidsr.media.sinks import plan_output
+from vidsr.pipeline.runner import run_stages
+from vidsr.pipeline.video import upscale_video
 
 # ---------------------------------------------------------------- batches in flight
 
@@ -65,7 +65,14 @@ def test_in_flight_batches_keep_order_and_the_last_partial_batch() -> None:
     run_stages(items, processor, sink, batch_size=3, queue_size=2)
     assert sink.frames == [(i, i) for i in range(7)]  # each output with its own frame, all 7
     # batch k+1 is submitted before batch k is collected (the overlap), none collected twice
-    assert processor.events == ["submit 0", "submit 3", "collect 0", "submit 6", "collect 3", "collect 6"]
+    assert processor.events == [
+        "submit 0",
+        "submit 3",
+        "collect 0",
+        "submit 6",
+        "collect 3",
+        "collect 6",
+    ]
 
 
 # ---------------------------------------------------------------- --compile
@@ -78,8 +85,18 @@ def test_compiled_model_gives_the_same_video(tmp_path: Path) -> None:
     outputs = []
     for compiled in (False, True):
         dst = tmp_path / f"out_{compiled}.mkv"
-        upscale_video(src, dst, RunConfig(model="fast", scale=2, device="cpu", colour="off", compile=compiled,
-                                          encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p")))
+        upscale_video(
+            src,
+            dst,
+            RunConfig(
+                model="fast",
+                scale=2,
+                device="cpu",
+                colour="off",
+                compile=compiled,
+                encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p"),
+            ),
+        )
         outputs.append([f.to_ndarray().astype(int) for f in read_frames(dst)])
     assert len(outputs[1]) == 3
     for plain, compiled in zip(*outputs):
@@ -101,9 +118,19 @@ def test_hwaccel_auto_falls_back_to_software_and_says_so(tmp_path: Path) -> None
     plan = plan_hardware("auto", src, 0, None, 128, 96)
     assert (plan.hw_decode, plan.encoder) == (False, "libx264")
     assert plan.decode_note and plan.encode_note
-    assert plan_hardware("auto", src, 0, "ffv1", 128, 96).encoder == "ffv1"  # an explicit --codec is kept
-    result = run_cli("upscale", str(src), "-o", str(tmp_path / "out.mp4"), "--model", "bicubic",
-                     "--hwaccel", "auto")
+    assert (
+        plan_hardware("auto", src, 0, "ffv1", 128, 96).encoder == "ffv1"
+    )  # an explicit --codec is kept
+    result = run_cli(
+        "upscale",
+        str(src),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--model",
+        "bicubic",
+        "--hwaccel",
+        "auto",
+    )
     assert result.returncode == 0, result.stderr
     assert "software decode, libx264" in result.stdout
     assert len(read_frames(tmp_path / "out.mp4")) == 4
@@ -121,7 +148,9 @@ def test_hwaccel_cuda_without_nvdec_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "in_x2.mp4").exists()
 
 
-def test_hwaccel_none_never_tries_the_hardware(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hwaccel_none_never_tries_the_hardware(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     src = make_video(tmp_path / "in.mp4", n=2)
 
     def tried(*_args) -> str:
@@ -142,7 +171,9 @@ def test_crf_becomes_nvenc_constant_quality(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=1)
     info = probe(src)
     nvenc = plan_output(info, tmp_path / "o.mp4", EncodeConfig(codec="h264_nvenc", crf=21), 2)
-    assert nvenc.options["cq"] == "21" and nvenc.options["rc"] == "vbr" and "crf" not in nvenc.options
+    assert (
+        nvenc.options["cq"] == "21" and nvenc.options["rc"] == "vbr" and "crf" not in nvenc.options
+    )
     x264 = plan_output(info, tmp_path / "o.mp4", EncodeConfig(crf=21), 2)
     assert x264.codec == "libx264" and x264.options["crf"] == "21"
 
@@ -158,8 +189,18 @@ def test_cpu_workers_give_the_same_video(tmp_path: Path, model: str) -> None:
     outputs = []
     for workers in (1, 2):
         dst = tmp_path / f"w{workers}.mkv"
-        upscale_video(src, dst, RunConfig(model=model, device="cpu", cpu_workers=workers, batch_size=2,
-                                          colour="shot", encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p")))
+        upscale_video(
+            src,
+            dst,
+            RunConfig(
+                model=model,
+                device="cpu",
+                cpu_workers=workers,
+                batch_size=2,
+                colour="shot",
+                encode=EncodeConfig(codec="ffv1", pix_fmt="yuv444p"),
+            ),
+        )
         outputs.append(read_frames(dst))
     assert len(outputs[1]) == 9
     for a, b in zip(*outputs):
@@ -179,6 +220,7 @@ def test_cli_cpu_policy(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_cuda_batches_fit_the_free_memory() -> None:
     from vidsr.pipeline.planning import CUDA_BYTES_PER_PIXEL, auto_batch_size
+
     hd = (1920, 1080)
     assert auto_batch_size(*hd, on_cuda=True) == 3  # 8 M pixels per call
     plenty = auto_batch_size(*hd, on_cuda=True, free_bytes=80 * 2**30)
@@ -198,8 +240,11 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
 
     fmt = YuvFormat(1, False, 8)
     rng = np.random.default_rng(0)
-    planes = (rng.integers(16, 235, (48, 64), dtype=np.uint8),
-              rng.integers(16, 240, (24, 32), dtype=np.uint8), rng.integers(16, 240, (24, 32), dtype=np.uint8))
+    planes = (
+        rng.integers(16, 235, (48, 64), dtype=np.uint8),
+        rng.integers(16, 240, (24, 32), dtype=np.uint8),
+        rng.integers(16, 240, (24, 32), dtype=np.uint8),
+    )
     frames = [HostFrame(0, 0, 1, planes)]
     model = load_model("fast", 2)
     formats = PlaneFormats(fmt, fmt, "yuv420p")
@@ -211,7 +256,9 @@ def test_tiled_luma_frames_reach_the_model_only_as_tiles() -> None:
     tiled.uploader.upload = lambda arrays: (uploads.append(arrays[0].shape), real_upload(arrays))[1]
     out = tiled.process(frames)[0]
     assert len(tiles) == 6 and all(h < 48 or w < 64 for _, _, h, w in tiles)
-    assert uploads == [(24, 32)]  # chroma only: no colour stage, so the luma plane never went up whole
+    assert uploads == [
+        (24, 32)
+    ]  # chroma only: no colour stage, so the luma plane never went up whole
     for a, b in zip(whole, out):
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
 

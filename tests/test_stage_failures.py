@@ -11,12 +11,12 @@ import pytest
 from conftest import make_video
 
 from vidsr import RunConfig
-from vidsr.errors import EncodeError, InputError
-from vidsr.pipeline.output import partial_path
-from vidsr.pipeline.video import upscale_video
 from vidsr.engine.processor import FrameProcessor
+from vidsr.errors import EncodeError, InputError
 from vidsr.media.sinks import FileSink
 from vidsr.media.sources import FileSource
+from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.video import upscale_video
 
 
 def vidsr_threads() -> list[threading.Thread]:

@@ -17,7 +17,9 @@ from vidsr.training.codec_degrade import SampleParams, parse_codec_spec
 def patches(n: int = 4, h: int = 12, w: int = 12) -> np.ndarray:
     rng = np.random.default_rng(0)
     base = np.linspace(0, 255, h * w * 3).reshape(h, w, 3)
-    return np.stack([np.clip(base + rng.normal(0, 20, base.shape), 0, 255) for _ in range(n)]).astype(np.uint8)
+    return np.stack(
+        [np.clip(base + rng.normal(0, 20, base.shape), 0, 255) for _ in range(n)]
+    ).astype(np.uint8)
 
 
 @pytest.mark.parametrize("spec", ["jpeg:50", "h264:35", "blur:1.0", "noise:3"])
@@ -64,6 +66,7 @@ def test_rejects_bad_input() -> None:
 
 # --- codec-in-the-loop sequences ------------------------------------------------------------
 
+
 def still(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
     """``(H, W, 3)`` uint8 RGB: gradients, blocks and fine texture (an encoder has work)."""
     rng = np.random.default_rng(seed)
@@ -86,8 +89,9 @@ def moving_lr(n: int = 10) -> np.ndarray:
 
 
 def x264(crf: float, bframes: int = 2) -> SampleParams:
-    return SampleParams("x264", 10, "bicubic", 0.0, 0.0, crf=crf, preset="veryfast", gop=32,
-                        bframes=bframes)
+    return SampleParams(
+        "x264", 10, "bicubic", 0.0, 0.0, crf=crf, preset="veryfast", gop=32, bframes=bframes
+    )
 
 
 TINY = "codec:x264:crf=20-36:frames=5-7:window=24:preset=ultrafast,veryfast"
@@ -95,8 +99,12 @@ TINY = "codec:x264:crf=20-36:frames=5-7:window=24:preset=ultrafast,veryfast"
 
 def test_codec_sequence_deterministic_for_a_seed() -> None:
     spec = parse_codec_spec(TINY)
-    run = [sequences.from_still(still(), 2, 8, spec, coverage=2.0, max_patches=16,
-                                rng=sequences.sample_rng(5, 0, k)) for k in (0, 0, 1)]
+    run = [
+        sequences.from_still(
+            still(), 2, 8, spec, coverage=2.0, max_patches=16, rng=sequences.sample_rng(5, 0, k)
+        )
+        for k in (0, 0, 1)
+    ]
     a, b, c = run
     assert a is not None and b is not None and c is not None
     assert np.array_equal(a.hr, b.hr) and np.array_equal(a.lr, b.lr) and a.params == b.params
@@ -115,11 +123,14 @@ def test_really_compressed_and_grows_with_crf() -> None:
     assert 0 < err[18] < err[28] < err[38]
 
 
-@pytest.mark.parametrize("params", [
-    x264(28),
-    SampleParams("mpeg2", 10, "area", 0.0, 0.0, gop=15, bframes=2, bpp=0.4),
-    SampleParams("mpeg4", 10, "area", 0.0, 0.0, gop=15, bframes=2, bpp=0.2),
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        x264(28),
+        SampleParams("mpeg2", 10, "area", 0.0, 0.0, gop=15, bframes=2, bpp=0.4),
+        SampleParams("mpeg4", 10, "area", 0.0, 0.0, gop=15, bframes=2, bpp=0.2),
+    ],
+)
 def test_p_and_b_frames_decoded(params: SampleParams) -> None:
     clean = moving_lr()
     decoded, types = codec_degrade.encode_decode(clean, params)
@@ -141,8 +152,9 @@ def test_jpeg_sequence_and_repeatable_encode() -> None:
 def test_motion_from_stills_is_subpixel_smooth_and_bounded() -> None:
     H, W, h, w, n = 96, 128, 64, 96, 16
     for seed in range(20):
-        maps = motion.still_trajectory((H, W), (h, w), n, np.random.default_rng(seed),
-                                       speed=1.5, zoom=0.03, rotate=1.0)
+        maps = motion.still_trajectory(
+            (H, W), (h, w), n, np.random.default_rng(seed), speed=1.5, zoom=0.03, rotate=1.0
+        )
         corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], float)
         pts = np.einsum("nij,cj->nci", maps, corners)
         assert pts.min() >= 0 and pts[..., 0].max() <= W - 1 and pts[..., 1].max() <= H - 1
@@ -165,12 +177,19 @@ def test_parse_codec_spec_and_presets() -> None:
     assert parse_codec_spec(spec.spec()) == spec  # the manifest's string round-trips
     for name in codec_degrade.PRESETS:
         assert parse_codec_spec(name) == parse_codec_spec(codec_degrade.PRESETS[name])
-    for bad in ("codec:h265", "codec:x264:crf=30-20", "codec:x264:crf=60",
-                "codec:x264:speed=2", "codec:x264:kernels=nearest", "codec"):
+    for bad in (
+        "codec:h265",
+        "codec:x264:crf=30-20",
+        "codec:x264:crf=60",
+        "codec:x264:speed=2",
+        "codec:x264:kernels=nearest",
+        "codec",
+    ):
         with pytest.raises(OptionError):
             parse_codec_spec(bad)
     assert parse_codec_spec("web:window=128:crf=23") == parse_codec_spec(
-        "codec:x264:crf=18-38:window=128:crf=23")
+        "codec:x264:crf=18-38:window=128:crf=23"
+    )
     assert parse_codec_spec("web:window=128:crf=23").crf == (23.0, 23.0)
     codec, steps = degrade.parse_specs(["web", "noise:1"])
     assert codec == parse_codec_spec("web") and steps == (degrade.parse_spec("noise:1"),)
@@ -188,8 +207,9 @@ def test_dataset_build_with_codec_records_spec(tmp_path: Path) -> None:
     for i in range(2):
         Image.fromarray(still(64, 80, seed=i)).save(folder / f"s{i}.png")
     codec, steps = degrade.parse_specs([TINY, "noise:1"])
-    cfg = DatasetConfig(scale=2, patch=16, seed=1, shard_size=16, codec=codec,
-                        degradations=steps, sequences=2)
+    cfg = DatasetConfig(
+        scale=2, patch=16, seed=1, shard_size=16, codec=codec, degradations=steps, sequences=2
+    )
     m = build_dataset([folder], tmp_path / "a", cfg)
     build_dataset([folder], tmp_path / "b", cfg)
     for name in [s["file"] for s in m["shards"]] + ["manifest.json"]:

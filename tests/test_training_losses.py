@@ -9,10 +9,21 @@ import pytest
 import torch
 
 from vidsr.errors import ModelError
-from vidsr.training.losses import ENV_VAR, VGGFeatureLoss, find_vgg_weights, pixel_loss, total_variation
+from vidsr.training.losses import (
+    ENV_VAR,
+    VGGFeatureLoss,
+    find_vgg_weights,
+    pixel_loss,
+    total_variation,
+)
 
-REAL_VGG = (Path(__file__).resolve().parents[2] / "shared" / "data" / "weights"
-            / "vgg16_caffe_imagenet_conv1_1-conv3_3.npz")
+REAL_VGG = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "weights"
+    / "vgg16_caffe_imagenet_conv1_1-conv3_3.npz"
+)
 SHAPES = {"conv1_1": (64, 3), "conv1_2": (64, 64), "conv2_1": (128, 64), "conv2_2": (128, 128)}
 
 

@@ -18,8 +18,16 @@ from vidsr.errors import OptionError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.dataset import DatasetConfig, build_dataset
 from vidsr.training.export import export_model
-from vidsr.training.train import (TrainConfig, autocast_for, ema_state, load_checkpoint,
-                                  load_trained, lr_at, make_ema, train)
+from vidsr.training.train import (
+    TrainConfig,
+    autocast_for,
+    ema_state,
+    load_checkpoint,
+    load_trained,
+    lr_at,
+    make_ema,
+    train,
+)
 from vidsr.training.validate import evaluate, load_pairs
 
 
@@ -28,23 +36,27 @@ class TinyNet(nn.Module):
 
     def __init__(self, scale: int) -> None:
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(8, scale * scale, 3, padding=1))
+        self.body = nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, scale * scale, 3, padding=1)
+        )
         self.shuffle = nn.PixelShuffle(scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.body(x))
 
 
-TINY = ModelEntry(name="tiny", family="test", scales=(2,), colour="luma", build=TinyNet,
-                  description="test net")
+TINY = ModelEntry(
+    name="tiny", family="test", scales=(2,), colour="luma", build=TinyNet, description="test net"
+)
 
 
 def smooth_image(seed: int, h: int = 48, w: int = 48) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / 8.0
-    chans = [np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
-             for _ in range(3)]
+    chans = [
+        np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
+        for _ in range(3)
+    ]
     return ((np.stack(chans, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
 
 
@@ -64,8 +76,19 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def config(data_dir: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(arch="tiny", scale=2, data=str(data_dir), out=str(out), steps=40, batch_size=8,
-                lr=1e-2, log_every=10, ckpt_every=10, val_every=1000, device="cpu")
+    base = dict(
+        arch="tiny",
+        scale=2,
+        data=str(data_dir),
+        out=str(out),
+        steps=40,
+        batch_size=8,
+        lr=1e-2,
+        log_every=10,
+        ckpt_every=10,
+        val_every=1000,
+        device="cpu",
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -89,8 +112,10 @@ def test_bf16_training_lowers_the_loss_and_keeps_fp32_weights(data, tmp_path: Pa
     assert all(p.dtype == torch.float32 for p in params.values())
     fp32 = train(config(data[0], tmp_path / "fp32", precision="fp32"), TINY)
     # the same run in bf16 follows fp32 closely but not bit-exactly (it did run in bf16)
-    diffs = [float((a - b).detach().abs().max()) for a, b in
-             zip(params.values(), dict(fp32.net.named_parameters()).values())]
+    diffs = [
+        float((a - b).detach().abs().max())
+        for a, b in zip(params.values(), dict(fp32.net.named_parameters()).values())
+    ]
     assert 0 < max(diffs) < 0.1
 
 
@@ -141,13 +166,27 @@ def test_dataset_scale_must_match(data, tmp_path: Path) -> None:
 def test_perceptual_loss_runs(data, tmp_path: Path) -> None:
     rng = np.random.default_rng(0)
     arrays = {}
-    for name, (cout, cin) in {"conv1_1": (64, 3), "conv1_2": (64, 64), "conv2_1": (128, 64),
-                              "conv2_2": (128, 128)}.items():
+    for name, (cout, cin) in {
+        "conv1_1": (64, 3),
+        "conv1_2": (64, 64),
+        "conv2_1": (128, 64),
+        "conv2_2": (128, 128),
+    }.items():
         arrays[f"{name}.weight"] = rng.normal(0, 0.05, (cout, cin, 3, 3)).astype(np.float32)
         arrays[f"{name}.bias"] = np.zeros(cout, np.float32)
     np.savez(tmp_path / "vgg.npz", **arrays)
-    result = train(config(data[0], tmp_path / "p", steps=4, log_every=2, loss="perceptual",
-                          vgg_weights=str(tmp_path / "vgg.npz"), tv_weight=1e-4), TINY)
+    result = train(
+        config(
+            data[0],
+            tmp_path / "p",
+            steps=4,
+            log_every=2,
+            loss="perceptual",
+            vgg_weights=str(tmp_path / "vgg.npz"),
+            tv_weight=1e-4,
+        ),
+        TINY,
+    )
     assert result.step == 4 and np.isfinite(result.loss) and result.loss > 0
 
 
@@ -168,21 +207,42 @@ def test_validation_and_export(data, tmp_path: Path) -> None:
     run = tmp_path / "e"
     result = train(config(data[0], run, steps=20, val=str(data[1]), val_every=10), TINY)
     vals = [r for r in result.history if "val_psnr" in r]
-    assert [r["step"] for r in vals] == [10, 20] and result.best_psnr == max(r["val_psnr"] for r in vals)
+    assert [r["step"] for r in vals] == [10, 20] and result.best_psnr == max(
+        r["val_psnr"] for r in vals
+    )
     assert (run / "best.pt").is_file()
 
     net, info = load_trained(run, TINY, 2)
     assert info["steps"] == 20 and info["config"]["arch"] == "tiny"
-    weights, card_path = export_model(net, TINY, scale=2, name="tiny", out_dir=tmp_path / "w",
-                                      train_info=info, report={"val": str(data[1])})
+    weights, card_path = export_model(
+        net,
+        TINY,
+        scale=2,
+        name="tiny",
+        out_dir=tmp_path / "w",
+        train_info=info,
+        report={"val": str(data[1])},
+    )
     assert weights.name == "tiny_x2.safetensors" and card_path.name == "tiny_x2.json"
     fresh = TinyNet(2)
     fresh.load_state_dict(load_file(str(weights)), strict=True)
     x = torch.rand(1, 1, 10, 12)
     assert torch.equal(fresh(x), net(x))
     card = json.loads(card_path.read_text())
-    for key in ("architecture", "family", "scale", "colour", "data", "loss", "steps",
-                "wall_time_s", "device", "command", "parameters", "cpu_inference_ms_640x360"):
+    for key in (
+        "architecture",
+        "family",
+        "scale",
+        "colour",
+        "data",
+        "loss",
+        "steps",
+        "wall_time_s",
+        "device",
+        "command",
+        "parameters",
+        "cpu_inference_ms_640x360",
+    ):
         assert key in card, key
     assert card["parameters"] == sum(p.numel() for p in fresh.parameters())
     assert card["data"]["patches"] > 0 and card["steps"] == 20
@@ -196,20 +256,66 @@ def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
 
     imgs = data[0].parent / "imgs"
     ds = tmp_path / "ds"
-    assert train_cmd.standalone(dataset_cmd.register, [
-        "dataset", "build", "--out", str(ds), "--scale", "2", "--patch", "16", str(imgs)]) == 0
+    assert (
+        train_cmd.standalone(
+            dataset_cmd.register,
+            ["dataset", "build", "--out", str(ds), "--scale", "2", "--patch", "16", str(imgs)],
+        )
+        == 0
+    )
     assert json.loads((ds / "manifest.json").read_text())["count"] > 0
-    rc = train_cmd.standalone(train_cmd.register, [
-        "train", "--arch", "fast", "--scale", "2", "--data", str(ds), "--steps", "3",
-        "--batch-size", "4", "--out", str(tmp_path / "run"), "--device", "cpu", "--ema", "0.9",
-        "--export", "clitest", "--export-dir", str(tmp_path / "w")])
+    rc = train_cmd.standalone(
+        train_cmd.register,
+        [
+            "train",
+            "--arch",
+            "fast",
+            "--scale",
+            "2",
+            "--data",
+            str(ds),
+            "--steps",
+            "3",
+            "--batch-size",
+            "4",
+            "--out",
+            str(tmp_path / "run"),
+            "--device",
+            "cpu",
+            "--ema",
+            "0.9",
+            "--export",
+            "clitest",
+            "--export-dir",
+            str(tmp_path / "w"),
+        ],
+    )
     assert rc == 0
     card = json.loads((tmp_path / "w" / "clitest_x2.json").read_text())
     assert card["steps"] == 3 and card["family"] == "fast" and "--arch fast" in card["command"]
     assert card["ema"] == 0.9
-    assert train_cmd.standalone(train_cmd.register, [
-        "train", "--arch", "srcnn", "--scale", "2", "--data", str(ds), "--steps", "3",
-        "--out", str(tmp_path / "run"), "--export-only", "--export", "x"]) == 1
+    assert (
+        train_cmd.standalone(
+            train_cmd.register,
+            [
+                "train",
+                "--arch",
+                "srcnn",
+                "--scale",
+                "2",
+                "--data",
+                str(ds),
+                "--steps",
+                "3",
+                "--out",
+                str(tmp_path / "run"),
+                "--export-only",
+                "--export",
+                "x",
+            ],
+        )
+        == 1
+    )
 
 
 def test_warm_start_copies_the_body_and_leaves_the_new_tail(tmp_path: Path) -> None:
@@ -220,7 +326,9 @@ def test_warm_start_copies_the_body_and_leaves_the_new_tail(tmp_path: Path) -> N
     from vidsr.training.train import warm_start
 
     x2 = FastSR(2)
-    save_file({k: v.contiguous() for k, v in x2.state_dict().items()}, str(tmp_path / "x2.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in x2.state_dict().items()}, str(tmp_path / "x2.safetensors")
+    )
     x3 = FastSR(3)
     before = {k: v.clone() for k, v in x3.state_dict().items()}
     copied = warm_start(x3, tmp_path / "x2.safetensors")

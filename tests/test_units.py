@@ -10,14 +10,16 @@ import torch
 
 from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.config import EncodeConfig, RunConfig
+from vidsr.engine.tiling import tile_spans, tiled_apply
 from vidsr.errors import OptionError
+from vidsr.media.planes import HostFrame
 from vidsr.models.baselines import PolyphaseUpsampler
 from vidsr.pipeline.runner import _batches
-from vidsr.media.planes import HostFrame
-from vidsr.engine.tiling import tile_spans, tiled_apply
 
 
-@pytest.mark.parametrize("matrix,full,bits", list(itertools.product((1, 6, 9), (False, True), (8, 10))))
+@pytest.mark.parametrize(
+    "matrix,full,bits", list(itertools.product((1, 6, 9), (False, True), (8, 10)))
+)
 def test_colour_round_trip_within_one_code(matrix: int, full: bool, bits: int) -> None:
     fmt = YuvFormat(matrix, full, bits)
     rgb = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(matrix + bits))
@@ -78,7 +80,9 @@ def test_batches_keep_order_and_the_last_partial_batch() -> None:
     assert forwarded == ["audio-1", "audio-2"]
 
 
-@pytest.mark.parametrize("kwargs", [{"scale": 5}, {"batch_size": 0}, {"tile": 2}, {"colour": "sepia"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"scale": 5}, {"batch_size": 0}, {"tile": 2}, {"colour": "sepia"}]
+)
 def test_run_config_rejects_bad_values(kwargs: dict) -> None:
     with pytest.raises(OptionError):
         RunConfig(**kwargs)
@@ -135,7 +139,23 @@ def test_processor_uses_the_integer_path_only_when_nothing_needs_floats() -> Non
     assert FrameProcessor(load_model("fast", 2), cpu, plain).kernel == "float"  # no integer path
     ensembled = load_model("bicubic", 2, self_ensemble=True)
     assert not ensembled.integer_path and FrameProcessor(ensembled, cpu, plain).kernel == "float"
-    frames = [HostFrame(0, 0, 1, (np.full((24, 32), 100, np.uint8), np.full((12, 16), 90, np.uint8),
-                                  np.full((12, 16), 160, np.uint8)))]
+    frames = [
+        HostFrame(
+            0,
+            0,
+            1,
+            (
+                np.full((24, 32), 100, np.uint8),
+                np.full((12, 16), 90, np.uint8),
+                np.full((12, 16), 160, np.uint8),
+            ),
+        )
+    ]
     y, u, v = FrameProcessor(load_model("bicubic", 2), cpu, plain).process(frames)[0]
-    assert y.shape == (48, 64) and u.shape == (24, 32) and (y == 100).all() and (u == 90).all() and (v == 160).all()
+    assert (
+        y.shape == (48, 64)
+        and u.shape == (24, 32)
+        and (y == 100).all()
+        and (u == 90).all()
+        and (v == 160).all()
+    )

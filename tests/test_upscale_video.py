@@ -16,8 +16,12 @@ from vidsr.pipeline.video import upscale_video
 
 
 def run(src: Path, dst: Path, **kw) -> None:
-    encode = EncodeConfig(**{k: kw.pop(k) for k in ("codec", "pix_fmt", "crf", "preset") if k in kw})
-    upscale_video(src, dst, RunConfig(model=kw.pop("model", "bicubic"), device="cpu", encode=encode, **kw))
+    encode = EncodeConfig(
+        **{k: kw.pop(k) for k in ("codec", "pix_fmt", "crf", "preset") if k in kw}
+    )
+    upscale_video(
+        src, dst, RunConfig(model=kw.pop("model", "bicubic"), device="cpu", encode=encode, **kw)
+    )
 
 
 def test_frame_count_size_and_timestamps(tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import save_file
 
 from vidsr.cli import main
+from vidsr.engine.upscaler import available_scales, load_model
 from vidsr.errors import ModelError
 from vidsr.models.registry import REGISTRY
-from vidsr.engine.upscaler import available_scales, load_model
 
 LEARNED = [n for n, e in REGISTRY.items() if e.family != "baseline"]
 
@@ -103,7 +103,9 @@ def test_cli_evaluates_user_exported_weights(
 
     path, _ = _export_like_vidsr_train(tmp_path, "srcnn", 2)
     Image.new("RGB", (48, 40), (90, 120, 40)).save(tmp_path / "in.png")
-    assert main(["eval", "--model", str(path), "--scale", "2", "--json",
-                 str(tmp_path / "in.png")]) == 0
+    assert (
+        main(["eval", "--model", str(path), "--scale", "2", "--json", str(tmp_path / "in.png")])
+        == 0
+    )
     out = capsys.readouterr().out
     assert '"srcnn"' in out and "in.png" in out

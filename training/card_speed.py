@@ -33,8 +33,10 @@ def remeasure(card_path: Path) -> float:
     ms = cpu_inference_ms(net, 1 if entry.colour == "luma" else 3, repeats=5)
     card["cpu_inference_ms_640x360"] = round(ms, 1)
     card["cpu_threads"] = torch.get_num_threads()
-    card["cpu_inference_note"] = (f"re-measured alone on {platform.machine()} "
-                                  f"({torch.get_num_threads()} thread) on {datetime.date.today()}")
+    card["cpu_inference_note"] = (
+        f"re-measured alone on {platform.machine()} "
+        f"({torch.get_num_threads()} thread) on {datetime.date.today()}"
+    )
     card_path.write_text(json.dumps(card, indent=1) + "\n")
     return ms
 

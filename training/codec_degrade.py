@@ -34,8 +34,12 @@ from PIL import Image
 from vidsr.errors import OptionError
 
 CODECS = ("x264", "mpeg2", "mpeg4", "jpeg")
-KERNELS = {"bicubic": Image.Resampling.BICUBIC, "area": Image.Resampling.BOX,
-           "bilinear": Image.Resampling.BILINEAR, "lanczos": Image.Resampling.LANCZOS}
+KERNELS = {
+    "bicubic": Image.Resampling.BICUBIC,
+    "area": Image.Resampling.BOX,
+    "bilinear": Image.Resampling.BILINEAR,
+    "lanczos": Image.Resampling.LANCZOS,
+}
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast")
 _ENCODERS = {"x264": "libx264", "mpeg2": "mpeg2video", "mpeg4": "mpeg4"}
 _DECODERS = {"x264": "h264", "mpeg2": "mpeg2video", "mpeg4": "mpeg4"}
@@ -84,16 +88,36 @@ class CodecSpec:
     def spec(self) -> str:
         """The canonical spec string (every field), parseable by :func:`parse_codec_spec`."""
         mix = ",".join(c if w == 1 else f"{c}*{w:g}" for c, w in zip(self.codecs, self.weights))
-        rng = {k: f"{lo:g}-{hi:g}" for k, (lo, hi) in
-               (("crf", self.crf), ("gop", self.gop), ("bframes", self.bframes),
-                ("bpp", self.bpp), ("quality", self.quality), ("frames", self.frames),
-                ("blur", self.blur), ("noise", self.noise))}
-        parts = [f"codec:{mix}", f"crf={rng['crf']}", f"preset={','.join(self.presets)}",
-                 f"gop={rng['gop']}", f"bframes={rng['bframes']}", f"bpp={rng['bpp']}",
-                 f"quality={rng['quality']}", f"frames={rng['frames']}",
-                 f"kernels={','.join(self.kernels)}", f"blur={rng['blur']}",
-                 f"noise={rng['noise']}", f"motion={self.motion:g}", f"zoom={self.zoom:g}",
-                 f"rotate={self.rotate:g}", f"window={self.window}"]
+        rng = {
+            k: f"{lo:g}-{hi:g}"
+            for k, (lo, hi) in (
+                ("crf", self.crf),
+                ("gop", self.gop),
+                ("bframes", self.bframes),
+                ("bpp", self.bpp),
+                ("quality", self.quality),
+                ("frames", self.frames),
+                ("blur", self.blur),
+                ("noise", self.noise),
+            )
+        }
+        parts = [
+            f"codec:{mix}",
+            f"crf={rng['crf']}",
+            f"preset={','.join(self.presets)}",
+            f"gop={rng['gop']}",
+            f"bframes={rng['bframes']}",
+            f"bpp={rng['bpp']}",
+            f"quality={rng['quality']}",
+            f"frames={rng['frames']}",
+            f"kernels={','.join(self.kernels)}",
+            f"blur={rng['blur']}",
+            f"noise={rng['noise']}",
+            f"motion={self.motion:g}",
+            f"zoom={self.zoom:g}",
+            f"rotate={self.rotate:g}",
+            f"window={self.window}",
+        ]
         return ":".join(parts)
 
 
@@ -146,8 +170,16 @@ def _mix(raw: str) -> tuple[tuple[str, ...], tuple[float, ...]]:
     return tuple(codecs), tuple(weights)
 
 
-_LIMITS = {"crf": (0, 51), "gop": (1, 1000), "bframes": (0, 3), "bpp": (0.01, 24),
-           "quality": (1, 100), "frames": (1, 64), "blur": (0, 4), "noise": (0, 32)}
+_LIMITS = {
+    "crf": (0, 51),
+    "gop": (1, 1000),
+    "bframes": (0, 3),
+    "bpp": (0.01, 24),
+    "quality": (1, 100),
+    "frames": (1, 64),
+    "blur": (0, 4),
+    "noise": (0, 32),
+}
 _SCALARS = {"motion": (0, 16), "zoom": (0, 0.5), "rotate": (0, 30), "window": (8, 1024)}
 
 
@@ -164,8 +196,10 @@ def parse_codec_spec(spec: str) -> CodecSpec:
     text = PRESETS[name.lower()] + colon + extra if name.lower() in PRESETS else spec.strip()
     head, _, rest = text.partition(":")
     if head.lower() != "codec" or not rest:
-        raise OptionError(f"not a codec degradation: {spec!r}; use codec:x264[:crf=18-38] "
-                          f"or one of {', '.join(PRESETS)}")
+        raise OptionError(
+            f"not a codec degradation: {spec!r}; use codec:x264[:crf=18-38] "
+            f"or one of {', '.join(PRESETS)}"
+        )
     fields = rest.split(":")
     codecs, weights = _mix(fields[0])
     values: dict = {"codecs": codecs, "weights": weights}
@@ -206,11 +240,18 @@ class SampleParams:
 
     def record(self) -> dict:
         """A compact dict: only the fields that apply to this codec."""
-        keep = {"x264": ("crf", "preset", "gop", "bframes"), "mpeg2": ("bpp", "gop", "bframes"),
-                "mpeg4": ("bpp", "gop", "bframes"), "jpeg": ("quality",)}[self.codec]
+        keep = {
+            "x264": ("crf", "preset", "gop", "bframes"),
+            "mpeg2": ("bpp", "gop", "bframes"),
+            "mpeg4": ("bpp", "gop", "bframes"),
+            "jpeg": ("quality",),
+        }[self.codec]
         d = asdict(self)
-        return {k: v for k, v in d.items()
-                if k in ("codec", "frames", "kernel", "blur", "noise") or k in keep}
+        return {
+            k: v
+            for k, v in d.items()
+            if k in ("codec", "frames", "kernel", "blur", "noise") or k in keep
+        }
 
 
 def _uniform(rng: np.random.Generator, r: Range) -> float:
@@ -234,8 +275,7 @@ def draw_params(spec: CodecSpec, rng: np.random.Generator) -> SampleParams:
     gop, bframes = _integer(rng, spec.gop), _integer(rng, spec.bframes)
     bpp = round(_uniform(rng, spec.bpp), 3)
     quality = _integer(rng, spec.quality)
-    return SampleParams(codec, frames, kernel, blur, noise, crf, preset, gop, bframes, bpp,
-                        quality)
+    return SampleParams(codec, frames, kernel, blur, noise, crf, preset, gop, bframes, bpp, quality)
 
 
 def downscale(frames: np.ndarray, scale: int, kernel: str, blur: float) -> np.ndarray:
@@ -252,7 +292,8 @@ def downscale(frames: np.ndarray, scale: int, kernel: str, blur: float) -> np.nd
         if blur > 0:
             frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=blur * scale, sigmaY=blur * scale)
         small = Image.fromarray(np.ascontiguousarray(frame)).resize(
-            (w // scale, h // scale), KERNELS[kernel])
+            (w // scale, h // scale), KERNELS[kernel]
+        )
         out[i] = np.asarray(small)
     return out
 
@@ -269,8 +310,12 @@ def _codec_options(params: SampleParams, w: int, h: int) -> tuple[dict[str, str]
     """(AVOptions, codec-context attributes) for one encode."""
     if params.codec == "x264":
         x264 = f"keyint={params.gop}:min-keyint={params.gop}:bframes={params.bframes}:scenecut=0"
-        return {"crf": f"{params.crf:g}", "preset": params.preset, "threads": "1",
-                "x264-params": x264}, {}
+        return {
+            "crf": f"{params.crf:g}",
+            "preset": params.preset,
+            "threads": "1",
+            "x264-params": x264,
+        }, {}
     rate = int(params.bpp * w * h * 25)
     return {}, {"bit_rate": rate, "gop_size": params.gop, "max_b_frames": params.bframes}
 
@@ -320,8 +365,9 @@ def encode_decode(frames: np.ndarray, params: SampleParams) -> tuple[np.ndarray,
     return np.stack(decoded), types
 
 
-def degrade_sequence(hr: np.ndarray, scale: int, params: SampleParams,
-                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def degrade_sequence(
+    hr: np.ndarray, scale: int, params: SampleParams, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Make the LR sequence of ``(N, H, W, 3)`` uint8 RGB HR frames (H, W multiples of
     ``2 * scale``).
 

@@ -47,7 +47,14 @@ from vidsr.training import codec_degrade, degrade, sequences
 from vidsr.training.codec_degrade import CodecSpec
 from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
 
-__all__ = ["DatasetConfig", "FrameFilter", "ShardDataset", "build_dataset", "list_inputs", "plan_targets"]
+__all__ = [
+    "DatasetConfig",
+    "FrameFilter",
+    "ShardDataset",
+    "build_dataset",
+    "list_inputs",
+    "plan_targets",
+]
 
 VIDEO_SUFFIXES = (".mkv", ".mp4", ".avi", ".mov", ".webm", ".y4m", ".ts", ".m4v", ".mpg", ".nut")
 
@@ -251,12 +258,24 @@ class _TargetCursor:
         self._pending = False
 
 
-def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.Generator,
-                  writer: ShardWriter, progress: Progress | None, input_index: int = 0) -> dict:
+def _sample_input(
+    path: Path,
+    kind: str,
+    config: DatasetConfig,
+    rng: np.random.Generator,
+    writer: ShardWriter,
+    progress: Progress | None,
+    input_index: int = 0,
+) -> dict:
     """Cut patches from one image or video (input number ``input_index``) into ``writer``; returns
     its manifest record (``shots`` and the used ``frame_indices`` too for a capped video)."""
-    record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0,
-                    "patches": 0}
+    record: dict = {
+        "path": str(path),
+        "kind": kind,
+        "frames_seen": 0,
+        "frames_used": 0,
+        "patches": 0,
+    }
     if config.codec is not None:
         return _sample_codec(path, kind, input_index, config, writer, progress, record)
     if kind == "image":
@@ -268,8 +287,9 @@ def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.G
         shots = detect_shots(path)
         record["shots"] = len(shots)
         record["frame_indices"] = []
-        cursor = _TargetCursor(plan_targets([shot.frames for shot in shots],
-                                            config.max_frames, config.frames_per_shot))
+        cursor = _TargetCursor(
+            plan_targets([shot.frames for shot in shots], config.max_frames, config.frames_per_shot)
+        )
     frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
     frames = decode_first_video(path)
     try:
@@ -278,7 +298,9 @@ def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.G
                 continue
             record["frames_seen"] += 1
             rgb = frame.to_ndarray(format="rgb24")
-            if not frame_filter.keep(rgb) or not _cut_into(rgb, config, rng, writer, progress, path, record):
+            if not frame_filter.keep(rgb) or not _cut_into(
+                rgb, config, rng, writer, progress, path, record
+            ):
                 continue
             if cursor is not None:
                 cursor.taken()
@@ -291,8 +313,15 @@ def _sample_input(path: Path, kind: str, config: DatasetConfig, rng: np.random.G
     return record
 
 
-def _cut_into(frame: np.ndarray, config: DatasetConfig, rng: np.random.Generator,
-              writer: ShardWriter, progress: Progress | None, path: Path, record: dict) -> bool:
+def _cut_into(
+    frame: np.ndarray,
+    config: DatasetConfig,
+    rng: np.random.Generator,
+    writer: ShardWriter,
+    progress: Progress | None,
+    path: Path,
+    record: dict,
+) -> bool:
     """Cut, degrade and store one frame's patches; False when it is smaller than a patch."""
     hr, lr = cut_patches(frame, config, rng)
     if len(hr) == 0:
@@ -344,8 +373,10 @@ def build_dataset(
     rng = np.random.default_rng(config.seed)
     writer = ShardWriter(out, config.shard_size)
     try:
-        records = [_sample_input(path, kind, config, rng, writer, progress, i)
-                   for i, (path, kind) in enumerate(items)]
+        records = [
+            _sample_input(path, kind, config, rng, writer, progress, i)
+            for i, (path, kind) in enumerate(items)
+        ]
         shards = writer.close()
         if writer.count == 0:
             raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
@@ -377,9 +408,15 @@ def build_dataset(
     return manifest
 
 
-def _store_sample(patches: sequences.Patches, config: DatasetConfig, rng: np.random.Generator,
-                  writer: ShardWriter, progress: Progress | None, path: Path,
-                  record: dict) -> None:
+def _store_sample(
+    patches: sequences.Patches,
+    config: DatasetConfig,
+    rng: np.random.Generator,
+    writer: ShardWriter,
+    progress: Progress | None,
+    path: Path,
+    record: dict,
+) -> None:
     """Store one codec sample's patches (point degradations after) and note what it drew."""
     lr = patches.lr
     if config.degradations:
@@ -393,8 +430,15 @@ def _store_sample(patches: sequences.Patches, config: DatasetConfig, rng: np.ran
         progress(path.name, len(patches.hr))
 
 
-def _sample_codec(path: Path, kind: str, index: int, config: DatasetConfig,
-                  writer: ShardWriter, progress: Progress | None, record: dict) -> dict:
+def _sample_codec(
+    path: Path,
+    kind: str,
+    index: int,
+    config: DatasetConfig,
+    writer: ShardWriter,
+    progress: Progress | None,
+    record: dict,
+) -> dict:
     """Codec mode: ``config.sequences`` sequences per image, one per kept video frame."""
     assert config.codec is not None
     record.update(samples=[], picture_types={})
@@ -405,9 +449,15 @@ def _sample_codec(path: Path, kind: str, index: int, config: DatasetConfig,
     p = config.patch // config.scale
     for k in range(config.sequences):
         rng = sequences.sample_rng(config.seed, index, k)
-        patches = sequences.from_still(image, config.scale, p, config.codec,
-                                       coverage=config.coverage,
-                                       max_patches=config.max_patches, rng=rng)
+        patches = sequences.from_still(
+            image,
+            config.scale,
+            p,
+            config.codec,
+            coverage=config.coverage,
+            max_patches=config.max_patches,
+            rng=rng,
+        )
         if patches is None:
             break
         _store_sample(patches, config, rng, writer, progress, path, record)
@@ -418,20 +468,30 @@ def _sample_codec(path: Path, kind: str, index: int, config: DatasetConfig,
 class _Chunk:
     """A run of consecutive video frames being collected for one codec sample."""
 
-    def __init__(self, rng: np.random.Generator, params: codec_degrade.SampleParams,
-                 crop: tuple[int, int, int, int]) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        params: codec_degrade.SampleParams,
+        crop: tuple[int, int, int, int],
+    ) -> None:
         self.rng, self.params, self.crop = rng, params, crop
         self.frames: list[np.ndarray] = []
 
     def add(self, rgb: np.ndarray) -> bool:
         """Add an ``(H, W, 3)`` frame (cropped here); True once the run is full."""
         y, x, h, w = self.crop
-        self.frames.append(np.ascontiguousarray(rgb[y:y + h, x:x + w]))
+        self.frames.append(np.ascontiguousarray(rgb[y : y + h, x : x + w]))
         return len(self.frames) >= self.params.frames
 
 
-def _codec_video(path: Path, index: int, config: DatasetConfig, writer: ShardWriter,
-                 progress: Progress | None, record: dict) -> dict:
+def _codec_video(
+    path: Path,
+    index: int,
+    config: DatasetConfig,
+    writer: ShardWriter,
+    progress: Progress | None,
+    record: dict,
+) -> dict:
     """Each kept (and, when capped, planned) frame starts a run of ``frames`` consecutive
     frames, cropped to one window; ``frames_used`` counts runs."""
     assert config.codec is not None
@@ -440,16 +500,23 @@ def _codec_video(path: Path, index: int, config: DatasetConfig, writer: ShardWri
     if config.capped:
         shots = detect_shots(path)
         record.update(shots=len(shots), frame_indices=[])
-        cursor = _TargetCursor(plan_targets([shot.frames for shot in shots],
-                                            config.max_frames, config.frames_per_shot))
+        cursor = _TargetCursor(
+            plan_targets([shot.frames for shot in shots], config.max_frames, config.frames_per_shot)
+        )
     frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
     chunk: _Chunk | None = None
 
     def finish(run: _Chunk) -> None:
         params = replace(run.params, frames=len(run.frames))
-        patches = sequences.from_frames(np.stack(run.frames), config.scale, p, params,
-                                        coverage=config.coverage,
-                                        max_patches=config.max_patches, rng=run.rng)
+        patches = sequences.from_frames(
+            np.stack(run.frames),
+            config.scale,
+            p,
+            params,
+            coverage=config.coverage,
+            max_patches=config.max_patches,
+            rng=run.rng,
+        )
         _store_sample(patches, config, run.rng, writer, progress, path, record)
 
     frames = decode_first_video(path)
@@ -486,11 +553,13 @@ def _codec_video(path: Path, index: int, config: DatasetConfig, writer: ShardWri
 
 
 _LR_METHOD = "modcrop, MATLAB-compatible bicubic (PIL) of the whole frame, then crop"
-_LR_METHOD_CODEC = ("codec sequences: stills moved by smooth sub-pixel motion (Lanczos-4 warp) "
-                    "or consecutive video frames, cropped to a window; blur, antialiased "
-                    "downscale (drawn kernel), noise, YUV 4:2:0, one in-memory encode + decode "
-                    "per sequence (drawn codec settings, see inputs[].samples); patches cut "
-                    "from random decoded frames")
+_LR_METHOD_CODEC = (
+    "codec sequences: stills moved by smooth sub-pixel motion (Lanczos-4 warp) "
+    "or consecutive video frames, cropped to a window; blur, antialiased "
+    "downscale (drawn kernel), noise, YUV 4:2:0, one in-memory encode + decode "
+    "per sequence (drawn codec settings, see inputs[].samples); patches cut "
+    "from random decoded frames"
+)
 
 
 def _remove_partial(out: Path, writer: ShardWriter, created: bool) -> None:

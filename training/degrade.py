@@ -45,7 +45,9 @@ def parse_spec(spec: str) -> Degradation:
     kind, _, raw = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in KINDS:
-        raise OptionError(f"unknown degradation {kind!r} in {spec!r}; use one of {', '.join(KINDS)}")
+        raise OptionError(
+            f"unknown degradation {kind!r} in {spec!r}; use one of {', '.join(KINDS)}"
+        )
     defaults = {"jpeg": 75.0, "h264": 28.0, "blur": 0.8, "noise": 2.0}
     try:
         value = float(raw) if raw else defaults[kind]
@@ -58,8 +60,9 @@ def parse_spec(spec: str) -> Degradation:
     return Degradation(kind, value)
 
 
-def parse_specs(specs: list[str] | tuple[str, ...]) -> tuple[CodecSpec | None,
-                                                             tuple[Degradation, ...]]:
+def parse_specs(
+    specs: list[str] | tuple[str, ...],
+) -> tuple[CodecSpec | None, tuple[Degradation, ...]]:
     """Split ``--degrade`` values into at most one codec spec and the point degradations
     (kept in order; they apply to the LR patches after the codec). Raises
     :class:`OptionError`."""
@@ -110,8 +113,9 @@ def h264(images: np.ndarray, crf: float) -> np.ndarray:
     ph, pw = h + h % 2, w + w % 2
     if (ph, pw) != (h, w):
         batch = np.pad(batch, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
-    params = codec_degrade.SampleParams("x264", n, "bicubic", 0.0, 0.0, crf=crf,
-                                        preset="veryfast", gop=250, bframes=3)
+    params = codec_degrade.SampleParams(
+        "x264", n, "bicubic", 0.0, 0.0, crf=crf, preset="veryfast", gop=250, bframes=3
+    )
     decoded, _types = codec_degrade.encode_decode(batch, params)
     out = decoded[:, :h, :w]
     return out.reshape(images.shape)

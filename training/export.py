@@ -22,8 +22,9 @@ from vidsr.training.shards import read_manifest
 
 
 @torch.no_grad()
-def cpu_inference_ms(net: nn.Module, channels: int, size: tuple[int, int] = (360, 640),
-                     repeats: int = 3) -> float:
+def cpu_inference_ms(
+    net: nn.Module, channels: int, size: tuple[int, int] = (360, 640), repeats: int = 3
+) -> float:
     """Median CPU milliseconds for one ``(1, C, H, W)`` LR frame (default 640x360)."""
     net = net.cpu().eval()
     x = torch.rand(1, channels, *size)
@@ -36,8 +37,9 @@ def cpu_inference_ms(net: nn.Module, channels: int, size: tuple[int, int] = (360
     return sorted(times)[len(times) // 2]
 
 
-def measure(net: nn.Module, entry: ModelEntry, scale: int,
-            folders: dict[str, str]) -> tuple[dict, dict]:
+def measure(
+    net: nn.Module, entry: ModelEntry, scale: int, folders: dict[str, str]
+) -> tuple[dict, dict]:
     """``vidsr eval`` figures on each named HR folder, e.g. ``{"Set5": path}``.
 
     Returns ``(summary, per_image)``: mean Y-PSNR/SSIM of the model and of bicubic per
@@ -46,16 +48,20 @@ def measure(net: nn.Module, entry: ModelEntry, scale: int,
     from vidsr.eval.evaluate import evaluate
     from vidsr.models.contract import SRModel
 
-    model = SRModel(net.cpu().eval(), name=entry.name, family=entry.family, scale=scale,
-                    colour=entry.colour)
+    model = SRModel(
+        net.cpu().eval(), name=entry.name, family=entry.family, scale=scale, colour=entry.colour
+    )
     out: dict = {}
     per_image: dict = {}
     for label, folder in folders.items():
         report = evaluate(model, [Path(folder)], device="cpu")
-        out[label] = {"psnr_y": round(report.psnr, 3), "ssim_y": round(report.ssim, 4),
-                      "bicubic_psnr_y": round(report.bicubic_psnr, 3),
-                      "bicubic_ssim_y": round(report.bicubic_ssim, 4),
-                      "images": len(report.images)}
+        out[label] = {
+            "psnr_y": round(report.psnr, 3),
+            "ssim_y": round(report.ssim, 4),
+            "bicubic_psnr_y": round(report.bicubic_psnr, 3),
+            "bicubic_ssim_y": round(report.bicubic_ssim, 4),
+            "images": len(report.images),
+        }
         per_image[label] = {s.name: round(s.psnr, 3) for s in report.images}
     return out, per_image
 
@@ -77,10 +83,17 @@ def card_data(root: str | Path | None) -> dict:
     data: dict = {"path": None if root is None else str(root)}
     try:
         manifest = read_manifest(Path(str(root)))
-        data.update(patches=manifest["count"], patch=manifest["patch"],
-                    degradations=manifest["degradations"],
-                    inputs=sorted({str(Path(i["path"]).parent) if i["kind"] == "image"
-                                   else i["path"] for i in manifest["inputs"]}))
+        data.update(
+            patches=manifest["count"],
+            patch=manifest["patch"],
+            degradations=manifest["degradations"],
+            inputs=sorted(
+                {
+                    str(Path(i["path"]).parent) if i["kind"] == "image" else i["path"]
+                    for i in manifest["inputs"]
+                }
+            ),
+        )
         if "lr_method" in manifest:
             data["lr_method"] = manifest["lr_method"]
     except (KeyError, OSError, ValueError, TypeError):
@@ -88,8 +101,9 @@ def card_data(root: str | Path | None) -> dict:
     return data
 
 
-def export_paths(out_dir: Path, name: str, scale: int, *, overwrite: bool = False
-                 ) -> tuple[Path, Path]:
+def export_paths(
+    out_dir: Path, name: str, scale: int, *, overwrite: bool = False
+) -> tuple[Path, Path]:
     """``(weights, card)`` paths an export of ``name`` at ``scale`` writes in ``out_dir``.
 
     Raises:
@@ -99,14 +113,24 @@ def export_paths(out_dir: Path, name: str, scale: int, *, overwrite: bool = Fals
     paths = out_dir / f"{stem}.safetensors", out_dir / f"{stem}.json"
     existing = [p for p in paths if p.exists()]
     if existing and not overwrite:
-        raise OutputExistsError(f"{existing[0]} exists: add --overwrite to replace it, or "
-                                "export under another --export NAME or --export-dir")
+        raise OutputExistsError(
+            f"{existing[0]} exists: add --overwrite to replace it, or "
+            "export under another --export NAME or --export-dir"
+        )
     return paths
 
 
-def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, out_dir: Path,
-                 train_info: dict, report: dict[str, str] | None = None,
-                 overwrite: bool = False) -> tuple[Path, Path]:
+def export_model(
+    net: nn.Module,
+    entry: ModelEntry,
+    *,
+    scale: int,
+    name: str,
+    out_dir: Path,
+    train_info: dict,
+    report: dict[str, str] | None = None,
+    overwrite: bool = False,
+) -> tuple[Path, Path]:
     """Write ``out_dir/<name>_x<scale>.safetensors`` and ``<name>_x<scale>.json``.
 
     Args:
@@ -159,9 +183,10 @@ def export_model(net: nn.Module, entry: ModelEntry, *, scale: int, name: str, ou
         "validation": validation,
         "validation_per_image_psnr_y": per_image,
         "validation_protocol": "vidsr eval: modcrop, MATLAB bicubic LR, Y (rgb2ycbcr) "
-                               "PSNR/SSIM with `scale` border pixels cropped",
+        "PSNR/SSIM with `scale` border pixels cropped",
         "cpu_inference_ms_640x360": round(
-            cpu_inference_ms(net, 1 if entry.colour == "luma" else 3), 1),
+            cpu_inference_ms(net, 1 if entry.colour == "luma" else 3), 1
+        ),
         "cpu_threads": torch.get_num_threads(),
         "notes": train_info.get("notes", ""),
     }

@@ -27,10 +27,24 @@ CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 TORCHVISION_FILE = "vgg16-397923af.pth"
 # VGG16 conv1_1..conv3_3; "M" is a 2x2 max-pool. torchvision features indices in comments.
 _LAYERS = ("conv1_1", "conv1_2", "M", "conv2_1", "conv2_2", "M", "conv3_1", "conv3_2", "conv3_3")
-_WIDTHS = {"conv1_1": (3, 64), "conv1_2": (64, 64), "conv2_1": (64, 128), "conv2_2": (128, 128),
-           "conv3_1": (128, 256), "conv3_2": (256, 256), "conv3_3": (256, 256)}
-_TV_INDEX = {"conv1_1": 0, "conv1_2": 2, "conv2_1": 5, "conv2_2": 7, "conv3_1": 10,
-             "conv3_2": 12, "conv3_3": 14}
+_WIDTHS = {
+    "conv1_1": (3, 64),
+    "conv1_2": (64, 64),
+    "conv2_1": (64, 128),
+    "conv2_2": (128, 128),
+    "conv3_1": (128, 256),
+    "conv3_2": (256, 256),
+    "conv3_3": (256, 256),
+}
+_TV_INDEX = {
+    "conv1_1": 0,
+    "conv1_2": 2,
+    "conv2_1": 5,
+    "conv2_2": 7,
+    "conv3_1": 10,
+    "conv3_2": 12,
+    "conv3_3": 14,
+}
 TAPS = {"relu1_2": "conv1_2", "relu2_2": "conv2_2", "relu3_3": "conv3_3"}
 
 
@@ -103,8 +117,9 @@ class VGGFeatureLoss(nn.Module):
     The network is frozen (no gradients to its parameters) and kept in eval mode.
     """
 
-    def __init__(self, weights: Path | str | None = None,
-                 layers: tuple[str, ...] = ("relu2_2",)) -> None:
+    def __init__(
+        self, weights: Path | str | None = None, layers: tuple[str, ...] = ("relu2_2",)
+    ) -> None:
         super().__init__()
         unknown = [t for t in layers if t not in TAPS]
         if unknown or not layers:

@@ -16,8 +16,9 @@ import cv2
 import numpy as np
 
 
-def _offsets(n: int, speed: float, zoom: float, rotate: float,
-             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _offsets(
+    n: int, speed: float, zoom: float, rotate: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame displacement ``(N, 2)`` (x, y) and linear part ``(N, 2, 2)``, centred."""
     u = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
     frac = u / max(n - 1, 1)  # -0.5 .. 0.5
@@ -36,15 +37,27 @@ def _extent(shift: np.ndarray, linear: np.ndarray, window: tuple[int, int]) -> n
     """Min/max image offset from the window centre over all frames and corners: ``(2, 2)``
     as ``[[min_x, min_y], [max_x, max_y]]``."""
     wh, ww = window
-    half = np.array([[-(ww - 1), -(wh - 1)], [ww - 1, -(wh - 1)],
-                     [-(ww - 1), wh - 1], [ww - 1, wh - 1]], np.float64) / 2.0
+    half = (
+        np.array(
+            [[-(ww - 1), -(wh - 1)], [ww - 1, -(wh - 1)], [-(ww - 1), wh - 1], [ww - 1, wh - 1]],
+            np.float64,
+        )
+        / 2.0
+    )
     pts = shift[:, None, :] + np.einsum("nij,cj->nci", linear, half)
     return np.stack([pts.min(axis=(0, 1)), pts.max(axis=(0, 1))])
 
 
-def still_trajectory(image_size: tuple[int, int], window: tuple[int, int], n: int,
-                     rng: np.random.Generator, *, speed: float = 2.0, zoom: float = 0.03,
-                     rotate: float = 1.0) -> np.ndarray:
+def still_trajectory(
+    image_size: tuple[int, int],
+    window: tuple[int, int],
+    n: int,
+    rng: np.random.Generator,
+    *,
+    speed: float = 2.0,
+    zoom: float = 0.03,
+    rotate: float = 1.0,
+) -> np.ndarray:
     """Draw ``n`` affine maps ``(n, 2, 3)`` float64 from window to image pixel coordinates.
 
     Args:
@@ -81,5 +94,9 @@ def render(image: np.ndarray, maps: np.ndarray, window: tuple[int, int]) -> np.n
     ``(N, h, w, 3)`` uint8 frames (Lanczos-4 resampling, the sharpest OpenCV offers)."""
     h, w = window
     flags = cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP
-    return np.stack([cv2.warpAffine(image, m, (w, h), flags=flags,
-                                    borderMode=cv2.BORDER_REFLECT_101) for m in maps])
+    return np.stack(
+        [
+            cv2.warpAffine(image, m, (w, h), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+            for m in maps
+        ]
+    )

@@ -46,8 +46,9 @@ def _side(limit_hr: int, scale: int, spec: CodecSpec, fill: float) -> int:
     return side - side % 2
 
 
-def window_for(shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpec,
-               fill: float) -> tuple[int, int] | None:
+def window_for(
+    shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpec, fill: float
+) -> tuple[int, int] | None:
     """The LR window ``(h, w)`` for a frame of ``shape`` HR pixels, or None when a patch
     plus margins does not fit."""
     h, w = _side(shape[0], scale, spec, fill), _side(shape[1], scale, spec, fill)
@@ -56,28 +57,47 @@ def window_for(shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpe
     return h, w
 
 
-def _cut(hr: np.ndarray, lr: np.ndarray, types: list[str], params: SampleParams, scale: int,
-         lr_patch: int, count: int, rng: np.random.Generator) -> Patches:
+def _cut(
+    hr: np.ndarray,
+    lr: np.ndarray,
+    types: list[str],
+    params: SampleParams,
+    scale: int,
+    lr_patch: int,
+    count: int,
+    rng: np.random.Generator,
+) -> Patches:
     """Cut ``count`` aligned patches at random frames and positions."""
     n, h, w, _ = lr.shape
     p, s = lr_patch, scale
     ts = rng.integers(0, n, size=count)
     ys = rng.integers(MARGIN, h - MARGIN - p + 1, size=count)
     xs = rng.integers(MARGIN, w - MARGIN - p + 1, size=count)
-    hr_p = np.stack([hr[t, y * s:(y + p) * s, x * s:(x + p) * s] for t, y, x in zip(ts, ys, xs)])
-    lr_p = np.stack([lr[t, y:y + p, x:x + p] for t, y, x in zip(ts, ys, xs)])
+    hr_p = np.stack(
+        [hr[t, y * s : (y + p) * s, x * s : (x + p) * s] for t, y, x in zip(ts, ys, xs)]
+    )
+    lr_p = np.stack([lr[t, y : y + p, x : x + p] for t, y, x in zip(ts, ys, xs)])
     return Patches(hr_p, lr_p, [types[t] for t in ts], params)
 
 
-def patch_count(window: tuple[int, int], scale: int, lr_patch: int, coverage: float,
-                max_patches: int) -> int:
+def patch_count(
+    window: tuple[int, int], scale: int, lr_patch: int, coverage: float, max_patches: int
+) -> int:
     """Patches per sample: ``coverage`` times the window's area in patches, capped."""
     area = (window[0] - 2 * MARGIN) * (window[1] - 2 * MARGIN)
     return min(max_patches, max(1, math.ceil(coverage * area / lr_patch**2)))
 
 
-def from_still(image: np.ndarray, scale: int, lr_patch: int, spec: CodecSpec, *,
-               coverage: float, max_patches: int, rng: np.random.Generator) -> Patches | None:
+def from_still(
+    image: np.ndarray,
+    scale: int,
+    lr_patch: int,
+    spec: CodecSpec,
+    *,
+    coverage: float,
+    max_patches: int,
+    rng: np.random.Generator,
+) -> Patches | None:
     """One sample from a ``(H, W, 3)`` uint8 RGB still: motion, degrade, cut.
 
     Returns None when the image is too small for a window that holds a patch.
@@ -87,17 +107,24 @@ def from_still(image: np.ndarray, scale: int, lr_patch: int, spec: CodecSpec, *,
     if window is None:
         return None
     hr_window = (window[0] * scale, window[1] * scale)
-    maps = motion.still_trajectory(image.shape[:2], hr_window, params.frames, rng,
-                                   speed=spec.motion * scale, zoom=spec.zoom,
-                                   rotate=spec.rotate)
+    maps = motion.still_trajectory(
+        image.shape[:2],
+        hr_window,
+        params.frames,
+        rng,
+        speed=spec.motion * scale,
+        zoom=spec.zoom,
+        rotate=spec.rotate,
+    )
     hr = motion.render(np.ascontiguousarray(image), maps, hr_window)
     lr, _clean, types = codec_degrade.degrade_sequence(hr, scale, params, rng)
     count = patch_count(window, scale, lr_patch, coverage, max_patches)
     return _cut(hr, lr, types, params, scale, lr_patch, count, rng)
 
 
-def video_crop(shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpec,
-               rng: np.random.Generator) -> tuple[int, int, int, int] | None:
+def video_crop(
+    shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpec, rng: np.random.Generator
+) -> tuple[int, int, int, int] | None:
     """A random HR crop ``(y, x, h, w)`` for a video chunk of ``shape`` frames, or None."""
     window = window_for(shape, scale, lr_patch, spec, fill=1.0)
     if window is None:
@@ -106,8 +133,16 @@ def video_crop(shape: tuple[int, int], scale: int, lr_patch: int, spec: CodecSpe
     return int(rng.integers(0, shape[0] - h + 1)), int(rng.integers(0, shape[1] - w + 1)), h, w
 
 
-def from_frames(hr: np.ndarray, scale: int, lr_patch: int, params: SampleParams, *,
-                coverage: float, max_patches: int, rng: np.random.Generator) -> Patches:
+def from_frames(
+    hr: np.ndarray,
+    scale: int,
+    lr_patch: int,
+    params: SampleParams,
+    *,
+    coverage: float,
+    max_patches: int,
+    rng: np.random.Generator,
+) -> Patches:
     """One sample from ``(N, H, W, 3)`` uint8 RGB consecutive frames already cropped by
     :func:`video_crop` (H, W multiples of ``2 * scale``): degrade, cut."""
     lr, _clean, types = codec_degrade.degrade_sequence(hr, scale, params, rng)

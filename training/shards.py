@@ -99,8 +99,9 @@ def read_manifest(root: Path) -> dict:
     """Read and check ``manifest.json`` in a dataset folder."""
     path = Path(root) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{root} is not a vidsr dataset (no {MANIFEST}); build one "
-                                "with `vidsr dataset build`")
+        raise FileNotFoundError(
+            f"{root} is not a vidsr dataset (no {MANIFEST}); build one with `vidsr dataset build`"
+        )
     manifest = json.loads(path.read_text())
     if manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown format {manifest.get('format')!r}, want {FORMAT}")
@@ -122,8 +123,9 @@ class ShardDataset(torch.utils.data.Dataset):
     so a resumed run sees exactly the batches it would have seen.
     """
 
-    def __init__(self, root: Path | str, *, colour: str = "rgb", augment: bool = True,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, root: Path | str, *, colour: str = "rgb", augment: bool = True, seed: int = 0
+    ) -> None:
         if colour not in ("rgb", "luma"):
             raise ValueError(f"colour must be 'rgb' or 'luma', got {colour!r}")
         self.root = Path(root)

@@ -124,7 +124,9 @@ def resolve_entry(arch: str) -> ModelEntry:
     return entry
 
 
-def make_loss(cfg: TrainConfig, device: torch.device) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def make_loss(
+    cfg: TrainConfig, device: torch.device
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The training objective as ``loss(pred, target) -> scalar``; tensors ``(N, C, H, W)``."""
     if cfg.loss in ("mse", "l1"):
         if cfg.tv_weight == 0:
@@ -136,20 +138,36 @@ def make_loss(cfg: TrainConfig, device: torch.device) -> Callable[[torch.Tensor,
     norm = 255.0**2 if vgg.convention == "caffe" else 1.0
 
     def perceptual(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return (cfg.feature_weight * vgg(p, t) / norm + cfg.pixel_weight * pixel_loss(p, t)
-                + cfg.tv_weight * total_variation(p))
+        return (
+            cfg.feature_weight * vgg(p, t) / norm
+            + cfg.pixel_weight * pixel_loss(p, t)
+            + cfg.tv_weight * total_variation(p)
+        )
 
     return perceptual
 
 
-def save_checkpoint(path: Path, net: torch.nn.Module, opt: torch.optim.Optimizer, step: int,
-                    cfg: TrainConfig, best_psnr: float | None, wall_s: float,
-                    ema: AveragedModel | None = None) -> None:
+def save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    cfg: TrainConfig,
+    best_psnr: float | None,
+    wall_s: float,
+    ema: AveragedModel | None = None,
+) -> None:
     """Write a plain-dict checkpoint atomically (tmp file, then rename)."""
     tmp = path.with_suffix(".tmp")
-    state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "step": step,
-             "config": asdict(cfg), "best_psnr": best_psnr, "wall_s": wall_s,
-             "device": str(next(net.parameters()).device)}
+    state = {
+        "model": net.state_dict(),
+        "optimizer": opt.state_dict(),
+        "step": step,
+        "config": asdict(cfg),
+        "best_psnr": best_psnr,
+        "wall_s": wall_s,
+        "device": str(next(net.parameters()).device),
+    }
     if ema is not None:
         state["ema"] = ema.state_dict()
     torch.save(state, tmp)
@@ -201,8 +219,13 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
         raise ModelError(f"--init {path}: no tensor fits this network")
     net.load_state_dict(fits, strict=False)
     skipped = sorted(set(own) - set(fits))
-    log.info("warm start from %s: %d tensors copied, %d left fresh (%s)", path, len(fits),
-             len(skipped), ", ".join(skipped) or "none")
+    log.info(
+        "warm start from %s: %d tensors copied, %d left fresh (%s)",
+        path,
+        len(fits),
+        len(skipped),
+        ", ".join(skipped) or "none",
+    )
     return sorted(fits)
 
 
@@ -226,8 +249,10 @@ def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn
         raise OptionError(f"no checkpoint {path}; train first")
     ckpt = load_checkpoint(path)
     if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (entry.name, scale):
-        raise OptionError(f"{path} holds {ckpt['config']['arch']} x{ckpt['config']['scale']}, "
-                          f"not {entry.name} x{scale}")
+        raise OptionError(
+            f"{path} holds {ckpt['config']['arch']} x{ckpt['config']['scale']}, "
+            f"not {entry.name} x{scale}"
+        )
     net = entry.build_trainable(scale)
     best = Path(run_dir) / "best.pt"
     if best.is_file():
@@ -235,14 +260,20 @@ def load_trained(run_dir: Path, entry: ModelEntry, scale: int) -> tuple[torch.nn
     else:
         state = ema_state(ckpt) or ckpt["model"]
     net.load_state_dict(state)
-    info = {"config": ckpt["config"], "steps": ckpt["step"], "wall_s": ckpt.get("wall_s", 0.0),
-            "device": ckpt.get("device", "cpu"), "command": ckpt["config"].get("command", ""),
-            "best_val_psnr": ckpt.get("best_psnr")}
+    info = {
+        "config": ckpt["config"],
+        "steps": ckpt["step"],
+        "wall_s": ckpt.get("wall_s", 0.0),
+        "device": ckpt.get("device", "cpu"),
+        "command": ckpt["config"].get("command", ""),
+        "best_val_psnr": ckpt.get("best_psnr"),
+    }
     return net.eval(), info
 
 
-def autocast_for(precision: Precision, dev: torch.device, supports_half: bool
-                 ) -> tuple[AbstractContextManager, torch.amp.GradScaler, bool]:
+def autocast_for(
+    precision: Precision, dev: torch.device, supports_half: bool
+) -> tuple[AbstractContextManager, torch.amp.GradScaler, bool]:
     """The forward pass's autocast context, the gradient scaler and whether to use
     channels-last, for ``precision`` on ``dev``.
 
@@ -260,8 +291,13 @@ def autocast_for(precision: Precision, dev: torch.device, supports_half: bool
     return inference_context(dev, dtype), scaler, channels_last
 
 
-def resume_run(out: Path, cfg: TrainConfig, net: torch.nn.Module, opt: torch.optim.Optimizer,
-               ema: AveragedModel | None) -> tuple[int, float | None, float]:
+def resume_run(
+    out: Path,
+    cfg: TrainConfig,
+    net: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    ema: AveragedModel | None,
+) -> tuple[int, float | None, float]:
     """Load ``out/ckpt.pt`` into ``net``, ``opt`` and ``ema`` when ``cfg.resume`` asks for it.
 
     Returns:
@@ -278,8 +314,10 @@ def resume_run(out: Path, cfg: TrainConfig, net: torch.nn.Module, opt: torch.opt
         return 0, None, 0.0
     ckpt = load_checkpoint(out / CHECKPOINT)
     if (ckpt["config"]["arch"], ckpt["config"]["scale"]) != (cfg.arch, cfg.scale):
-        raise OptionError(f"checkpoint in {out} is {ckpt['config']['arch']} "
-                          f"x{ckpt['config']['scale']}, not {cfg.arch} x{cfg.scale}")
+        raise OptionError(
+            f"checkpoint in {out} is {ckpt['config']['arch']} "
+            f"x{ckpt['config']['scale']}, not {cfg.arch} x{cfg.scale}"
+        )
     net.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
     log.info("resumed %s at step %d", out / CHECKPOINT, ckpt["step"])
@@ -288,8 +326,10 @@ def resume_run(out: Path, cfg: TrainConfig, net: torch.nn.Module, opt: torch.opt
     elif ema is not None:
         log.info("--ema: the checkpoint has no average yet; it starts from the resumed weights")
     elif "ema" in ckpt:
-        log.warning("the checkpoint keeps a weight average but --ema is off: it is dropped, "
-                    "and validation and export use the raw weights from here on")
+        log.warning(
+            "the checkpoint keeps a weight average but --ema is off: it is dropped, "
+            "and validation and export use the raw weights from here on"
+        )
     return ckpt["step"], ckpt["best_psnr"], ckpt.get("wall_s", 0.0)
 
 
@@ -303,8 +343,9 @@ def _run_dir(cfg: TrainConfig) -> Path:
     return out
 
 
-def _build_net(cfg: TrainConfig, entry: ModelEntry, dev: torch.device,
-               channels_last: bool) -> torch.nn.Module:
+def _build_net(
+    cfg: TrainConfig, entry: ModelEntry, dev: torch.device, channels_last: bool
+) -> torch.nn.Module:
     """``entry``'s net for ``cfg.scale``, seeded by ``cfg.seed`` (warm-started from
     ``cfg.init`` on a fresh run), on ``dev`` in the memory layout the precision wants."""
     torch.manual_seed(cfg.seed)
@@ -333,9 +374,17 @@ class _RunLog:
             self.on_log(record)
 
 
-def _validate(kept: torch.nn.Module, val_pairs: list, entry: ModelEntry, cfg: TrainConfig,
-              dev: torch.device, step: int, emit: _RunLog, best_psnr: float | None,
-              best_path: Path) -> float | None:
+def _validate(
+    kept: torch.nn.Module,
+    val_pairs: list,
+    entry: ModelEntry,
+    cfg: TrainConfig,
+    dev: torch.device,
+    step: int,
+    emit: _RunLog,
+    best_psnr: float | None,
+    best_path: Path,
+) -> float | None:
     """Measure ``kept`` on the validation pairs and log it at ``step``; a new best Y-PSNR
     saves ``kept``'s state to ``best_path``. Returns the best Y-PSNR so far."""
     metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
@@ -348,8 +397,9 @@ def _validate(kept: torch.nn.Module, val_pairs: list, entry: ModelEntry, cfg: Tr
     return best_psnr
 
 
-def _handed_back(kept: torch.nn.Module, best_psnr: float | None,
-                 best_path: Path) -> torch.nn.Module:
+def _handed_back(
+    kept: torch.nn.Module, best_psnr: float | None, best_path: Path
+) -> torch.nn.Module:
     """``kept`` on the CPU in eval mode, with the best validated weights when a validation
     saved them (else its last ones)."""
     final = kept.cpu()
@@ -395,9 +445,12 @@ class _Stepper:
         return float(loss.detach())
 
 
-def train(cfg: TrainConfig, entry: ModelEntry | None = None,
-          on_log: Callable[[dict], None] | None = None,
-          on_status: Callable[[str], None] | None = None) -> TrainResult:
+def train(
+    cfg: TrainConfig,
+    entry: ModelEntry | None = None,
+    on_log: Callable[[dict], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> TrainResult:
     """Train ``cfg.arch`` (or the given registry-style ``entry``) on ``cfg.data``.
 
     Args:
@@ -424,12 +477,15 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
     status(f"dataset {cfg.data}: {len(data)} patch pairs of {data.patch} px, x{data.scale}")
     net = _build_net(cfg, entry, dev, channels_last)
     params = sum(p.numel() for p in net.parameters())
-    status(f"model {entry.name} x{cfg.scale} built: {params} parameters, on {dev} "
-           f"({cfg.precision} precision)")
+    status(
+        f"model {entry.name} x{cfg.scale} built: {params} parameters, on {dev} "
+        f"({cfg.precision} precision)"
+    )
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     ema = make_ema(net, cfg.ema) if cfg.ema > 0 else None
-    run_step = _Stepper(net, opt, ema, data, make_loss(cfg, dev), ctx, scaler, dev,
-                        channels_last, cfg.batch_size)
+    run_step = _Stepper(
+        net, opt, ema, data, make_loss(cfg, dev), ctx, scaler, dev, channels_last, cfg.batch_size
+    )
     val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
     out = _run_dir(cfg)
 
@@ -453,8 +509,10 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
         step += 1
         running += loss_value
         if step == start + 1:
-            status(f"step {step} done after {wall() - wall_before:.1f} s; a log line every "
-                   f"{cfg.log_every} steps, {cfg.steps} steps in all")
+            status(
+                f"step {step} done after {wall() - wall_before:.1f} s; a log line every "
+                f"{cfg.log_every} steps, {cfg.steps} steps in all"
+            )
 
         timed_out = cfg.max_minutes > 0 and wall() > cfg.max_minutes * 60
         last = step == cfg.steps or timed_out
@@ -463,8 +521,9 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
             emit({"step": step, "loss": running / n, "lr": lr, "wall_s": round(wall(), 1)})
             running = 0.0
         if val_pairs and (step % cfg.val_every == 0 or last):
-            best_psnr = _validate(kept, val_pairs, entry, cfg, dev, step, emit, best_psnr,
-                                  out / "best.pt")
+            best_psnr = _validate(
+                kept, val_pairs, entry, cfg, dev, step, emit, best_psnr, out / "best.pt"
+            )
         if step % cfg.ckpt_every == 0 or last:
             save_checkpoint(out / CHECKPOINT, net, opt, step, cfg, best_psnr, wall(), ema)
         if timed_out:
@@ -473,5 +532,12 @@ def train(cfg: TrainConfig, entry: ModelEntry | None = None,
 
     # 5. hand back the best validated weights (or the last ones when nothing was validated)
     final = _handed_back(kept, best_psnr, out / "best.pt")
-    return TrainResult(step=step, loss=loss_value, best_psnr=best_psnr, wall_s=wall(),
-                       device=str(dev), history=emit.history, net=final)
+    return TrainResult(
+        step=step,
+        loss=loss_value,
+        best_psnr=best_psnr,
+        wall_s=wall(),
+        device=str(dev),
+        history=emit.history,
+        net=final,
+    )

@@ -17,8 +17,8 @@ from torch import nn
 
 from vidsr.eval.evaluate import iter_hr_images, upscale_y
 from vidsr.eval.metrics import luma, psnr, shave, ssim
-from vidsr.models.contract import SRModel
 from vidsr.eval.resize import bicubic_downscale, modcrop
+from vidsr.models.contract import SRModel
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,20 @@ def load_pairs(folder: Path | str, scale: int, limit: int = 0) -> list[ValPair]:
     pairs = []
     for name, hr in iter_hr_images(Path(folder)):
         hr = np.ascontiguousarray(modcrop(hr, scale))
-        pairs.append(ValPair(Path(name).stem, shave(luma(hr), scale),
-                             bicubic_downscale(hr, scale)))
+        pairs.append(ValPair(Path(name).stem, shave(luma(hr), scale), bicubic_downscale(hr, scale)))
         if limit and len(pairs) >= limit:
             break
     return pairs
 
 
-def evaluate(net: nn.Module, pairs: list[ValPair], colour: str, scale: int,
-             device: torch.device, with_ssim: bool = True) -> dict:
+def evaluate(
+    net: nn.Module,
+    pairs: list[ValPair],
+    colour: str,
+    scale: int,
+    device: torch.device,
+    with_ssim: bool = True,
+) -> dict:
     """Average Y-PSNR and SSIM of the bare network ``net`` over ``pairs``.
 
     Args:
@@ -71,5 +76,8 @@ def evaluate(net: nn.Module, pairs: list[ValPair], colour: str, scale: int,
                 ssims.append(ssim(sr_y, pair.hr_y))
     finally:
         net.train(was_training)
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)) if ssims else None,
-            "per_image": per_image}
+    return {
+        "psnr": float(np.mean(psnrs)),
+        "ssim": float(np.mean(ssims)) if ssims else None,
+        "per_image": per_image,
+    }

@@ -49,9 +49,23 @@ _LAZY = {
 }
 
 __all__ = [
-    "DeviceError", "EncodeConfig", "EncodeError", "FolderOptions", "InputError", "ModelError",
-    "OptionError", "OutputExistsError", "RunConfig", "RunSummary", "SRModel", "VidsrError",
-    "__version__", "load_model", "upscale_folder", "upscale_video", "video_to_folder",
+    "DeviceError",
+    "EncodeConfig",
+    "EncodeError",
+    "FolderOptions",
+    "InputError",
+    "ModelError",
+    "OptionError",
+    "OutputExistsError",
+    "RunConfig",
+    "RunSummary",
+    "SRModel",
+    "VidsrError",
+    "__version__",
+    "load_model",
+    "upscale_folder",
+    "upscale_video",
+    "video_to_folder",
 ]
 
 

@@ -38,7 +38,15 @@ PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 SCALES: tuple[int, ...] = (2, 3, 4)
 # Extensions read as still images (lower case), by folders, evaluation and training.
 IMAGE_EXTENSIONS: tuple[str, ...] = (
-    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".ppm",
+    ".pgm",
 )
 # Image formats written (``--format``), named without the dot, and their extension.
 OUTPUT_FORMATS: dict[str, str] = {
@@ -62,9 +70,7 @@ def check_scale(scale: int) -> None:
 def check_colour(colour: str) -> None:
     """Raise :class:`OptionError` unless ``colour`` is one of :data:`COLOUR_MODES`."""
     if colour not in COLOUR_MODES:
-        raise OptionError(
-            f"--color must be one of {', '.join(COLOUR_MODES)}, got {colour!r}"
-        )
+        raise OptionError(f"--color must be one of {', '.join(COLOUR_MODES)}, got {colour!r}")
 
 
 @dataclass(frozen=True)
@@ -103,8 +109,9 @@ class EncodeConfig:
         if self.threads < 0:
             raise OptionError(f"encoder threads must be >= 0, got {self.threads}")
         if self.audio not in AUDIO_MODES:
-            raise OptionError(f"--audio must be one of {', '.join(AUDIO_MODES)}, "
-                              f"got {self.audio!r}")
+            raise OptionError(
+                f"--audio must be one of {', '.join(AUDIO_MODES)}, got {self.audio!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -168,9 +175,13 @@ class RunConfig:
         if self.cpu_workers is not None and self.cpu_workers < 1:
             raise OptionError(f"cpu workers must be >= 1, got {self.cpu_workers}")
         if self.hwaccel not in HWACCEL_MODES:
-            raise OptionError(f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}")
+            raise OptionError(
+                f"--hwaccel must be one of {', '.join(HWACCEL_MODES)}, got {self.hwaccel!r}"
+            )
         if self.deinterlace is not None and self.deinterlace not in DEINTERLACE_MODES:
-            raise OptionError(f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}, "
-                              f"got {self.deinterlace!r}")
+            raise OptionError(
+                f"--deinterlace must be one of {', '.join(DEINTERLACE_MODES)}, "
+                f"got {self.deinterlace!r}"
+            )
         if self.queue_size < 1:
             raise OptionError(f"queue size must be >= 1, got {self.queue_size}")

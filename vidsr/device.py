@@ -31,7 +31,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
         raise DeviceError(f"device {spec!r} asked for, but CUDA is not available on this machine")
     index = int(match.group(1) or 0)
     if index >= torch.cuda.device_count():
-        raise DeviceError(f"device {spec!r} asked for, but only {torch.cuda.device_count()} GPU(s) found")
+        raise DeviceError(
+            f"device {spec!r} asked for, but only {torch.cuda.device_count()} GPU(s) found"
+        )
     return torch.device("cuda", index)
 
 
@@ -60,7 +62,9 @@ def autocast_dtype(
     return torch.float16
 
 
-def inference_context(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def inference_context(
+    device: torch.device, dtype: torch.dtype | None
+) -> contextlib.AbstractContextManager:
     """``torch.autocast`` for the device when a half dtype is chosen, else a no-op (for the
     forward passes of inference and of training alike; ``dtype`` from :func:`autocast_dtype`)."""
     if dtype is None:

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     from vidsr import __version__
 
     parser = OneLineParser(
-        prog="vidsr", description="Video super-resolution: upscale movies, frame folders and streams."
+        prog="vidsr",
+        description="Video super-resolution: upscale movies, frame folders and streams.",
     )
     parser.add_argument("--version", action="version", version=f"vidsr {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")

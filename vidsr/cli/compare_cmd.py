@@ -16,17 +16,24 @@ def _crop(text: str) -> tuple[int, int, int, int]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "compare", help="side-by-side image of models against the ground truth",
+        "compare",
+        help="side-by-side image of models against the ground truth",
         description="Downscale an HR image with MATLAB-compatible bicubic, upscale it with "
-                    "each model, and save the results next to the ground truth, each "
-                    "labelled with its Y-PSNR on the region shown.")
+        "each model, and save the results next to the ground truth, each "
+        "labelled with its Y-PSNR on the region shown.",
+    )
     p.add_argument("image", help="HR image (PNG, BMP, JPEG...)")
-    p.add_argument("--models", "-m", default="bicubic,srcnn,perceptual",
-                   help="comma list of registry names or weights files")
+    p.add_argument(
+        "--models",
+        "-m",
+        default="bicubic,srcnn,perceptual",
+        help="comma list of registry names or weights files",
+    )
     p.add_argument("--scale", "-s", type=int, required=True, help="upscaling factor")
     p.add_argument("--out", "-o", required=True, help="output image (.png)")
-    p.add_argument("--crop", type=_crop, default=None, metavar="X,Y,W,H",
-                   help="region of the HR image to show")
+    p.add_argument(
+        "--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the HR image to show"
+    )
     p.add_argument("--zoom", type=int, default=1, help="enlarge panels (nearest neighbour)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--overwrite", "-y", action="store_true", help="replace --out if it exists")

@@ -11,7 +11,9 @@ from vidsr.config import SCALES, RunConfig
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("demo", help="render a test clip and upscale it (no download needed)")
-    parser.add_argument("--out-dir", type=Path, default=Path("."), help="where to write the clips (default: here)")
+    parser.add_argument(
+        "--out-dir", type=Path, default=Path("."), help="where to write the clips (default: here)"
+    )
     parser.add_argument("--scale", type=int, default=2, choices=SCALES)
     parser.add_argument("--model", default=None, help="model name (default: the fast model)")
     parser.add_argument("--device", default="auto")
@@ -30,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     workers = cpu_workers_for(args.device, None)
     if workers is not None:  # the CPU policy of `vidsr upscale`
         set_cpu_threads(1)
-    config = RunConfig(model=model, scale=args.scale, device=args.device, overwrite=True, cpu_workers=workers)
+    config = RunConfig(
+        model=model, scale=args.scale, device=args.device, overwrite=True, cpu_workers=workers
+    )
     summary = run_with_progress(src, args.out_dir / f"vidsr-demo_x{args.scale}.mp4", config)
     print(format_summary(summary, model_label(config)))
     return 0

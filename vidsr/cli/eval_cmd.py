@@ -15,30 +15,53 @@ if TYPE_CHECKING:  # imported when the command runs, not when the CLI starts
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "eval", help="measure Y-PSNR/SSIM of a model against bicubic on HR images or videos",
+        "eval",
+        help="measure Y-PSNR/SSIM of a model against bicubic on HR images or videos",
         description="Mod-crop each HR image (or every frame of a video), make the LR image "
-                    "with MATLAB-compatible bicubic, upscale it, and report PSNR and SSIM on "
-                    "the Y channel (BT.601 studio range) with SCALE border pixels cropped, "
-                    "per image and averaged, beside the bicubic baseline.")
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="folder of HR images, frame folder, image file or video file")
-    p.add_argument("--model", "-m", required=True,
-                   help="registry name (see `vidsr models`) or a .pth/.safetensors file")
+        "with MATLAB-compatible bicubic, upscale it, and report PSNR and SSIM on "
+        "the Y channel (BT.601 studio range) with SCALE border pixels cropped, "
+        "per image and averaged, beside the bicubic baseline.",
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="folder of HR images, frame folder, image file or video file",
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        help="registry name (see `vidsr models`) or a .pth/.safetensors file",
+    )
     p.add_argument("--scale", "-s", type=int, required=True, help="upscaling factor")
-    p.add_argument("--self-ensemble", action="store_true",
-                   help="average the model over the 8 flips/rotations of each image "
-                        "(8x the compute; the EDSR+ convention)")
+    p.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the model over the 8 flips/rotations of each image "
+        "(8x the compute; the EDSR+ convention)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--vgg", "--vgg-weights", dest="vgg", nargs="?", const="", default=None,
-                   metavar="WEIGHTS",
-                   help="also report the VGG16 feature distance (MSE of ReLU features, "
-                        "lower is better) of model and bicubic; WEIGHTS is a Caffe .npz or "
-                        "torchvision .pth (default: $VIDSR_VGG16_WEIGHTS, then torchvision's "
-                        "cache)")
-    p.add_argument("--vgg-layers", default="relu2_2",
-                   help="comma list of relu1_2, relu2_2, relu3_3 (default relu2_2)")
+    p.add_argument(
+        "--vgg",
+        "--vgg-weights",
+        dest="vgg",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="WEIGHTS",
+        help="also report the VGG16 feature distance (MSE of ReLU features, "
+        "lower is better) of model and bicubic; WEIGHTS is a Caffe .npz or "
+        "torchvision .pth (default: $VIDSR_VGG16_WEIGHTS, then torchvision's "
+        "cache)",
+    )
+    p.add_argument(
+        "--vgg-layers",
+        default="relu2_2",
+        help="comma list of relu1_2, relu2_2, relu3_3 (default relu2_2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if args.vgg is not None:
         layers = tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip())
         distance = VGGDistance(args.vgg or None, layers, device)
-    report = evaluate(model, [Path(p) for p in args.paths], device=device,
-                      feature_distance=distance)
+    report = evaluate(
+        model, [Path(p) for p in args.paths], device=device, feature_distance=distance
+    )
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -10,10 +10,13 @@ SHOWN_SETS = ("Set5", "Set14")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list available models",
-                            description="List the models this install can load, with the "
-                                        "Y-PSNR (dB) their cards measured on Set5 and Set14 "
-                                        "per scale.")
+    parser = sub.add_parser(
+        "models",
+        help="list available models",
+        description="List the models this install can load, with the "
+        "Y-PSNR (dB) their cards measured on Set5 and Set14 "
+        "per scale.",
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     parser.set_defaults(func=run)
 
@@ -22,8 +25,10 @@ def figures(validation: dict, scale: int) -> str:
     """``36.66/32.48`` (Set5/Set14 Y-PSNR in dB) for one scale of a card, ``-`` where a
     set was not measured."""
     sets = validation.get(str(scale), validation.get(scale, {}))
-    cells = [f"{sets[name]['psnr_y']:.2f}" if "psnr_y" in sets.get(name, {}) else "-"
-             for name in SHOWN_SETS]
+    cells = [
+        f"{sets[name]['psnr_y']:.2f}" if "psnr_y" in sets.get(name, {}) else "-"
+        for name in SHOWN_SETS
+    ]
     return "/".join(cells)
 
 
@@ -37,14 +42,21 @@ def run(args: argparse.Namespace) -> int:
         return 0
     sets = "/".join(SHOWN_SETS)
     head = "  ".join(f"{f'x{s} {sets}':<14}" for s in (2, 3, 4))
-    print(f"{'name':<16} {'family':<11} {'colour':<6} {'scales':<8} {'params':>9}  {head}  "
-          "description")
+    print(
+        f"{'name':<16} {'family':<11} {'colour':<6} {'scales':<8} {'params':>9}  {head}  "
+        "description"
+    )
     for row in rows:
         scales = ",".join(str(s) for s in row["scales"]) or "-"
-        cells = "  ".join(f"{figures(row['validation'], s) if s in row['scales'] else '':<14}"
-                          for s in (2, 3, 4))
-        print(f"{row['name']:<16} {row['family']:<11} {row['colour']:<6} {scales:<8} "
-              f"{row['parameters']:>9}  {cells}  {REGISTRY[row['name']].description}")
-    print(f"Y-PSNR in dB from each model's card ({sets}; - not measured); "
-          "`vidsr models --json` has SSIM and bicubic references too.")
+        cells = "  ".join(
+            f"{figures(row['validation'], s) if s in row['scales'] else '':<14}" for s in (2, 3, 4)
+        )
+        print(
+            f"{row['name']:<16} {row['family']:<11} {row['colour']:<6} {scales:<8} "
+            f"{row['parameters']:>9}  {cells}  {REGISTRY[row['name']].description}"
+        )
+    print(
+        f"Y-PSNR in dB from each model's card ({sets}; - not measured); "
+        "`vidsr models --json` has SSIM and bicubic references too."
+    )
     return 0

@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "stream",
         help="upscale a live source (webcam, stream, file) with low latency",
-        description="Capture a live source, upscale each newest frame (stale frames are dropped) and show, "
-        "record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.",
+        description="Capture a live source, upscale each newest frame (stale frames are "
+        "dropped) and show, record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.",
     )
     _add_model_options(parser)
     _add_output_options(parser)
@@ -138,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     def on_ready(url: str | None) -> None:
         if not (args.show or args.record or args.serve):
             print(
-                "vidsr: note: no --show, --record or --serve: frames are upscaled and measured only",
+                "vidsr: note: no --show, --record or --serve: frames are upscaled and measured "
+                "only",
                 file=sys.stderr,
             )
         if url is not None:

@@ -15,12 +15,14 @@ from vidsr.errors import OptionError
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "train", help="train a model on a dataset built by `vidsr dataset build`",
+        "train",
+        help="train a model on a dataset built by `vidsr dataset build`",
         formatter_class=DefaultsFormatter,
         description="Train a registry architecture on patch shards; checkpoints go to --out, "
-                    f"`--export NAME` writes {EXPORT_DIR}/NAME_xS.safetensors and its "
-                    f"card (use it with `vidsr upscale --model "
-                    f"{EXPORT_DIR}/NAME_xS.safetensors`).")
+        f"`--export NAME` writes {EXPORT_DIR}/NAME_xS.safetensors and its "
+        f"card (use it with `vidsr upscale --model "
+        f"{EXPORT_DIR}/NAME_xS.safetensors`).",
+    )
     p.add_argument("--arch", required=True, help="registry architecture (see `vidsr models`)")
     p.add_argument("--scale", type=int, required=True, help="upscaling factor")
     p.add_argument("--data", required=True, help="dataset folder (manifest.json + shards)")
@@ -28,49 +30,95 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=10_000, help="optimizer steps")
     p.add_argument("--batch-size", type=int, default=32, help="patch pairs per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (Adam)")
-    p.add_argument("--schedule", choices=("cosine", "step"), default="cosine",
-                   help="learning-rate schedule over --steps (or --max-minutes)")
-    p.add_argument("--loss", choices=("mse", "l1", "perceptual"), default="mse",
-                   help="training loss; perceptual: pixel MSE + VGG16 features")
+    p.add_argument(
+        "--schedule",
+        choices=("cosine", "step"),
+        default="cosine",
+        help="learning-rate schedule over --steps (or --max-minutes)",
+    )
+    p.add_argument(
+        "--loss",
+        choices=("mse", "l1", "perceptual"),
+        default="mse",
+        help="training loss; perceptual: pixel MSE + VGG16 features",
+    )
     p.add_argument("--pixel-weight", type=float, default=1.0, help="perceptual: MSE weight")
     p.add_argument("--feature-weight", type=float, default=1.0, help="perceptual: VGG weight")
     p.add_argument("--tv-weight", type=float, default=0.0, help="total-variation weight")
-    p.add_argument("--vgg-weights", default=None,
-                   help="VGG16 .npz (Caffe convention) or torchvision .pth; "
-                        "None: $VIDSR_VGG16_WEIGHTS, then torchvision's cache")
+    p.add_argument(
+        "--vgg-weights",
+        default=None,
+        help="VGG16 .npz (Caffe convention) or torchvision .pth; "
+        "None: $VIDSR_VGG16_WEIGHTS, then torchvision's cache",
+    )
     p.add_argument("--vgg-layers", default="relu2_2", help="comma list of relu1_2,relu2_2,relu3_3")
-    p.add_argument("--val", default=None,
-                   help="folder of HR images for validation Y-PSNR (None: no validation)")
-    p.add_argument("--val-limit", type=int, default=0,
-                   help="validate on the first N images (0: all)")
+    p.add_argument(
+        "--val",
+        default=None,
+        help="folder of HR images for validation Y-PSNR (None: no validation)",
+    )
+    p.add_argument(
+        "--val-limit", type=int, default=0, help="validate on the first N images (0: all)"
+    )
     p.add_argument("--val-every", type=int, default=500, help="validate every N steps")
     p.add_argument("--log-every", type=int, default=50, help="print a log line every N steps")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps")
-    p.add_argument("--max-minutes", type=float, default=0.0,
-                   help="stop after this wall time (0: no limit)")
+    p.add_argument(
+        "--max-minutes", type=float, default=0.0, help="stop after this wall time (0: no limit)"
+    )
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/ckpt.pt")
-    p.add_argument("--init", default=None, metavar="WEIGHTS",
-                   help="warm start from a .safetensors/.pt whose matching tensors fit "
-                        "(e.g. the x2 model for an x3/x4 run)")
+    p.add_argument(
+        "--init",
+        default=None,
+        metavar="WEIGHTS",
+        help="warm start from a .safetensors/.pt whose matching tensors fit "
+        "(e.g. the x2 model for an x3/x4 run)",
+    )
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto",
-                   help="auto: fp16 AMP on CUDA, fp32 on CPU; bf16: bfloat16 autocast "
-                        "(about 2.3x faster on CPUs with AVX512-BF16/AMX)")
-    p.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                   help="validate, keep and export an exponential moving average of the "
-                        "weights with this per-step decay (e.g. 0.999); 0: off")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="auto: fp16 AMP on CUDA, fp32 on CPU; bf16: bfloat16 autocast "
+        "(about 2.3x faster on CPUs with AVX512-BF16/AMX)",
+    )
+    p.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="validate, keep and export an exponential moving average of the "
+        "weights with this per-step decay (e.g. 0.999); 0: off",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and patch order")
-    p.add_argument("--export", metavar="NAME", default=None,
-                   help="write NAME_xS.safetensors + NAME_xS.json into --export-dir after "
-                        "training")
-    p.add_argument("--export-only", action="store_true",
-                   help="skip training: export RUN_DIR's best (else latest) checkpoint")
-    p.add_argument("--export-dir", default=EXPORT_DIR,
-                   help="folder the export goes to (relative to the working directory)")
-    p.add_argument("--overwrite", action="store_true",
-                   help="let --export replace an existing weights file and card")
-    p.add_argument("--report", action="append", default=[], metavar="LABEL=DIR",
-                   help="measure the exported model on HR folder DIR (repeatable)")
+    p.add_argument(
+        "--export",
+        metavar="NAME",
+        default=None,
+        help="write NAME_xS.safetensors + NAME_xS.json into --export-dir after training",
+    )
+    p.add_argument(
+        "--export-only",
+        action="store_true",
+        help="skip training: export RUN_DIR's best (else latest) checkpoint",
+    )
+    p.add_argument(
+        "--export-dir",
+        default=EXPORT_DIR,
+        help="folder the export goes to (relative to the working directory)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let --export replace an existing weights file and card",
+    )
+    p.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="measure the exported model on HR folder DIR (repeatable)",
+    )
     p.set_defaults(func=run)
 
 
@@ -109,15 +157,31 @@ def run(args: argparse.Namespace) -> int:
             raise OptionError(f"--report wants LABEL=DIR, got {item!r}")
         report[label] = folder
     cfg = TrainConfig(
-        arch=args.arch, scale=args.scale, data=args.data,
-        out=args.out or f"runs/{args.arch}_x{args.scale}", steps=args.steps,
-        batch_size=args.batch_size, lr=args.lr, schedule=args.schedule, loss=args.loss,
-        pixel_weight=args.pixel_weight, feature_weight=args.feature_weight,
-        tv_weight=args.tv_weight, vgg_weights=args.vgg_weights,
+        arch=args.arch,
+        scale=args.scale,
+        data=args.data,
+        out=args.out or f"runs/{args.arch}_x{args.scale}",
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        schedule=args.schedule,
+        loss=args.loss,
+        pixel_weight=args.pixel_weight,
+        feature_weight=args.feature_weight,
+        tv_weight=args.tv_weight,
+        vgg_weights=args.vgg_weights,
         vgg_layers=tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip()),
-        val=args.val, val_limit=args.val_limit, val_every=args.val_every,
-        log_every=args.log_every, ckpt_every=args.ckpt_every, max_minutes=args.max_minutes,
-        device=args.device, precision=args.precision, seed=args.seed, resume=args.resume, init=args.init,
+        val=args.val,
+        val_limit=args.val_limit,
+        val_every=args.val_every,
+        log_every=args.log_every,
+        ckpt_every=args.ckpt_every,
+        max_minutes=args.max_minutes,
+        device=args.device,
+        precision=args.precision,
+        seed=args.seed,
+        resume=args.resume,
+        init=args.init,
         ema=args.ema,
         command=_command_line(args),
     )
@@ -132,8 +196,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.flush()
 
     def on_log(record: dict) -> None:
-        fields = " ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in record.items() if v is not None)
+        fields = " ".join(
+            f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in record.items()
+            if v is not None
+        )
         tqdm.write(f"vidsr train: {fields}")
         sys.stdout.flush()
 
@@ -143,25 +210,41 @@ def run(args: argparse.Namespace) -> int:
         net, info = load_trained(Path(cfg.out), entry, cfg.scale)
         info["notes"] = f"exported from {cfg.out} by: {cfg.command}"
     else:
-        on_status(f"{'resuming' if cfg.resume else 'training'} {cfg.arch} x{cfg.scale} "
-                  f"for {cfg.steps} steps; run folder {cfg.out}")
+        on_status(
+            f"{'resuming' if cfg.resume else 'training'} {cfg.arch} x{cfg.scale} "
+            f"for {cfg.steps} steps; run folder {cfg.out}"
+        )
         result = train(cfg, entry, on_log=on_log, on_status=on_status)
-        print(f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on "
-              f"{result.device}"
-              + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else ""))
-        net, info = result.net, {"config": asdict(cfg), "steps": result.step,
-                                 "wall_s": result.wall_s, "device": result.device,
-                                 "command": cfg.command}
+        print(
+            f"vidsr train: done at step {result.step} in {result.wall_s:.0f} s on "
+            f"{result.device}"
+            + (f", best val Y-PSNR {result.best_psnr:.3f} dB" if result.best_psnr else "")
+        )
+        net, info = (
+            result.net,
+            {
+                "config": asdict(cfg),
+                "steps": result.step,
+                "wall_s": result.wall_s,
+                "device": result.device,
+                "command": cfg.command,
+            },
+        )
     if args.export:
         from vidsr.training.export import export_model
 
-        weights, card = export_model(net, entry, scale=cfg.scale, name=args.export,
-                                     out_dir=Path(args.export_dir), train_info=info,
-                                     report=report, overwrite=args.overwrite)
-        print(f"vidsr train: wrote {weights} and {card} "
-              f"(use it with --model {weights})")
+        weights, card = export_model(
+            net,
+            entry,
+            scale=cfg.scale,
+            name=args.export,
+            out_dir=Path(args.export_dir),
+            train_info=info,
+            report=report,
+            overwrite=args.overwrite,
+        )
+        print(f"vidsr train: wrote {weights} and {card} (use it with --model {weights})")
     return 0
-
 
 
 def standalone(register_fn, argv: list[str] | None = None) -> int:

@@ -36,75 +36,174 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Model, device and batching options shared by the commands that upscale."""
-    parser.add_argument("-s", "--scale", type=int, default=None, choices=SCALES,
-                        help="upscaling factor (default: a model file's own scale, else 2)")
-    parser.add_argument("-m", "--model", default=None,
-                        help="model name (see `vidsr models`) or a .pth/.safetensors file "
-                             "(e.g. ./vidsr-models/NAME_x2.safetensors from `vidsr train "
-                             "--export`); default: the fast model")
+    parser.add_argument(
+        "-s",
+        "--scale",
+        type=int,
+        default=None,
+        choices=SCALES,
+        help="upscaling factor (default: a model file's own scale, else 2)",
+    )
+    parser.add_argument(
+        "-m",
+        "--model",
+        default=None,
+        help="model name (see `vidsr models`) or a .pth/.safetensors file "
+        "(e.g. ./vidsr-models/NAME_x2.safetensors from `vidsr train "
+        "--export`); default: the fast model",
+    )
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument("--batch-size", type=int, default=None, help="frames per model call (default: from frame size)")
-    parser.add_argument("--tile", type=int, default=None, metavar="PX",
-                        help="process frames in overlapping tiles of PX input pixels (for large frames)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU model workers, one thread each (default: one per core)")
-    parser.add_argument("--compile", action="store_true",
-                        help="compile the model with torch.compile (faster on long videos; slow first batches)")
-    parser.add_argument("--self-ensemble", action="store_true",
-                        help="average the model over the 8 flips/rotations of each frame: "
-                             "8x the compute for a sharper, higher-PSNR result")
-    parser.add_argument("--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot",
-                        help="colour matching to the source: per shot (default), per frame, or off")
-    parser.add_argument("--content", choices=CONTENTS, default="auto",
-                        help="weights for clean sources or for compressed video (web, DVD, "
-                             "phone): auto (default) decides from the input's codec and bit rate")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="frames per model call (default: from frame size)",
+    )
+    parser.add_argument(
+        "--tile",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="process frames in overlapping tiles of PX input pixels (for large frames)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU model workers, one thread each (default: one per core)",
+    )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the model with torch.compile (faster on long videos; slow first batches)",
+    )
+    parser.add_argument(
+        "--self-ensemble",
+        action="store_true",
+        help="average the model over the 8 flips/rotations of each frame: "
+        "8x the compute for a sharper, higher-PSNR result",
+    )
+    parser.add_argument(
+        "--color",
+        "--colour",
+        dest="colour",
+        choices=COLOUR_MODES,
+        default="shot",
+        help="colour matching to the source: per shot (default), per frame, or off",
+    )
+    parser.add_argument(
+        "--content",
+        choices=CONTENTS,
+        default="auto",
+        help="weights for clean sources or for compressed video (web, DVD, "
+        "phone): auto (default) decides from the input's codec and bit rate",
+    )
 
 
 def add_encode_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--codec", default=None,
-                        help="video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, "
-                             "libvpx-vp9, libsvtav1, ffv1, prores_ks, h264_nvenc...")
-    parser.add_argument("--audio", choices=AUDIO_MODES, default="copy",
-                        help="audio tracks: copy them (default), re-encode them to aac or opus "
-                             "(for a container that cannot hold the original), or none (drop)")
-    parser.add_argument("--hwaccel", choices=HWACCEL_MODES, default="none",
-                        help="hardware codecs: auto (NVDEC decode, and NVENC encode unless --codec is "
-                             "given, where they work; else software), cuda (NVDEC required), none (default)")
-    parser.add_argument("--crf", type=int, default=None, help="quality (lower is better; encoder default if unset)")
-    parser.add_argument("--preset", default=None, help="encoder preset, e.g. medium, fast, veryfast")
-    parser.add_argument("--pix-fmt", default=None,
-                        help="output pixel format (default: keep the input's bit depth: yuv420p or yuv420p10le)")
-    parser.add_argument("--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)")
+    parser.add_argument(
+        "--codec",
+        default=None,
+        help="video encoder: libx264 (default; libvpx-vp9 for .webm), libx265, "
+        "libvpx-vp9, libsvtav1, ffv1, prores_ks, h264_nvenc...",
+    )
+    parser.add_argument(
+        "--audio",
+        choices=AUDIO_MODES,
+        default="copy",
+        help="audio tracks: copy them (default), re-encode them to aac or opus "
+        "(for a container that cannot hold the original), or none (drop)",
+    )
+    parser.add_argument(
+        "--hwaccel",
+        choices=HWACCEL_MODES,
+        default="none",
+        help="hardware codecs: auto (NVDEC decode, and NVENC encode unless --codec is "
+        "given, where they work; else software), cuda (NVDEC required), none (default)",
+    )
+    parser.add_argument(
+        "--crf", type=int, default=None, help="quality (lower is better; encoder default if unset)"
+    )
+    parser.add_argument(
+        "--preset", default=None, help="encoder preset, e.g. medium, fast, veryfast"
+    )
+    parser.add_argument(
+        "--pix-fmt",
+        default=None,
+        help="output pixel format (default: keep the input's bit depth: yuv420p or yuv420p10le)",
+    )
+    parser.add_argument(
+        "--gop", type=int, default=None, help="keyframe interval in frames (default: 2 seconds)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    parser.add_argument("--deinterlace", nargs="?", const="frame", choices=DEINTERLACE_MODES,
-                        default=None, help="deinterlace (bwdif) before the model: frame "
-                        "(default) gives one frame per frame, field one per field (2x rate)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run from its .partial output instead of starting over")
+    parser.add_argument(
+        "--deinterlace",
+        nargs="?",
+        const="frame",
+        choices=DEINTERLACE_MODES,
+        default=None,
+        help="deinterlace (bwdif) before the model: frame "
+        "(default) gives one frame per frame, field one per field (2x rate)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from its .partial output instead of starting over",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("upscale", help="upscale a video file or a folder of frames",
-                            description="Upscale a video, keeping audio, subtitles, timestamps and colour tags; "
-                                        "or a folder of images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); "
-                                        "or a video into a folder of images (movie.mp4 -o out/).")
-    parser.add_argument("input", nargs="?", default=None,
-                        help="input video file or folder of images (or give it with -i)")
-    parser.add_argument("-i", "--input", dest="input_option", default=None, metavar="INPUT",
-                        help="the input, as ffmpeg takes it (instead of the positional INPUT)")
-    parser.add_argument("-o", "--output", default=None,
-                        help="output file, or folder (an existing folder, a name ending in / or without "
-                             "extension) (default: INPUT_x<scale>[.<ext>] next to the input)")
+    parser = sub.add_parser(
+        "upscale",
+        help="upscale a video file or a folder of frames",
+        description="Upscale a video, keeping audio, subtitles, timestamps and colour tags; "
+        "or a folder of images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); "
+        "or a video into a folder of images (movie.mp4 -o out/).",
+    )
+    parser.add_argument(
+        "input",
+        nargs="?",
+        default=None,
+        help="input video file or folder of images (or give it with -i)",
+    )
+    parser.add_argument(
+        "-i",
+        "--input",
+        dest="input_option",
+        default=None,
+        metavar="INPUT",
+        help="the input, as ffmpeg takes it (instead of the positional INPUT)",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output file, or folder (an existing folder, a name ending in / or without "
+        "extension) (default: INPUT_x<scale>[.<ext>] next to the input)",
+    )
     add_run_options(parser)
     add_encode_options(parser)
     frames = parser.add_argument_group("frame folders")
-    frames.add_argument("--format", dest="image_format", choices=sorted(OUTPUT_FORMATS), default=None,
-                        help="output image format (default: keep each image's; png for frames of a video)")
-    frames.add_argument("--fps", type=_rate, default=None,
-                        help="frame rate when encoding a folder as a video (e.g. 24, 23.976, 24000/1001; default 25)")
+    frames.add_argument(
+        "--format",
+        dest="image_format",
+        choices=sorted(OUTPUT_FORMATS),
+        default=None,
+        help="output image format (default: keep each image's; png for frames of a video)",
+    )
+    frames.add_argument(
+        "--fps",
+        type=_rate,
+        default=None,
+        help="frame rate when encoding a folder as a video "
+        "(e.g. 24, 23.976, 24000/1001; default 25)",
+    )
     # --resume (shared with videos, see add_encode_options) skips frames whose output image
     # exists: images are written atomically, so an existing one is complete.
-    frames.add_argument("--strict", action="store_true", help="stop at an unreadable image instead of skipping it")
+    frames.add_argument(
+        "--strict", action="store_true", help="stop at an unreadable image instead of skipping it"
+    )
     parser.set_defaults(func=run)
 
 
@@ -131,12 +230,17 @@ def input_path(args: argparse.Namespace) -> Path:
     """
     given = [t for t in (args.input, args.input_option) if t is not None]
     if len(given) != 1:
-        raise OptionError("give one input: `vidsr upscale INPUT` or `vidsr upscale -i INPUT`"
-                          if not given else "give the input once: positionally or with -i")
+        raise OptionError(
+            "give one input: `vidsr upscale INPUT` or `vidsr upscale -i INPUT`"
+            if not given
+            else "give the input once: positionally or with -i"
+        )
     text = given[0]
     if _URL.match(text):
-        raise OptionError(f"{text} is a URL: `vidsr upscale` reads files and folders; "
-                          f"network streams are for `vidsr stream --source {text}`")
+        raise OptionError(
+            f"{text} is a URL: `vidsr upscale` reads files and folders; "
+            f"network streams are for `vidsr stream --source {text}`"
+        )
     return Path(text)
 
 
@@ -156,19 +260,36 @@ def resolve_scale(args: argparse.Namespace) -> int:
     return own
 
 
-def config_from_args(args: argparse.Namespace, cpu_workers: int | None = None,
-                     scale: int | None = None) -> RunConfig:
-    encode = EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset, pix_fmt=args.pix_fmt,
-                          gop=args.gop, audio=args.audio)
+def config_from_args(
+    args: argparse.Namespace, cpu_workers: int | None = None, scale: int | None = None
+) -> RunConfig:
+    encode = EncodeConfig(
+        codec=args.codec,
+        crf=args.crf,
+        preset=args.preset,
+        pix_fmt=args.pix_fmt,
+        gop=args.gop,
+        audio=args.audio,
+    )
     # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
     scale = scale or args.scale or 2
-    return RunConfig(model=args.model, scale=scale, device=args.device,
-                     batch_size=args.batch_size, tile=args.tile, colour=args.colour,
-                     overwrite=args.overwrite, encode=encode,
-                     resume=args.resume, hwaccel=args.hwaccel,
-                     compile=args.compile, cpu_workers=cpu_workers,
-                     self_ensemble=args.self_ensemble, content=args.content,
-                     deinterlace=getattr(args, "deinterlace", None))
+    return RunConfig(
+        model=args.model,
+        scale=scale,
+        device=args.device,
+        batch_size=args.batch_size,
+        tile=args.tile,
+        colour=args.colour,
+        overwrite=args.overwrite,
+        encode=encode,
+        resume=args.resume,
+        hwaccel=args.hwaccel,
+        compile=args.compile,
+        cpu_workers=cpu_workers,
+        self_ensemble=args.self_ensemble,
+        content=args.content,
+        deinterlace=getattr(args, "deinterlace", None),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,8 +306,12 @@ def run(args: argparse.Namespace) -> int:
     if src.is_dir() or (output is not None and _is_folder(output)):
         if config.hwaccel != "none":
             raise OptionError("--hwaccel applies to video-to-video runs, not to frame folders")
-        options = FolderOptions(image_format=args.image_format, fps=args.fps or Fraction(25),
-                                strict=args.strict, resume=args.resume)
+        options = FolderOptions(
+            image_format=args.image_format,
+            fps=args.fps or Fraction(25),
+            strict=args.strict,
+            resume=args.resume,
+        )
         if src.is_dir() and args.fps is None and output is not None and not _is_folder(output):
             log.warning("no --fps given: encoding the frames at 25 fps")
         summary = run_folder_with_progress(src, Path(output) if output else None, config, options)
@@ -209,7 +334,9 @@ def model_label(config: RunConfig) -> str:
     return f"model {shown} x{config.scale}{ensemble} on {resolve_device(config.device)}"
 
 
-def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, options: FolderOptions) -> FolderSummary:
+def run_folder_with_progress(
+    src: Path, dst: Path | None, config: RunConfig, options: FolderOptions
+) -> FolderSummary:
     """Run a frame-folder job (folder -> folder/video, video -> folder) with a tqdm bar."""
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -220,7 +347,9 @@ def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, opt
 
     def on_start(total: int) -> None:
         nonlocal bar
-        bar = tqdm(total=total or None, unit="frame", desc=src.name, dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=total or None, unit="frame", desc=src.name, dynamic_ncols=True, leave=False
+        )
 
     def progress(n: int) -> None:
         if bar is not None:
@@ -229,7 +358,9 @@ def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, opt
     with logging_redirect_tqdm():
         try:
             if src.is_dir():
-                return upscale_folder(src, dst, config, options, progress=progress, on_start=on_start)
+                return upscale_folder(
+                    src, dst, config, options, progress=progress, on_start=on_start
+                )
             assert dst is not None
             return video_to_folder(src, dst, config, options, progress=progress, on_start=on_start)
         finally:
@@ -238,9 +369,13 @@ def run_folder_with_progress(src: Path, dst: Path | None, config: RunConfig, opt
 
 
 def format_folder_summary(s: FolderSummary, ran_on: str = "") -> str:
-    extra = "".join([f", {ran_on}" if ran_on else "",
-                     f", {s.resumed} already done" if s.resumed else "",
-                     f", {s.skipped} file(s) skipped" if s.skipped else ""])
+    extra = "".join(
+        [
+            f", {ran_on}" if ran_on else "",
+            f", {s.resumed} already done" if s.resumed else "",
+            f", {s.skipped} file(s) skipped" if s.skipped else "",
+        ]
+    )
     return f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps){extra}"
 
 
@@ -255,8 +390,13 @@ def run_with_progress(src: Path, dst: Path | None, config: RunConfig) -> RunSumm
 
     def on_start(info, plan) -> None:  # noqa: ANN001
         nonlocal bar
-        bar = tqdm(total=info.frame_count, unit="frame", desc=f"{src.name} -> {plan.width}x{plan.height}",
-                   dynamic_ncols=True, leave=False)
+        bar = tqdm(
+            total=info.frame_count,
+            unit="frame",
+            desc=f"{src.name} -> {plan.width}x{plan.height}",
+            dynamic_ncols=True,
+            leave=False,
+        )
 
     def progress(n: int) -> None:
         if bar is not None:
@@ -276,11 +416,16 @@ def format_summary(s: RunSummary, ran_on: str = "") -> str:
     lost = f", {s.corrupt_packets} corrupt packet(s) skipped" if s.corrupt_packets else ""
     if s.frames_lost:
         about = "about " if s.expected_is_estimate else ""
-        lost += f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded (damaged input)"
+        lost += (
+            f", {about}{s.frames_lost} of {s.expected_frames} frames could not be decoded "
+            "(damaged input)"
+        )
     if s.timestamp_repairs:
         lost += f", {s.timestamp_repairs} timestamp(s) repaired (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
     model = f", {ran_on}" if ran_on else ""
     weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
-    return (f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
-            f"{size:.1f} MB{model}{weights}{codecs}{lost}")
+    return (
+        f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
+        f"{size:.1f} MB{model}{weights}{codecs}{lost}"
+    )

@@ -27,7 +27,15 @@ MATRIX_COEFFICIENTS: dict[int, tuple[float, float]] = {
     9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
     10: (0.2627, 0.0593),  # BT.2020 constant luminance (approximated by NCL)
 }
-MATRIX_NAMES = {1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"}
+MATRIX_NAMES = {
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
 AVCOL_SPC_UNSPECIFIED = 2
 AVCOL_RANGE_MPEG = 1  # limited / studio range
 AVCOL_RANGE_JPEG = 2  # full range
@@ -70,8 +78,11 @@ def guess_matrix(height: int, width: int) -> int:
     return 1 if height >= 720 or width >= 1280 else 6
 
 
-def codes_to_norm(codes: torch.Tensor, bits: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Integer codes (uint8, or int16/int32 holding up to 16-bit values) to code-normalised float."""
+def codes_to_norm(
+    codes: torch.Tensor, bits: int, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Integer codes (uint8, or int16/int32 holding up to 16-bit values) to code-normalised
+    float."""
     scale = 1.0 / float(255 << (bits - 8))
     if codes.device.type == "cpu" and codes.dtype == torch.uint8 and dtype == torch.float32:
         # numpy casts and scales in one pass; torch's CPU path makes two.
@@ -95,7 +106,9 @@ def norm_to_codes(values: torch.Tensor, bits: int) -> torch.Tensor:
     return codes.to(torch.uint8) if bits == 8 else codes.to(torch.int32)
 
 
-def _unit_yuv(y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat) -> tuple[torch.Tensor, torch.Tensor]:
+def _unit_yuv(
+    y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Code-normalised Y, UV -> Y in [0, 1] and chroma in [-0.5, 0.5]."""
     if fmt.full_range:
         k = fmt.code_scale / fmt.max_code
@@ -104,7 +117,9 @@ def _unit_yuv(y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat) -> tuple[torch.
     return (y * 255.0 - 16.0) / 219.0, (uv * 255.0 - 128.0) / 224.0
 
 
-def _norm_yuv(y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat) -> tuple[torch.Tensor, torch.Tensor]:
+def _norm_yuv(
+    y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Inverse of :func:`_unit_yuv`."""
     if fmt.full_range:
         k = fmt.max_code / fmt.code_scale

@@ -188,9 +188,7 @@ def _check_descriptor(descriptor: Any, path: Path, scale: int) -> None:
     arch = descriptor.architecture.name
     purpose = descriptor.purpose
     if not isinstance(descriptor, ImageModelDescriptor) or purpose != "SR":
-        raise ModelError(
-            f"{path.name} is a {arch} {purpose} model, not a super-resolution model"
-        )
+        raise ModelError(f"{path.name} is a {arch} {purpose} model, not a super-resolution model")
     if descriptor.scale != scale:
         raise ModelError(scale_mismatch(path, descriptor.scale, scale))
     c_in, c_out = descriptor.input_channels, descriptor.output_channels
@@ -203,8 +201,10 @@ def _check_descriptor(descriptor: Any, path: Path, scale: int) -> None:
 
 def scale_mismatch(path: Path, model_scale: int, scale: int) -> str:
     """The one-line refusal for a model file of another scale than the run's."""
-    return (f"{Path(path).name}: this model is x{model_scale}, not x{scale}: "
-            f"use --scale {model_scale} (or leave --scale out)")
+    return (
+        f"{Path(path).name}: this model is x{model_scale}, not x{scale}: "
+        f"use --scale {model_scale} (or leave --scale out)"
+    )
 
 
 def _card(descriptor: Any, path: Path) -> dict[str, Any]:
@@ -215,7 +215,9 @@ def _card(descriptor: Any, path: Path) -> dict[str, Any]:
         "purpose": descriptor.purpose,
         "tags": list(descriptor.tags),
         "size_requirements": {
-            "minimum": req.minimum, "multiple_of": req.multiple_of, "square": req.square,
+            "minimum": req.minimum,
+            "multiple_of": req.multiple_of,
+            "square": req.square,
         },
         "supports_bfloat16": bool(descriptor.supports_bfloat16),
         "tiling": descriptor.tiling.name.lower(),

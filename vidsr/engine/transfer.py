@@ -91,8 +91,9 @@ class Uploader:
 class PendingBatch:
     """A batch whose output planes may still be on their way to the host."""
 
-    def __init__(self, collect: Callable[[], list[Planes]],
-                 finished: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self, collect: Callable[[], list[Planes]], finished: Callable[[], bool] | None = None
+    ) -> None:
         self._collect = collect
         self._finished = finished
         self._planes: list[Planes] | None = None

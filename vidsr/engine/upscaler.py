@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from vidsr.config import EXPORT_DIR, WeightsKind
-from vidsr.errors import ModelError
 from vidsr.engine.external import external_scale, read_state_dict, scale_mismatch
+from vidsr.errors import ModelError
 from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
@@ -47,11 +47,15 @@ def read_card(file_name: str | Path) -> dict:
     try:
         card = json.loads(card_path.read_text())
     except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
-        raise ModelError(f"the model card {card_path} beside {weights.name} cannot be read "
-                         f"({e}); fix or remove it") from e
+        raise ModelError(
+            f"the model card {card_path} beside {weights.name} cannot be read "
+            f"({e}); fix or remove it"
+        ) from e
     if not isinstance(card, dict):
-        raise ModelError(f"the model card {card_path} beside {weights.name} is not a JSON "
-                         f"object; fix or remove it")
+        raise ModelError(
+            f"the model card {card_path} beside {weights.name} is not a JSON "
+            f"object; fix or remove it"
+        )
     return card
 
 
@@ -116,8 +120,7 @@ def check_model_choice(name: str | None, scale: int) -> None:
         known = ", ".join(sorted(REGISTRY))
         exported = Path(EXPORT_DIR) / f"{name}_x{scale}.safetensors"
         hint = f"; for your export, pass --model {exported}" if exported.is_file() else ""
-        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`)"
-                         f"{hint}")
+        raise ModelError(f"unknown model {name!r}; available: {known} (see `vidsr models`){hint}")
     if scale not in entry.scales:
         supported = ", ".join(str(s) for s in entry.scales)
         raise ModelError(f"model {name!r} does not support scale {scale} (supports {supported})")
@@ -180,8 +183,10 @@ def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
             return load_external(Path(name), scale)
         arch, trained_for = exported
         if trained_for is not None and trained_for != scale:
-            raise ModelError(f"{Path(name).name} is a {arch} x{trained_for} model, not "
-                             f"x{scale}; use --scale {trained_for} (or leave --scale out)")
+            raise ModelError(
+                f"{Path(name).name} is a {arch} x{trained_for} model, not "
+                f"x{scale}; use --scale {trained_for} (or leave --scale out)"
+            )
         return _load_registry_weights(REGISTRY[arch], scale, Path(name))
 
     entry = REGISTRY[name]
@@ -189,8 +194,9 @@ def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
         return _wrap(entry, entry.build(scale), scale, {})
     if content == "compressed":
         if not has_compressed_weights(name, scale):
-            raise ModelError(f"{name} has no weights for compressed input at x{scale} "
-                             f"(use --content clean)")
+            raise ModelError(
+                f"{name} has no weights for compressed input at x{scale} (use --content clean)"
+            )
         return _load_registry_weights(entry, scale, weights_dir() / entry.compressed_weights[scale])
     return _load_registry_weights(entry, scale, weights_dir() / entry.weights[scale])
 
@@ -203,8 +209,9 @@ def _load_registry_weights(entry: ModelEntry, scale: int, path: Path) -> SRModel
         net.load_state_dict(read_state_dict(path), strict=True)
     except RuntimeError as e:  # keys or shapes do not match the architecture
         first = str(e).strip().splitlines()[0]
-        raise ModelError(f"weights {path.name} do not fit model {entry.name!r} x{scale}: "
-                         f"{first}") from e
+        raise ModelError(
+            f"weights {path.name} do not fit model {entry.name!r} x{scale}: {first}"
+        ) from e
     return _wrap(entry, net, scale, read_card(path))
 
 
@@ -257,12 +264,19 @@ def model_listing() -> list[dict]:
         params = sum(p.numel() for p in entry.build(scales[0]).parameters())
         cards = {str(s): read_card(entry.weights[s]) for s in scales if entry.weights}
         row = {
-            "name": name, "family": entry.family, "scales": list(scales), "colour": entry.colour,
-            "parameters": params, "description": entry.description,
+            "name": name,
+            "family": entry.family,
+            "scales": list(scales),
+            "colour": entry.colour,
+            "parameters": params,
+            "description": entry.description,
             "validation": {s: card.get("validation", {}) for s, card in cards.items()},
         }
-        ensembled = {s: card["validation_self_ensemble"] for s, card in cards.items()
-                     if "validation_self_ensemble" in card}
+        ensembled = {
+            s: card["validation_self_ensemble"]
+            for s, card in cards.items()
+            if "validation_self_ensemble" in card
+        }
         if ensembled:
             row["validation_self_ensemble"] = ensembled
         rows.append(row)

@@ -33,7 +33,6 @@ from vidsr.models.contract import SRModel
 FeatureDistance = Callable[[np.ndarray, np.ndarray], float]
 
 
-
 @dataclass(frozen=True)
 class _Scores:
     """Y-channel scores of the model and of the bicubic baseline; the feature distances
@@ -250,19 +249,30 @@ def evaluate(
 
     overall = _mean_clip("all", images)
     return EvalReport(
-        model=model.name, family=model.family, scale=scale, images=images, clips=clips,
-        psnr=overall.psnr, ssim=overall.ssim,
-        bicubic_psnr=overall.bicubic_psnr, bicubic_ssim=overall.bicubic_ssim,
+        model=model.name,
+        family=model.family,
+        scale=scale,
+        images=images,
+        clips=clips,
+        psnr=overall.psnr,
+        ssim=overall.ssim,
+        bicubic_psnr=overall.bicubic_psnr,
+        bicubic_ssim=overall.bicubic_ssim,
         clip_mean_psnr=float(np.mean([c.psnr for c in clips])),
         clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in clips])),
-        feature=overall.feature, bicubic_feature=overall.bicubic_feature,
+        feature=overall.feature,
+        bicubic_feature=overall.bicubic_feature,
         self_ensemble=model.self_ensemble,
         protocol=_protocol(device, feature_distance),
     )
 
 
 def _score_image(
-    name: str, hr: np.ndarray, model: SRModel, baseline: SRModel, device: torch.device,
+    name: str,
+    hr: np.ndarray,
+    model: SRModel,
+    baseline: SRModel,
+    device: torch.device,
     feature_distance: FeatureDistance | None,
 ) -> ImageScore:
     """Score one HR image under the protocol (mod-crop, bicubic LR, Y with border cropped)."""
@@ -278,8 +288,12 @@ def _score_image(
     if feature_distance is not None:
         feats = _feature_scores(feature_distance, model, baseline, lr, hr, device)
     return ImageScore(
-        name=name, psnr=psnr(y_sr, y_hr), ssim=ssim(y_sr, y_hr),
-        bicubic_psnr=psnr(y_bic, y_hr), bicubic_ssim=ssim(y_bic, y_hr), **feats,
+        name=name,
+        psnr=psnr(y_sr, y_hr),
+        ssim=ssim(y_sr, y_hr),
+        bicubic_psnr=psnr(y_bic, y_hr),
+        bicubic_ssim=ssim(y_bic, y_hr),
+        **feats,
     )
 
 
@@ -291,13 +305,18 @@ def _protocol(device: torch.device, feature_distance: FeatureDistance | None) ->
         "ssim": "Gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, L 255",
         "device": str(device),
         "feature": getattr(feature_distance, "description", None)
-        if feature_distance is not None else None,
+        if feature_distance is not None
+        else None,
     }
 
 
 def _feature_scores(
-    distance: FeatureDistance, model: SRModel, baseline: SRModel, lr: np.ndarray,
-    hr: np.ndarray, device: torch.device,
+    distance: FeatureDistance,
+    model: SRModel,
+    baseline: SRModel,
+    lr: np.ndarray,
+    hr: np.ndarray,
+    device: torch.device,
 ) -> dict[str, float]:
     """Feature distances of the model's and the baseline's RGB output to ``hr``."""
     border = model.scale
@@ -324,8 +343,12 @@ def _mean_clip(name: str, scores: list[ImageScore]) -> ClipScore:
 
     has_features = all(s.feature is not None for s in scores)
     return ClipScore(
-        name=name, frames=len(scores), psnr=mean("psnr"), ssim=mean("ssim"),
-        bicubic_psnr=mean("bicubic_psnr"), bicubic_ssim=mean("bicubic_ssim"),
+        name=name,
+        frames=len(scores),
+        psnr=mean("psnr"),
+        ssim=mean("ssim"),
+        bicubic_psnr=mean("bicubic_psnr"),
+        bicubic_ssim=mean("bicubic_ssim"),
         feature=mean("feature") if has_features else None,
         bicubic_feature=mean("bicubic_feature") if has_features else None,
     )
@@ -344,8 +367,10 @@ def format_table(report: EvalReport, *, per_image: bool = True) -> str:
     lines = [f"{title}, Y channel", head, "-" * len(head)]
 
     def row(name: str, sc: ImageScore | ClipScore) -> str:
-        text = (f"{name[:28]:<28} {sc.psnr:7.2f} {sc.ssim:7.4f} {sc.bicubic_psnr:8.2f} "
-                f"{sc.bicubic_ssim:7.4f} {sc.psnr - sc.bicubic_psnr:+6.2f}")
+        text = (
+            f"{name[:28]:<28} {sc.psnr:7.2f} {sc.ssim:7.4f} {sc.bicubic_psnr:8.2f} "
+            f"{sc.bicubic_ssim:7.4f} {sc.psnr - sc.bicubic_psnr:+6.2f}"
+        )
         if feats and sc.feature is not None and sc.bicubic_feature is not None:
             text += f" {sc.feature:9.4g} {sc.bicubic_feature:9.4g}"
         return text
@@ -356,12 +381,25 @@ def format_table(report: EvalReport, *, per_image: bool = True) -> str:
     if len(report.clips) > 1:
         lines += [row(f"{c.name} ({c.frames})", c) for c in report.clips]
         lines.append("-" * len(head))
-    lines.append(row(f"mean ({len(report.images)})", ClipScore(
-        name="all", frames=len(report.images), psnr=report.psnr, ssim=report.ssim,
-        bicubic_psnr=report.bicubic_psnr, bicubic_ssim=report.bicubic_ssim,
-        feature=report.feature, bicubic_feature=report.bicubic_feature)))
+    lines.append(
+        row(
+            f"mean ({len(report.images)})",
+            ClipScore(
+                name="all",
+                frames=len(report.images),
+                psnr=report.psnr,
+                ssim=report.ssim,
+                bicubic_psnr=report.bicubic_psnr,
+                bicubic_ssim=report.bicubic_ssim,
+                feature=report.feature,
+                bicubic_feature=report.bicubic_feature,
+            ),
+        )
+    )
     if len(report.clips) > 1:
-        lines.append(f"{'mean of clip means':<28} {report.clip_mean_psnr:7.2f} {'':7} "
-                     f"{report.clip_mean_bicubic_psnr:8.2f} {'':7} "
-                     f"{report.clip_mean_psnr - report.clip_mean_bicubic_psnr:+6.2f}")
+        lines.append(
+            f"{'mean of clip means':<28} {report.clip_mean_psnr:7.2f} {'':7} "
+            f"{report.clip_mean_bicubic_psnr:8.2f} {'':7} "
+            f"{report.clip_mean_psnr - report.clip_mean_bicubic_psnr:+6.2f}"
+        )
     return "\n".join(lines)

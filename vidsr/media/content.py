@@ -7,8 +7,8 @@ how the input was stored:
 * video: a lossless codec (FFV1, HuffYUV, Ut Video, raw, PNG, ...) is clean; any other
   codec is compressed unless its bit rate is near-lossless (at least
   :data:`NEAR_LOSSLESS_BPP` bits per pixel per frame, as intra mezzanine codecs such as
-  ProRes HQ and DNxHR spend), or H.264 in x264's lossless profile. For scale: web H.264 at CRF 23 spends
-  0.2-0.5 bits per pixel per frame, a DVD 0.5-0.8, ProRes 422 HQ about 3.5.
+  ProRes HQ and DNxHR spend), or H.264 in x264's lossless profile. For scale: web H.264
+  at CRF 23 spends 0.2-0.5 bits per pixel per frame, a DVD 0.5-0.8, ProRes 422 HQ about 3.5.
 * images: PNG, TIFF, BMP and PPM/PGM are clean; JPEG is compressed below quality
   :data:`CLEAN_JPEG_QUALITY` (estimated from its luminance quantisation table); WebP is
   compressed unless it is lossless WebP (a ``VP8L`` bitstream).
@@ -21,16 +21,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import av
 
 from vidsr.config import WeightsKind
 from vidsr.errors import InputError
 
-LOSSLESS_CODECS = frozenset({
-    "ffv1", "huffyuv", "ffvhuff", "utvideo", "magicyuv", "rawvideo", "png", "apng", "qtrle",
-    "r210", "v210", "v410", "zlib", "lagarith", "tiff", "bmp", "ppm", "pgm", "qoi", "ayuv",
-    "y41p", "yuv4", "012v", "r10k", "v308", "v408",
-})
+LOSSLESS_CODECS = frozenset(
+    {
+        "ffv1",
+        "huffyuv",
+        "ffvhuff",
+        "utvideo",
+        "magicyuv",
+        "rawvideo",
+        "png",
+        "apng",
+        "qtrle",
+        "r210",
+        "v210",
+        "v410",
+        "zlib",
+        "lagarith",
+        "tiff",
+        "bmp",
+        "ppm",
+        "pgm",
+        "qoi",
+        "ayuv",
+        "y41p",
+        "yuv4",
+        "012v",
+        "r10k",
+        "v308",
+        "v408",
+    }
+)
 NEAR_LOSSLESS_BPP = 2.0
 # x264's lossless mode (--qp 0) writes this profile; lossy 4:4:4 H.264 is rare and, at a
 # bit rate of a bit per pixel or more, close to clean anyway.
@@ -42,10 +68,70 @@ CLEAN_IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".bmp", ".ppm", ".pgm")
 # The IJG (libjpeg) standard luminance quantisation table, natural order; a quality-q file
 # scales it by 5000/q (q < 50) or 200 - 2q (q >= 50) percent.
 _IJG_LUMA = (
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
-    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
-    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99,
+    16,
+    11,
+    10,
+    16,
+    24,
+    40,
+    51,
+    61,
+    12,
+    12,
+    14,
+    19,
+    26,
+    58,
+    60,
+    55,
+    14,
+    13,
+    16,
+    24,
+    40,
+    57,
+    69,
+    56,
+    14,
+    17,
+    22,
+    29,
+    51,
+    87,
+    80,
+    62,
+    18,
+    22,
+    37,
+    56,
+    68,
+    109,
+    103,
+    77,
+    24,
+    35,
+    55,
+    64,
+    81,
+    104,
+    113,
+    92,
+    49,
+    64,
+    78,
+    87,
+    103,
+    121,
+    120,
+    101,
+    72,
+    92,
+    95,
+    98,
+    112,
+    100,
+    103,
+    99,
 )
 
 

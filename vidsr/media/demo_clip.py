@@ -11,7 +11,9 @@ import av
 from vidsr.errors import EncodeError
 
 
-def render_demo_clip(path: Path, seconds: float = 4.0, size: tuple[int, int] = (320, 180), rate: int = 25) -> Path:
+def render_demo_clip(
+    path: Path, seconds: float = 4.0, size: tuple[int, int] = (320, 180), rate: int = 25
+) -> Path:
     """Write ``path`` (.mp4): ``size`` = ``(width, height)`` test pattern plus a tone.
 
     Raises:
@@ -21,10 +23,15 @@ def render_demo_clip(path: Path, seconds: float = 4.0, size: tuple[int, int] = (
     spec = f"testsrc2=size={width}x{height}:rate={rate}:duration={seconds}"
     tone = f"sine=frequency=440:sample_rate=48000:duration={seconds}"
     try:
-        with av.open(spec, format="lavfi") as video_in, av.open(tone, format="lavfi") as audio_in, \
-                av.open(str(path), "w") as out:
+        with (
+            av.open(spec, format="lavfi") as video_in,
+            av.open(tone, format="lavfi") as audio_in,
+            av.open(str(path), "w") as out,
+        ):
             out.metadata["title"] = "vidsr demo"
-            video = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
+            video = out.add_stream(
+                "libx264", rate=rate, options={"crf": "18", "preset": "veryfast"}
+            )
             video.width, video.height, video.pix_fmt = width, height, "yuv420p"
             video.time_base = video.codec_context.time_base = Fraction(1, rate)
             audio = out.add_stream("aac", rate=48000)

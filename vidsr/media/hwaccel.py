@@ -56,7 +56,9 @@ def decoder_accel(plan: HardwarePlan) -> HWAccel | None:
 def nvdec_problem(path: Path, stream_index: int) -> str | None:
     """Why NVDEC cannot decode this video stream here (``None``: it can)."""
     try:
-        with av.open(str(path), hwaccel=HWAccel("cuda", allow_software_fallback=False)) as container:
+        with av.open(
+            str(path), hwaccel=HWAccel("cuda", allow_software_fallback=False)
+        ) as container:
             stream = container.streams[stream_index]
             for frame in container.decode(stream):
                 del frame
@@ -80,9 +82,11 @@ def nvenc_problem(encoder: str, width: int, height: int) -> str | None:
     return None
 
 
-def plan_hardware(mode: str, path: Path, stream_index: int, codec: str | None,
-                  out_width: int, out_height: int) -> HardwarePlan:
-    """Settle decoder and encoder for ``--hwaccel mode`` and ``--codec codec`` (``None``: not given).
+def plan_hardware(
+    mode: str, path: Path, stream_index: int, codec: str | None, out_width: int, out_height: int
+) -> HardwarePlan:
+    """Settle decoder and encoder for ``--hwaccel mode`` and ``--codec codec`` (``None``:
+    not given).
 
     Raises:
         OptionError: unknown mode.
@@ -94,14 +98,21 @@ def plan_hardware(mode: str, path: Path, stream_index: int, codec: str | None,
         return HardwarePlan(False, codec or SOFTWARE_ENCODER)
     decode_note = nvdec_problem(path, stream_index) or ""
     if decode_note and mode == "cuda":
-        raise DeviceError(f"--hwaccel cuda: hardware decoding is not available for {path.name}: {decode_note}")
+        raise DeviceError(
+            f"--hwaccel cuda: hardware decoding is not available for {path.name}: {decode_note}"
+        )
     if decode_note:
         log.info("hardware decoding not available (%s): decoding in software", decode_note)
     encoder, encode_note = codec or SOFTWARE_ENCODER, ""
     if codec is None:
         encode_note = nvenc_problem(HARDWARE_ENCODER, out_width, out_height) or ""
         if encode_note:
-            log.info("%s not available (%s): encoding with %s", HARDWARE_ENCODER, encode_note, SOFTWARE_ENCODER)
+            log.info(
+                "%s not available (%s): encoding with %s",
+                HARDWARE_ENCODER,
+                encode_note,
+                SOFTWARE_ENCODER,
+            )
         else:
             encoder = HARDWARE_ENCODER
     return HardwarePlan(not decode_note, encoder, decode_note, encode_note)

@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
+
 # Read and written image extensions, re-exported for media.folders and pipeline.folders.
 from vidsr.config import IMAGE_EXTENSIONS, OUTPUT_FORMATS  # noqa: F401
 from vidsr.errors import EncodeError, InputError
@@ -77,8 +78,9 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def frame_memory_bytes(width: int, height: int, channels: int, sample_bytes: int,
-                       scale: int) -> int:
+def frame_memory_bytes(
+    width: int, height: int, channels: int, sample_bytes: int, scale: int
+) -> int:
     """Host memory one ``width x height`` frame takes on its way through the pipeline, at
     its peak: the decoded pixels (``channels x sample_bytes`` each), the 16-bit planes
     and float32 model input, then the upscaled frame as float32, as 16-bit planes and as
@@ -89,8 +91,15 @@ def frame_memory_bytes(width: int, height: int, channels: int, sample_bytes: int
     return decoded + pixels * 3 * (2 + 4) + upscaled * (4 + 2 + sample_bytes)
 
 
-def check_frame_memory(name: str, width: int, height: int, channels: int,
-                       sample_bytes: int, scale: int, available: int | None = None) -> None:
+def check_frame_memory(
+    name: str,
+    width: int,
+    height: int,
+    channels: int,
+    sample_bytes: int,
+    scale: int,
+    available: int | None = None,
+) -> None:
     """Refuse a frame whose decoding and upscaling would not fit in memory, before any of
     it is decoded (a small, well-compressed image can hold a huge frame).
 

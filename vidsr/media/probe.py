@@ -24,10 +24,18 @@ log = logging.getLogger(__name__)
 # Decoded pixel formats that the pipeline takes as they are: planar YUV, little-endian.
 # Anything else is converted by swscale in the decode thread to the format on the right.
 _DIRECT_FORMATS = {
-    "yuv420p", "yuv422p", "yuv444p",
-    "yuv420p10le", "yuv422p10le", "yuv444p10le",
-    "yuv420p12le", "yuv422p12le", "yuv444p12le",
-    "yuv420p16le", "yuv422p16le", "yuv444p16le",
+    "yuv420p",
+    "yuv422p",
+    "yuv444p",
+    "yuv420p10le",
+    "yuv422p10le",
+    "yuv444p10le",
+    "yuv420p12le",
+    "yuv422p12le",
+    "yuv444p12le",
+    "yuv420p16le",
+    "yuv422p16le",
+    "yuv444p16le",
 }
 _J_FORMATS = {"yuvj420p": "yuv420p", "yuvj422p": "yuv422p", "yuvj444p": "yuv444p"}
 
@@ -183,8 +191,13 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
     start, duration = stream_timeline(container, stream)
     frames, exact, discarded = expected_frames(path, container, stream, duration, rate)
     others = tuple(
-        StreamInfo(s.index, s.type, s.codec_context.name if s.codec_context else "unknown",
-                   s.metadata.get("language"), s.metadata.get("filename"))
+        StreamInfo(
+            s.index,
+            s.type,
+            s.codec_context.name if s.codec_context else "unknown",
+            s.metadata.get("language"),
+            s.metadata.get("filename"),
+        )
         for s in container.streams
         if s.index != stream.index
         and s.type in ("audio", "subtitle", "data", "attachment", "video")
@@ -223,8 +236,7 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
     )
 
 
-def stream_timeline(container: av.container.InputContainer,
-                    stream) -> tuple[float, float | None]:
+def stream_timeline(container: av.container.InputContainer, stream) -> tuple[float, float | None]:
     """``(start, duration)`` of the video stream in seconds. The duration counts from the
     start: a stream's own duration does; Matroska's segment duration counts from 0, so a
     start offset (a file cut from the middle of a recording) is taken off it."""
@@ -244,8 +256,13 @@ def stream_timeline(container: av.container.InputContainer,
     return start, duration
 
 
-def expected_frames(path: Path, container: av.container.InputContainer, stream,
-                    duration: float | None, rate: Fraction) -> tuple[int | None, bool, int]:
+def expected_frames(
+    path: Path,
+    container: av.container.InputContainer,
+    stream,
+    duration: float | None,
+    rate: Fraction,
+) -> tuple[int | None, bool, int]:
     """``(frames, exact, discarded)``: how many frames the video stream should decode
     to, and how many packets an edit list discards (counted only where packets are).
 
@@ -337,9 +354,23 @@ def synthetic_video_info(
     """A :class:`VideoInfo` for a source that is not a probed file (frame folders, live
     streams): no other streams, no rotation, unknown length, colour tags from ``yuv``."""
     return VideoInfo(
-        path=path, container_format=container_format, width=width, height=height,
-        source_format=source_format, work_format=work_format, yuv=yuv, matrix_guessed=False,
-        time_base=time_base, frame_rate=frame_rate, frame_count=None, frame_count_exact=False,
-        duration_seconds=None, rotation=0, color_primaries=color_primaries, color_trc=color_trc,
-        colorspace=yuv.matrix, color_range=AVCOL_RANGE_JPEG if yuv.full_range else 1, stream_index=0,
+        path=path,
+        container_format=container_format,
+        width=width,
+        height=height,
+        source_format=source_format,
+        work_format=work_format,
+        yuv=yuv,
+        matrix_guessed=False,
+        time_base=time_base,
+        frame_rate=frame_rate,
+        frame_count=None,
+        frame_count_exact=False,
+        duration_seconds=None,
+        rotation=0,
+        color_primaries=color_primaries,
+        color_trc=color_trc,
+        colorspace=yuv.matrix,
+        color_range=AVCOL_RANGE_JPEG if yuv.full_range else 1,
+        stream_index=0,
     )

@@ -54,10 +54,20 @@ def run_settings(info: VideoInfo, config: RunConfig) -> dict:
     stat = info.path.stat()
     enc = config.encode
     return {
-        "input": str(info.path.resolve()), "input_size": stat.st_size, "input_mtime": int(stat.st_mtime),
-        "model": config.model, "scale": config.scale, "colour": config.colour, "tile": config.tile,
-        "self_ensemble": config.self_ensemble, "deinterlace": config.deinterlace,
-        "codec": enc.codec, "crf": enc.crf, "preset": enc.preset, "pix_fmt": enc.pix_fmt, "gop": enc.gop,
+        "input": str(info.path.resolve()),
+        "input_size": stat.st_size,
+        "input_mtime": int(stat.st_mtime),
+        "model": config.model,
+        "scale": config.scale,
+        "colour": config.colour,
+        "tile": config.tile,
+        "self_ensemble": config.self_ensemble,
+        "deinterlace": config.deinterlace,
+        "codec": enc.codec,
+        "crf": enc.crf,
+        "preset": enc.preset,
+        "pix_fmt": enc.pix_fmt,
+        "gop": enc.gop,
     }
 
 
@@ -79,13 +89,17 @@ def read_resume_point(partial: Path, settings: dict) -> ResumePoint | None:
         return None
     recorded_path = settings_path(partial)
     if not recorded_path.exists():
-        raise InputError(f"{partial} has no settings record; "
-                         f"run with --overwrite instead of --resume to start again")
+        raise InputError(
+            f"{partial} has no settings record; "
+            f"run with --overwrite instead of --resume to start again"
+        )
     try:
         recorded = {**_LATER_SETTINGS, **json.loads(recorded_path.read_text())}
     except (OSError, ValueError) as e:  # json.JSONDecodeError is a ValueError
-        raise InputError(f"cannot read the settings record {recorded_path} ({e}); "
-                         f"run with --overwrite instead of --resume to start again") from e
+        raise InputError(
+            f"cannot read the settings record {recorded_path} ({e}); "
+            f"run with --overwrite instead of --resume to start again"
+        ) from e
     changed = sorted(k for k in settings if recorded.get(k) != settings[k])
     if changed:
         raise InputError(
@@ -118,7 +132,9 @@ def finished_frames(partial: Path) -> int:
     return last_keyframe
 
 
-def copy_packets(point: ResumePoint, stream: av.video.stream.VideoStream, container: av.container.OutputContainer) -> int:
+def copy_packets(
+    point: ResumePoint, stream: av.video.stream.VideoStream, container: av.container.OutputContainer
+) -> int:
     """Mux the first ``point.frames_done`` video packets of the earlier partial into
     ``stream`` without re-encoding them; returns the last dts written, in the stream's
     time base.
@@ -132,7 +148,11 @@ def copy_packets(point: ResumePoint, stream: av.video.stream.VideoStream, contai
     with av.open(str(point.path)) as source:
         src_stream = source.streams.video[0]
         name = src_stream.codec_context.name
-        bsf = BitStreamFilterContext(f"{name}_mp4toannexb", in_stream=src_stream) if name in ("h264", "hevc") else None
+        bsf = (
+            BitStreamFilterContext(f"{name}_mp4toannexb", in_stream=src_stream)
+            if name in ("h264", "hevc")
+            else None
+        )
         copied = 0
         for packet in source.demux(src_stream):
             if packet.size == 0:

@@ -23,28 +23,62 @@ from vidsr.media.audio import AUDIO_CODEC_NAMES, AudioTranscoder
 from vidsr.media.container_items import plan_items, write_items
 from vidsr.media.deinterlace import FIELD_ORDER_CODES
 from vidsr.media.encoder_check import check_encoder_opens, stream_advice
+from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets
-from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.side_data import hdr_encoder_options
 from vidsr.media.timestamps import PacketStamps
 
 log = logging.getLogger(__name__)
 
 CONTAINERS: dict[str, str] = {
-    ".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".mov": "mov", ".webm": "webm",
-    ".avi": "avi", ".ts": "mpegts", ".nut": "nut",
+    ".mp4": "mp4",
+    ".m4v": "mp4",
+    ".mkv": "matroska",
+    ".mov": "mov",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".ts": "mpegts",
+    ".nut": "nut",
 }
 # Metadata keys written by muxers themselves; copying them would be stale or wrong.
 # creation_time is the input's own and is kept, as ffmpeg keeps it.
-_GENERATED_KEYS = {"encoder", "major_brand", "minor_version", "compatible_brands", "duration",
-                   "handler_name", "vendor_id"}
+_GENERATED_KEYS = {
+    "encoder",
+    "major_brand",
+    "minor_version",
+    "compatible_brands",
+    "duration",
+    "handler_name",
+    "vendor_id",
+}
 _PLANAR_YUV_PREFIXES = ("yuv420p", "yuv422p", "yuv444p")
 # What FFmpeg's MPEG-TS muxer writes stream types for (libavformat/mpegtsenc.c).
 _MPEGTS_CODECS = {
-    "mpeg1video", "mpeg2video", "mpeg4", "h264", "hevc", "vvc", "cavs", "dirac", "vc1",
-    "mp2", "mp3", "aac", "aac_latm", "ac3", "eac3", "dts", "truehd", "opus", "s302m",
-    "dvb_subtitle", "dvb_teletext", "arib_caption", "smpte_klv", "timed_id3",
+    "mpeg1video",
+    "mpeg2video",
+    "mpeg4",
+    "h264",
+    "hevc",
+    "vvc",
+    "cavs",
+    "dirac",
+    "vc1",
+    "mp2",
+    "mp3",
+    "aac",
+    "aac_latm",
+    "ac3",
+    "eac3",
+    "dts",
+    "truehd",
+    "opus",
+    "s302m",
+    "dvb_subtitle",
+    "dvb_teletext",
+    "arib_caption",
+    "smpte_klv",
+    "timed_id3",
 }
 # Codecs whose bitstream has no sample aspect ratio (Matroska would need the muxer's
 # display size, which PyAV does not set).
@@ -150,12 +184,32 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     check_encoder_opens(codec.name, pix_fmt, options, codec_tb, encode.preset)
     sar = info.sample_aspect_ratio
     if sar and sar != 1 and codec.canonical_name in _NO_SAR_CODECS:
-        log.warning("the input's pixel aspect %s is not kept: %s output has no field for it "
-                    "(it displays with square pixels)", info.sample_aspect_ratio, codec.name)
+        log.warning(
+            "the input's pixel aspect %s is not kept: %s output has no field for it "
+            "(it displays with square pixels)",
+            info.sample_aspect_ratio,
+            codec.name,
+        )
     tag = "hvc1" if codec.canonical_name == "hevc" and container_format in ("mp4", "mov") else None
-    return OutputPlan(out_path, container_format, codec_name, pix_fmt, work, bits, width,
-                      height, options, passthrough, encode.threads, codec_tb, rate, tag,
-                      chapters, attachments, encode.audio)
+    return OutputPlan(
+        out_path,
+        container_format,
+        codec_name,
+        pix_fmt,
+        work,
+        bits,
+        width,
+        height,
+        options,
+        passthrough,
+        encode.threads,
+        codec_tb,
+        rate,
+        tag,
+        chapters,
+        attachments,
+        encode.audio,
+    )
 
 
 def _default_codec(container_format: str) -> str:
@@ -186,14 +240,18 @@ def _video_encoder(codec_name: str, supported: set[str], ext: str) -> av.codec.C
     try:
         codec = av.codec.Codec(codec_name, "w")
     except (av.error.FFmpegError, ValueError) as e:  # PyAV raises UnknownCodecError(ValueError)
-        raise OptionError(f"unknown encoder {codec_name!r} (try libx264, libx265, libvpx-vp9, "
-                          f"libsvtav1, ffv1, prores_ks)") from e
+        raise OptionError(
+            f"unknown encoder {codec_name!r} (try libx264, libx265, libvpx-vp9, "
+            f"libsvtav1, ffv1, prores_ks)"
+        ) from e
     if codec.type != "video":
         raise OptionError(f"{codec_name!r} is not a video encoder")
     if codec.canonical_name not in supported and codec.name not in supported:
         fits = _default_codec(CONTAINERS[ext])
-        raise OptionError(f"codec {codec_name} cannot go in a {ext} file; use --codec {fits} "
-                          f"(the default for {ext}) or another extension")
+        raise OptionError(
+            f"codec {codec_name} cannot go in a {ext} file; use --codec {fits} "
+            f"(the default for {ext}) or another extension"
+        )
     return codec
 
 
@@ -202,8 +260,10 @@ def _pixel_format(codec: av.codec.Codec, encode: EncodeConfig, info: VideoInfo) 
         return _default_pix_fmt(codec, info.yuv.bits, info.work_format)
     formats = [f.name for f in codec.video_formats or []]
     if formats and encode.pix_fmt not in formats:
-        raise OptionError(f"codec {codec.name} does not take --pix-fmt {encode.pix_fmt} "
-                          f"(takes {', '.join(formats)})")
+        raise OptionError(
+            f"codec {codec.name} does not take --pix-fmt {encode.pix_fmt} "
+            f"(takes {', '.join(formats)})"
+        )
     try:
         av.VideoFormat(encode.pix_fmt)
     except (ValueError, av.error.FFmpegError) as e:
@@ -220,8 +280,9 @@ def _check_even_size(pix_fmt: str, width: int, height: int) -> None:
         )
 
 
-def _passthrough(info: VideoInfo, supported: set[str], ext: str,
-                 audio: str = "copy") -> tuple[int, ...]:
+def _passthrough(
+    info: VideoInfo, supported: set[str], ext: str, audio: str = "copy"
+) -> tuple[int, ...]:
     """Input streams to carry: subtitles and audio (copied, or re-encoded when ``audio``
     names an encoder; none with ``audio="none"``)."""
     passthrough = []
@@ -229,19 +290,25 @@ def _passthrough(info: VideoInfo, supported: set[str], ext: str,
         if stream.kind == "attachment" or (stream.kind == "audio" and audio == "none"):
             continue  # attachments: see plan_items
         if stream.kind not in ("audio", "subtitle"):
-            log.warning("stream #%d (%s %s) is not copied: only audio and subtitles are",
-                        stream.index, stream.kind, stream.codec)
+            log.warning(
+                "stream #%d (%s %s) is not copied: only audio and subtitles are",
+                stream.index,
+                stream.kind,
+                stream.codec,
+            )
             continue
         target = AUDIO_CODEC_NAMES.get(audio) if stream.kind == "audio" else None
         if (target or stream.codec) not in supported:
-            raise OptionError(stream_advice(stream.kind, stream.index, stream.codec, ext,
-                                            supported, target))
+            raise OptionError(
+                stream_advice(stream.kind, stream.index, stream.codec, ext, supported, target)
+            )
         passthrough.append(stream.index)
     return tuple(passthrough)
 
 
-def _encoder_options(codec: av.codec.Codec, encode: EncodeConfig,
-                     info: VideoInfo) -> tuple[dict[str, str], Fraction, Fraction]:
+def _encoder_options(
+    codec: av.codec.Codec, encode: EncodeConfig, info: VideoInfo
+) -> tuple[dict[str, str], Fraction, Fraction]:
     """Encoder options, frame rate and time base. MPEG-1/2 take only standard frame rates
     and a time base of one frame (else ``avcodec_open2`` fails with EINVAL), and without
     a rate control choice they encode at 200 kbit/s: they get a fixed quantiser (3, or
@@ -260,8 +327,12 @@ def _encoder_options(codec: av.codec.Codec, encode: EncodeConfig,
         rates = [Fraction(r) for r in codec.frame_rates or []]
         if rates and rate not in rates:
             nearest = min(rates, key=lambda r: abs(r - rate))
-            log.warning("%s takes only standard frame rates: %s fps is written as %s fps",
-                        name, rate, nearest)
+            log.warning(
+                "%s takes only standard frame rates: %s fps is written as %s fps",
+                name,
+                rate,
+                nearest,
+            )
             rate = nearest
         time_base = 1 / rate
         quant = 3 if encode.crf is None else max(1, min(31, encode.crf))  # --crf: quantiser
@@ -277,8 +348,13 @@ class FileSink:
     playable file).
     """
 
-    def __init__(self, plan: OutputPlan, info: VideoInfo, write_path: Path,
-                 resume_from: ResumePoint | None = None) -> None:
+    def __init__(
+        self,
+        plan: OutputPlan,
+        info: VideoInfo,
+        write_path: Path,
+        resume_from: ResumePoint | None = None,
+    ) -> None:
         self.plan = plan
         self.info = info
         self.write_path = write_path
@@ -302,13 +378,15 @@ class FileSink:
         fragmented = plan.container_format in FRAGMENTED_CONTAINERS
         options = {"movflags": _FRAGMENTED_MOVFLAGS} if fragmented else None
         try:
-            self._container = av.open(str(self.write_path), "w", format=plan.container_format,
-                                      options=options)
+            self._container = av.open(
+                str(self.write_path), "w", format=plan.container_format, options=options
+            )
         except (av.error.FFmpegError, OSError) as e:
             raise EncodeError(f"cannot create {plan.path}: {e}") from e
         out = self._container
-        out.metadata.update({k: v for k, v in info.metadata.items()
-                             if k.lower() not in _GENERATED_KEYS})
+        out.metadata.update(
+            {k: v for k, v in info.metadata.items() if k.lower() not in _GENERATED_KEYS}
+        )
         self._video = self._add_video(out)
         if plan.passthrough or plan.attachments:
             # Templates must come from an open input container; it is only read for stream
@@ -321,8 +399,9 @@ class FileSink:
                     self._stream_map[index] = self._transcoders[index].stream
                     continue
                 copied = out.add_stream_from_template(template)
-                copied.metadata.update({k: v for k, v in template.metadata.items()
-                                        if k.upper() != "DURATION"})
+                copied.metadata.update(
+                    {k: v for k, v in template.metadata.items() if k.upper() != "DURATION"}
+                )
                 copied.disposition = template.disposition
                 self._stream_map[index] = copied
         write_items(out, info, plan.chapters, plan.attachments, self._source)
@@ -331,15 +410,17 @@ class FileSink:
             try:
                 self._last_dts = copy_packets(self.resume_from, video, out)
             except (av.error.FFmpegError, OSError) as e:
-                raise EncodeError(f"cannot copy the finished part of {self.resume_from.path}: "
-                                  f"{e}") from e
+                raise EncodeError(
+                    f"cannot copy the finished part of {self.resume_from.path}: {e}"
+                ) from e
             self.frames_written = self.resume_from.frames_done
 
     def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
         """The video stream, with the input's tags, pixel aspect, disposition and metadata."""
         plan, info = self.plan, self.info
-        video = out.add_stream(plan.codec, rate=plan.frame_rate or info.frame_rate,
-                               options=dict(plan.options))
+        video = out.add_stream(
+            plan.codec, rate=plan.frame_rate or info.frame_rate, options=dict(plan.options)
+        )
         video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
         video.time_base = info.time_base
         cc = video.codec_context
@@ -362,8 +443,13 @@ class FileSink:
             video.set_display_rotation(info.rotation)
         if info.video_disposition:
             video.disposition = av.stream.Disposition(info.video_disposition)
-        video.metadata.update({k: v for k, v in info.video_metadata.items()
-                               if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"})
+        video.metadata.update(
+            {
+                k: v
+                for k, v in info.video_metadata.items()
+                if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"
+            }
+        )
         return video
 
     def write_frame(self, planes: Planes, source: HostFrame) -> None:
@@ -479,11 +565,15 @@ def remux_fragmented(src: Path, dst: Path) -> None:
     """
     container_format = CONTAINERS[dst.suffix.lower()]
     try:
-        with av.open(str(src), metadata_errors="replace") as source, av.open(
-            str(dst), "w", format=container_format, options={"movflags": "+faststart"}
-        ) as out:
-            out.metadata.update({k: v for k, v in source.metadata.items()
-                                 if k.lower() not in _GENERATED_KEYS})
+        with (
+            av.open(str(src), metadata_errors="replace") as source,
+            av.open(
+                str(dst), "w", format=container_format, options={"movflags": "+faststart"}
+            ) as out,
+        ):
+            out.metadata.update(
+                {k: v for k, v in source.metadata.items() if k.lower() not in _GENERATED_KEYS}
+            )
             streams = {}
             # Data streams are the muxer's own (the chapter track, a timecode track): it
             # writes them again from the chapters and the metadata.
@@ -492,8 +582,9 @@ def remux_fragmented(src: Path, dst: Path) -> None:
                 copied.time_base = stream.time_base
                 if stream.type == "video" and stream.codec_tag:
                     copied.codec_tag = stream.codec_tag  # e.g. hvc1, which it would not pick
-                copied.metadata.update({k: v for k, v in stream.metadata.items()
-                                        if k.lower() not in _GENERATED_KEYS})
+                copied.metadata.update(
+                    {k: v for k, v in stream.metadata.items() if k.lower() not in _GENERATED_KEYS}
+                )
                 copied.disposition = stream.disposition
                 streams[stream.index] = copied
             chapters = source.chapters()

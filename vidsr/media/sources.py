@@ -39,7 +39,9 @@ class StreamPacket:
 def frame_to_planes(frame: av.VideoFrame, info: VideoInfo) -> Planes:
     """Convert a decoded frame to the work format's three planes (see :class:`HostFrame`)."""
     name = frame.format.name
-    if name != info.work_format and not (name.startswith("yuvj") and name[4:] == info.work_format[3:]):
+    if name != info.work_format and not (
+        name.startswith("yuvj") and name[4:] == info.work_format[3:]
+    ):
         frame = frame.reformat(
             format=info.work_format,
             dst_colorspace=info.yuv.matrix,
@@ -66,9 +68,15 @@ class FileSource:
             ``info`` then describes the input, not the output); ``None``: as decoded.
     """
 
-    def __init__(self, info: VideoInfo, passthrough: tuple[int, ...] = (), threads: int = 0,
-                 skip_frames: int = 0, hwaccel: HWAccel | None = None,
-                 deinterlace: DeinterlaceMode | None = None) -> None:
+    def __init__(
+        self,
+        info: VideoInfo,
+        passthrough: tuple[int, ...] = (),
+        threads: int = 0,
+        skip_frames: int = 0,
+        hwaccel: HWAccel | None = None,
+        deinterlace: DeinterlaceMode | None = None,
+    ) -> None:
         self.info = info
         self.deinterlace = deinterlace
         self._deinterlacer: Deinterlacer | None = None
@@ -130,7 +138,9 @@ class FileSource:
                 if self.frames_decoded == 0:
                     raise InputError(f"cannot decode {info.path}: {e}") from e
                 self.read_error = True
-                log.warning("stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e)
+                log.warning(
+                    "stopped reading %s after %d frames: %s", info.path, self.frames_decoded, e
+                )
         if self.corrupt_packets:
             log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)
 
@@ -144,8 +154,13 @@ class FileSource:
         for frame in frames:
             if self._deinterlacer is None:
                 self._deinterlacer = Deinterlacer(
-                    self.deinterlace, frame.width, frame.height, frame.format.name,
-                    self.info.time_base, self.info.field_order)
+                    self.deinterlace,
+                    frame.width,
+                    frame.height,
+                    frame.format.name,
+                    self.info.time_base,
+                    self.info.field_order,
+                )
             out += self._deinterlacer.push(frame)
         return out
 

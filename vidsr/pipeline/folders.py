@@ -30,6 +30,7 @@ from vidsr.config import RunConfig
 from vidsr.engine.processor import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import EncodeError, InputError, OutputExistsError
+from vidsr.media.content import assess_images, assess_video
 from vidsr.media.folders import (
     FolderEntry,
     FolderScan,
@@ -47,10 +48,9 @@ from vidsr.media.images import (
     check_frame_memory,
     read_picture,
 )
+from vidsr.media.planes import HostFrame
 from vidsr.media.probe import VideoInfo, probe, synthetic_video_info
 from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
-from vidsr.media.content import assess_images, assess_video
-from vidsr.media.planes import HostFrame
 from vidsr.media.sources import FileSource, StreamPacket
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import Items, bounded_queue_size, build_compute, with_shots
@@ -192,13 +192,12 @@ def _upscale_group(
     """Upscale images of one size into ``dst``: read -> batch -> model -> colour ->
     write, overlapped, in 16-bit YUV 4:4:4. Returns ``(written, skipped)``."""
     check_group_memory(entries, width, height, config.scale)
-    source = FolderSource(
-        entries, width, height, strict=options.strict, workers=options.workers
-    )
+    source = FolderSource(entries, width, height, strict=options.strict, workers=options.workers)
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
     formats = PlaneFormats(IMAGE_YUV, IMAGE_YUV, IMAGE_WORK_FORMAT)
-    compute = build_compute(config, width, height, formats,
-                            assess=lambda: assess_images([e.path for e in entries[:32]]))
+    compute = build_compute(
+        config, width, height, formats, assess=lambda: assess_images([e.path for e in entries[:32]])
+    )
     s = config.scale
     run_stages(
         with_shots(source.items, config, IMAGE_YUV.bits),
@@ -211,8 +210,9 @@ def _upscale_group(
     return sink.frames_written, len(source.skipped)
 
 
-def check_group_memory(entries: tuple[FolderEntry, ...] | list[FolderEntry], width: int,
-                       height: int, scale: int) -> None:
+def check_group_memory(
+    entries: tuple[FolderEntry, ...] | list[FolderEntry], width: int, height: int, scale: int
+) -> None:
     """Refuse images of ``width x height`` whose upscaling would not fit in memory (the
     deepest layout of the group counts), before any is decoded.
 
@@ -277,8 +277,13 @@ def _folder_to_video(
         on_start(len(scan.entries))
     out_fmt = YuvFormat(IMAGE_YUV.matrix, IMAGE_YUV.full_range, plan.bits)
     formats = PlaneFormats(IMAGE_YUV, out_fmt, plan.work_format)
-    compute = build_compute(config, scan.width, scan.height, formats,
-                            assess=lambda: assess_images([e.path for e in scan.entries[:32]]))
+    compute = build_compute(
+        config,
+        scan.width,
+        scan.height,
+        formats,
+        assess=lambda: assess_images([e.path for e in scan.entries[:32]]),
+    )
     source = FolderSource(
         scan.entries, scan.width, scan.height, strict=options.strict, workers=options.workers
     )
@@ -342,8 +347,13 @@ def video_to_folder(
     bits = 8 if info.yuv.bits <= 8 else 16
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, bits)
     work = "yuv444p" if bits == 8 else "yuv444p16le"
-    compute = build_compute(config, info.width, info.height, PlaneFormats(info.yuv, out_fmt, work),
-                            assess=lambda: assess_video(src, info.stream_index))
+    compute = build_compute(
+        config,
+        info.width,
+        info.height,
+        PlaneFormats(info.yuv, out_fmt, work),
+        assess=lambda: assess_video(src, info.stream_index),
+    )
     source = FileSource(info)
     sink = FolderSink(dst, out_fmt, pattern=pattern, bits=bits, workers=options.workers)
     items = with_shots(source.items, config, info.yuv.bits)

@@ -25,8 +25,8 @@ from vidsr.engine.upscaler import has_compressed_weights, load_model, resolve_mo
 from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
-from vidsr.pipeline.shot_marks import with_shot_marks
 from vidsr.models.contract import SRModel
+from vidsr.pipeline.shot_marks import with_shot_marks
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +93,9 @@ def build_compute(
     """
     device = resolve_device(config.device)
     content = choose_content(config, assess)
-    model = load_model(config.model, config.scale, self_ensemble=config.self_ensemble,
-                       content=content.kind)
+    model = load_model(
+        config.model, config.scale, self_ensemble=config.self_ensemble, content=content.kind
+    )
     tile = auto_tile(width, height, config.tile, device, model) if choose_tile else config.tile
     options = ProcessorOptions(
         tile=tile,

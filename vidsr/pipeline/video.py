@@ -108,19 +108,34 @@ def upscale_video(
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
     settings = run_settings(info, config)
     with partial_output(dst, settings, resume=config.resume, overwrite=config.overwrite) as out:
-        compute = build_compute(config, info.width, info.height,  # after the output's lock
-                                PlaneFormats(info.yuv, out_fmt, plan.work_format),
-                                assess=lambda: assess_video(src, info.stream_index))
+        compute = build_compute(
+            config,
+            info.width,
+            info.height,  # after the output's lock
+            PlaneFormats(info.yuv, out_fmt, plan.work_format),
+            assess=lambda: assess_video(src, info.stream_index),
+        )
         started = time.perf_counter()
         point = out.resume_from
         if point is not None and progress is not None:
             progress(point.frames_done)
-        source = FileSource(info, plan.passthrough, skip_frames=point.frames_done if point else 0,
-                            hwaccel=decoder_accel(hardware), deinterlace=config.deinterlace)
+        source = FileSource(
+            info,
+            plan.passthrough,
+            skip_frames=point.frames_done if point else 0,
+            hwaccel=decoder_accel(hardware),
+            deinterlace=config.deinterlace,
+        )
         sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
-        run_stages(with_shots(source.items, config, info.yuv.bits), compute.processor, sink,
-                   batch_size=compute.batch_size, queue_size=queue_size, progress=progress)
+        run_stages(
+            with_shots(source.items, config, info.yuv.bits),
+            compute.processor,
+            sink,
+            batch_size=compute.batch_size,
+            queue_size=queue_size,
+            progress=progress,
+        )
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
@@ -129,10 +144,21 @@ def upscale_video(
     expected = out_info.frame_count
     if not out_info.frame_count_exact and expected is not None:
         expected = source.frames_decoded + missing  # what the decoded timeline implies
-    return RunSummary(dst, sink.frames_written, seconds, dst.stat().st_size,
-                      source.corrupt_packets, expected, not out_info.frame_count_exact,
-                      hardware.decoder_label, plan.codec, compute.content.kind,
-                      compute.content.reason, missing, repairs)
+    return RunSummary(
+        dst,
+        sink.frames_written,
+        seconds,
+        dst.stat().st_size,
+        source.corrupt_packets,
+        expected,
+        not out_info.frame_count_exact,
+        hardware.decoder_label,
+        plan.codec,
+        compute.content.kind,
+        compute.content.reason,
+        missing,
+        repairs,
+    )
 
 
 # Durations in headers are approximate: an estimate counts frames as lost past this
@@ -164,8 +190,9 @@ def missing_frames(info: VideoInfo, source: FileSource) -> int:
     return max(1, round(uncovered * info.frame_rate))
 
 
-def _plan_run(src: Path, dst: Path, config: RunConfig
-              ) -> tuple[VideoInfo, VideoInfo, RunConfig, OutputPlan, HardwarePlan]:
+def _plan_run(
+    src: Path, dst: Path, config: RunConfig
+) -> tuple[VideoInfo, VideoInfo, RunConfig, OutputPlan, HardwarePlan]:
     """Check everything before any work (input, output, model, encoding plan): the
     input's description, that of the frames the model gets (deinterlaced or not),
     ``config`` with the encoder the hardware plan picked, the output plan and the
@@ -174,14 +201,26 @@ def _plan_run(src: Path, dst: Path, config: RunConfig
     out_info = plan_interlace(info, config.deinterlace)
     check_paths(src, dst, config.overwrite)
     check_model_choice(config.model, config.scale)
-    check_frame_memory(src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2,
-                       config.scale)
+    check_frame_memory(
+        src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2, config.scale
+    )
     codec = config.encode.codec or container_default_codec(dst)  # VP9 for .webm
-    hardware = plan_hardware(config.hwaccel, src, info.stream_index, codec,
-                             info.width * config.scale, info.height * config.scale)
+    hardware = plan_hardware(
+        config.hwaccel,
+        src,
+        info.stream_index,
+        codec,
+        info.width * config.scale,
+        info.height * config.scale,
+    )
     config = replace(config, encode=replace(config.encode, codec=hardware.encoder))
     plan = plan_output(out_info, dst, config.encode, config.scale)
     if info.matrix_guessed:
-        log.info("%s does not declare its colour matrix; using %s for %dx%d",
-                 src, "BT.709" if info.yuv.matrix == 1 else "BT.601", info.width, info.height)
+        log.info(
+            "%s does not declare its colour matrix; using %s for %dx%d",
+            src,
+            "BT.709" if info.yuv.matrix == 1 else "BT.601",
+            info.width,
+            info.height,
+        )
     return info, out_info, config, plan, hardware

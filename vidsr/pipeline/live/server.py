@@ -40,7 +40,8 @@ _DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, T
 
 PAGE = b"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vidsr stream</title>
-<style>body{background:#111;color:#ddd;font:14px sans-serif;margin:1em}img{max-width:100%;display:block;margin-top:.5em}
+<style>body{background:#111;color:#ddd;font:14px sans-serif;margin:1em}
+img{max-width:100%;display:block;margin-top:.5em}
 button{font:inherit}</style></head>
 <body>
 <div><button id="sr">vidsr</button> <button id="split">bicubic | vidsr</button>
