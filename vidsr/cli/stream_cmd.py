@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "stream",
         help="upscale a live source (webcam, stream, file) with low latency",
         description="Capture a live source, upscale each newest frame (stale frames are "
-        "dropped) and show, record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.",
+        "dropped) and show, record and/or serve it. Keys in the --show window: "
+        "s = bicubic | vidsr, q = quit.",
     )
     _add_model_options(parser)
     _add_output_options(parser)

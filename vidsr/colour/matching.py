@@ -17,8 +17,9 @@ histogram would flatten that detail. Measured on Vid4 x4 with the ground truth a
 "perfect network" (benchmarks/colour_fidelity.py), matching at full resolution leaves the
 perfect output at only 34.7 dB PSNR-Y against itself; matching in the source's domain
 leaves it at 55 dB (a quarter of a code value RMS). The curve fitted there is applied to
-the full-resolution output; a smooth monotone curve commutes with the downscale to first order. (The source's histogram also
-stands in for the bicubic-upsampled reference: both are equally blurred.)
+the full-resolution output; a smooth monotone curve commutes with the downscale to first
+order. (The source's histogram also stands in for the bicubic-upsampled reference: both
+are equally blurred.)
 
 ``shot`` mode keeps exponential moving averages of the output's and the reference's
 histograms over the frames of the current shot (a running mean for the first
