@@ -25,10 +25,7 @@ def assemble(tree: Path, *, weights: bool = True) -> Path:
     skip = ["__pycache__", "*.md"] + ([] if weights else ["weights"])
     for target, source in INSTALLED_AS.items():
         shutil.copytree(
-            ROOT / source,
-            tree / target,
-            ignore=shutil.ignore_patterns(*skip),
-            dirs_exist_ok=True,
+            ROOT / source, tree / target, ignore=shutil.ignore_patterns(*skip), dirs_exist_ok=True
         )
     return tree
 

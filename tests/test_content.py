@@ -99,4 +99,4 @@ def test_compressed_weights_missing_is_one_clear_error() -> None:
 
 def test_content_option_is_checked() -> None:
     with pytest.raises(OptionError, match="--content"):
-        RunConfig(content="blurry")  # noqa: the wrong value is the point
+        RunConfig(content="blurry")  # the wrong value is the point

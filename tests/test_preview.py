@@ -36,10 +36,7 @@ def test_preview_writes_the_grid_and_one_projection_line_per_model(
     panel_w, panel_h = 128, 96  # 64x48 at x2, under the 480-pixel panel limit
     with Image.open(grid) as image:
         assert image.format == "PNG"
-        assert image.size == (
-            4 * panel_w + 3 * GAP,
-            6 * (panel_h + LABEL_HEIGHT) + 5 * GAP,
-        )
+        assert image.size == (4 * panel_w + 3 * GAP, 6 * (panel_h + LABEL_HEIGHT) + 5 * GAP)
     frames = read_frames(split)
     assert len(frames) == 3 * 10  # 0.4 s at 25 fps per sample
     assert (frames[0].width, frames[0].height) == (128, 96)

@@ -114,9 +114,7 @@ def test_a_70_kb_request_line_is_refused_and_the_server_keeps_serving(
     assert len(warnings) == 1 and "refused with 414" in warnings[0], warnings  # 404: debug
 
 
-def test_a_trickling_request_is_dropped_at_its_deadline(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+def test_a_trickling_request_is_dropped_at_its_deadline(caplog: pytest.LogCaptureFixture) -> None:
     with serving(request_deadline=0.6) as server, _connect(server) as sock:
         started = time.monotonic()
         closed = False

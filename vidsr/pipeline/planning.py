@@ -169,11 +169,7 @@ def auto_tile(
 
 
 def auto_batch_size(
-    width: int,
-    height: int,
-    on_cuda: bool,
-    learned: bool = True,
-    free_bytes: int | None = None,
+    width: int, height: int, on_cuda: bool, learned: bool = True, free_bytes: int | None = None
 ) -> int:
     """Frames per model call for ``width x height`` frames: enough pixels per call to
     amortise per-call costs, few enough that the batch stays cache- and memory-friendly

@@ -251,10 +251,7 @@ def _build(config: PreviewConfig, info: VideoInfo) -> list[Compute]:
 
 
 def _run_models(
-    config: PreviewConfig,
-    info: VideoInfo,
-    samples: list[list[Planes]],
-    computes: list[Compute],
+    config: PreviewConfig, info: VideoInfo, samples: list[list[Planes]], computes: list[Compute]
 ) -> tuple[list[tuple[int, float]], list[list[Planes]], Path | None]:
     """Upscale every sample with every model, batch by batch, the models taking turns.
 
