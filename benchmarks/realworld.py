@@ -13,8 +13,9 @@ receive video:
 and each method runs through vidsr's own pipeline (``vidsr.pipeline.video.upscale_video``
 with ``--color off`` and FFV1 output, so the encoder adds nothing): a model name, a weights
 file (``--methods .../realesr-animevideov3.pth``: the spandrel path), ``bicubic``/``lanczos``.
-A method written ``NAME@CONTENT`` passes ``content=CONTENT`` to the run configuration (for
-the clean / compressed weight choice, where vidsr has it).
+A method written ``NAME@CONTENT`` runs with ``--content CONTENT`` (``clean``, ``compressed``
+or ``auto``); for ``@auto`` each cell also shows the weights vidsr chose (``[clean]`` or
+``[compr]``), so the table shows whether ``auto`` picked right for each storage.
 
 Scores, per method and storage, averaged over clips (frames averaged within a clip):
     Y-PSNR / SSIM   on the Y plane (BT.601 studio range codes), ``scale`` pixels of border off
@@ -71,6 +72,7 @@ class Score:
     temporal: float
     vgg: float | None
     fps: float
+    weights: str = ""  # the weights vidsr chose ("clean" / "compressed"), for @auto
 
 
 def read_hr(path: Path, frames: int, scale: int) -> list[np.ndarray]:
@@ -167,8 +169,9 @@ class Vgg:
         return statistics.fmean(values)
 
 
-def run_method(method: str, lr: Path, dst: Path, scale: int) -> float:
-    """Upscale ``lr`` with ``method`` through vidsr's pipeline; returns the run's fps."""
+def run_method(method: str, lr: Path, dst: Path, scale: int) -> tuple[float, str]:
+    """Upscale ``lr`` with ``method`` through vidsr's pipeline; returns the run's fps and
+    the weights it used (clean or compressed)."""
     name, _, content = method.partition("@")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     extra = {"content": content} if content else {}
@@ -176,12 +179,13 @@ def run_method(method: str, lr: Path, dst: Path, scale: int) -> float:
         raise SystemExit(f"{method}: this vidsr has no content choice")
     config = RunConfig(model=name, scale=scale, colour="off", overwrite=True, **extra)
     config = dataclasses.replace(config, encode=dataclasses.replace(config.encode, codec="ffv1"))
-    return upscale_video(lr, dst, config).fps
+    summary = upscale_video(lr, dst, config)
+    return summary.fps, getattr(summary, "content", "")
 
 
 def score(method: str, lr: Path, hr: list[np.ndarray], scale: int, vgg: Vgg, tmp: Path) -> Score:
     out = tmp / "sr.mkv"
-    fps = run_method(method, lr, out, scale)
+    fps, weights = run_method(method, lr, out, scale)
     sr_y, sr_rgb = read_output(out)
     if len(sr_y) != len(hr):
         raise SystemExit(f"{method}: {len(sr_y)} frames out of {len(hr)}")
@@ -196,6 +200,7 @@ def score(method: str, lr: Path, hr: list[np.ndarray], scale: int, vgg: Vgg, tmp
         temporal=temporal_error(sr_y, hr_y),
         vgg=vgg([shave(f, scale) for f in sr_rgb], [shave(f, scale) for f in hr]),
         fps=fps,
+        weights=weights,
     )
 
 
@@ -207,21 +212,25 @@ def mean_scores(scores: list[Score]) -> Score:
         temporal=statistics.fmean(s.temporal for s in scores),
         vgg=statistics.fmean(vggs) if vggs else None,
         fps=statistics.median(s.fps for s in scores),
+        weights="/".join(sorted({s.weights for s in scores if s.weights})),
     )
 
 
 def table(results: dict, methods: list[str], storages: list[str], scale: int) -> str:
     lines = [f"x{scale}: Y-PSNR dB / SSIM / temporal error / VGG (k) / fps, mean over clips"]
-    head = f"{'method':<28}" + "".join(f"{s:>36}" for s in storages)
+    head = f"{'method':<28}" + "".join(f"{s:>44}" for s in storages)
     lines.append(head)
     for m in methods:
         cells = []
         for s in storages:
             r = results[scale][s][m]
             vgg = f"{r.vgg:5.1f}" if r.vgg is not None else "-"
-            cells.append(f"{r.psnr:6.2f} / {r.ssim:.4f} / {r.temporal:5.2f} / {vgg} / {r.fps:4.1f}")
+            chose = f" [{r.weights[:5]}]" if m.endswith("@auto") else ""
+            cells.append(
+                f"{r.psnr:6.2f} / {r.ssim:.4f} / {r.temporal:5.2f} / {vgg} / {r.fps:4.1f}{chose}"
+            )
         label = Path(m).stem if "/" in m else m
-        lines.append(f"{label:<28}" + "".join(f"{c:>36}" for c in cells))
+        lines.append(f"{label:<28}" + "".join(f"{c:>44}" for c in cells))
     return "\n".join(lines)
 
 
