@@ -20,6 +20,7 @@ from vidsr.cli import main
 from vidsr.config import RunConfig
 from vidsr.errors import InputError, OptionError
 from vidsr.media.capture import CapturedFrame, LatestSlot
+from vidsr.media.sinks import is_fragmented
 from vidsr.pipeline.live.server import parse_address
 from vidsr.pipeline.live.stream import StreamConfig, StreamSummary, run_stream
 
@@ -44,6 +45,7 @@ def test_record_has_the_expected_size_and_frame_count(
     assert len(frames) == 6
     assert (frames[0].width, frames[0].height) == (128, 96)
     assert not (tmp_path / "live.partial.mp4").exists()
+    assert not is_fragmented(out)  # published as a regular (faststart) MP4
 
 
 def _read_jpegs(url: str, count: int) -> tuple[str, list[np.ndarray]]:

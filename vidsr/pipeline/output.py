@@ -258,7 +258,23 @@ def _write_settings(partial: Path, settings: dict) -> None:
         raise _cannot("write", settings_path(partial), e) from e
 
 
-def _publish(path: Path, dst: Path, *, keep_on_failure: bool) -> None:
+def publish(path: Path, dst: Path) -> None:
+    """Give the finished ``path`` its name ``dst``, as a regular file (a fragmented MP4/MOV
+    is remuxed first). On failure ``path`` is kept and the error names it.
+
+    Raises:
+        EncodeError.
+    """
+    _publish(path, dst, keep_on_failure=True, hint="(it plays as it is: a fragmented file)")
+
+
+def _publish(
+    path: Path,
+    dst: Path,
+    *,
+    keep_on_failure: bool,
+    hint: str = "(make room, then run again with --resume to publish it)",
+) -> None:
     """Rename the finished ``path`` to ``dst``, remuxing a fragmented one first. If that
     fails, a resumable run keeps ``path`` (complete) for ``--resume`` to publish later."""
     final = _final_path(dst)
@@ -275,10 +291,7 @@ def _publish(path: Path, dst: Path, *, keep_on_failure: bool) -> None:
         if not keep_on_failure:
             _remove(path)
             raise error from e
-        raise EncodeError(
-            f"{error}; the finished video is kept at {path} "
-            f"(make room, then run again with --resume to publish it)"
-        ) from e
+        raise EncodeError(f"{error}; the finished video is kept at {path} {hint}") from e
 
 
 def _remove(path: Path) -> None:

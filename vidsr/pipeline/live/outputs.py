@@ -23,7 +23,7 @@ from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, planes_to_bgr
 from vidsr.media.planes import HostFrame, Planes
 from vidsr.media.probe import synthetic_video_info
 from vidsr.media.sinks import FileSink, plan_output
-from vidsr.pipeline.output import partial_path
+from vidsr.pipeline.output import partial_path, publish
 from vidsr.pipeline.runner import EncodeStage
 
 _RECORD_TIME_BASE = Fraction(1, 1000)
@@ -103,7 +103,7 @@ class Recorder:
         if self.error is not None:
             raise self.error
         if started:
-            os.replace(self.write_path, self.path)
+            publish(self.write_path, self.path)
 
 
 class Window:
