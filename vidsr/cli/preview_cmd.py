@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vidsr.cli.options import add_command
 from vidsr.config import COLOUR_MODES, SCALES, RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "preview",
-        help="try models on a few samples of a video: comparison grid, fps, projected time",
-        description="Upscale a few short samples spread over a video with each model and "
-        "write a side-by-side PNG grid (whole frames and the centre zoomed; the input "
-        "enlarged with nearest and bicubic for reference), optionally a split-screen "
-        "clip, and print each model's speed here with the projected time for the whole "
-        "video. Look before a long run.",
-    )
+    parser = add_command(sub, "preview", run)
     parser.add_argument("input", type=Path, help="the video to sample")
     parser.add_argument(
         "--models", "-m", required=True, help="comma list of model names or weights files"
@@ -67,10 +60,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", "-y", action="store_true", help="replace the grid and clip if they exist"
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """try models on a few samples of a video: comparison grid, fps, projected time
+
+    Upscale a few short samples spread over a video with each model and write a side-by-side
+    PNG grid (whole frames and the centre zoomed; the input enlarged with nearest and
+    bicubic for reference), optionally a split-screen clip, and print each model's speed
+    here with the projected time for the whole video. Look before a long run.
+    """
     from vidsr.pipeline.preview import PreviewConfig, format_hms, preview
 
     models = tuple(name.strip() for name in args.models.split(",") if name.strip())

@@ -9,13 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vidsr.cli import DefaultsFormatter
+from vidsr.cli.options import add_command
 from vidsr.config import EXPORT_DIR, PRECISIONS
 from vidsr.errors import OptionError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
+        run,
         help="train a model on a dataset built by `vidsr dataset build`",
         formatter_class=DefaultsFormatter,
         description="Train a registry architecture on patch shards; checkpoints go to --out, "
@@ -119,7 +122,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LABEL=DIR",
         help="measure the exported model on HR folder DIR (repeatable)",
     )
-    p.set_defaults(func=run)
 
 
 def _command_line(args: argparse.Namespace) -> str:
