@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidsr.cli.options import add_command
+from vidsr.cli.options import add_command, add_device_option
 
 
 def _crop(text: str) -> tuple[int, int, int, int]:
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the HR image to show"
     )
     p.add_argument("--zoom", type=int, default=1, help="enlarge panels (nearest neighbour)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument("--overwrite", "-y", action="store_true", help="replace --out if it exists")
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidsr.cli.options import add_command
+from vidsr.cli.options import add_command, add_device_option
 
 if TYPE_CHECKING:  # imported when the command runs, not when the CLI starts
     import numpy as np
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--vgg",
         "--vgg-weights",

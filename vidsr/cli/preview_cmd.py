@@ -5,8 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidsr.cli.options import add_command
-from vidsr.config import COLOUR_MODES, SCALES, RunConfig
+from vidsr.cli.options import (
+    add_colour_option,
+    add_command,
+    add_device_option,
+    add_tile_option,
+    from_args,
+)
+from vidsr.config import SCALES, RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,22 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale", "-s", type=int, default=2, choices=SCALES, help="upscaling factor (default 2)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="process frames in tiles of PX pixels (default: as upscale)",
-    )
-    parser.add_argument(
-        "--color",
-        "--colour",
-        dest="colour",
-        choices=COLOUR_MODES,
-        default="shot",
-        help="colour matching, as for upscale (default shot)",
-    )
+    add_device_option(parser, "auto, cpu, cuda or cuda:N")
+    add_tile_option(parser, "process frames in tiles of PX pixels (default: as upscale)")
+    add_colour_option(parser, "colour matching, as for upscale (default shot)")
     parser.add_argument(
         "--overwrite", "-y", action="store_true", help="replace the grid and clip if they exist"
     )
@@ -75,20 +68,8 @@ def run(args: argparse.Namespace) -> int:
     models = tuple(name.strip() for name in args.models.split(",") if name.strip())
     at = tuple(point.strip() for point in args.at.split(",") if point.strip())
     output = args.output or Path(f"{args.input.stem}-preview.png")
-    config = PreviewConfig(
-        models=models,
-        output=output,
-        at=at,
-        seconds=args.seconds,
-        clip=args.clip,
-        run=RunConfig(
-            scale=args.scale,
-            device=args.device,
-            tile=args.tile,
-            colour=args.colour,
-            overwrite=args.overwrite,
-        ),
-    )
+    run_config = from_args(RunConfig, args)
+    config = from_args(PreviewConfig, args, models=models, output=output, at=at, run=run_config)
     result = preview(args.input, config)
     points = ", ".join(format_hms(p, 1) for p in result.points)
     print(f"sampled {args.input} at {points}")
