@@ -75,6 +75,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -140,6 +141,18 @@ class Peer:
 
     def missing(self, stem: str, scale: int) -> str:
         return f"no {stem}_x{scale}.pb in {self.models}"
+
+    def usable(self, stems: list[str], scale: int, label: str) -> Iterator[tuple[str, Path]]:
+        """``(stem, model file)`` for each of ``stems`` this peer can run at ``scale``; a
+        missing file is printed as skipped (the line starts with ``label``), and with
+        ``skip`` set there are none."""
+        for stem in stems:
+            model = None if self.skip else self.model(stem, scale)
+            if model is None:
+                if not self.skip:
+                    print(f"{label}opencv {stem}: skipped, {self.missing(stem, scale)}")
+                continue
+            yield stem, model
 
     def call(self, *args: str) -> dict:
         """Run one subcommand; its JSON answer (RuntimeError with its stderr on failure)."""
@@ -302,12 +315,7 @@ def run_quality(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
             line(scale, "bicubic (vidsr, reference)", bicubic)
             for label, figures in rows.items():
                 line(scale, label, figures)
-            for stem in args.peers:
-                if peer.skip:
-                    continue
-                if peer.model(stem, scale) is None:
-                    print(f"x{scale:<5}opencv {stem}: skipped, {peer.missing(stem, scale)}")
-                    continue
+            for stem, _ in peer.usable(args.peers, scale, f"x{scale:<5}"):
                 try:
                     scores = score_peer(peer, stem, scale, sets, args.threads, tmp)
                 except RuntimeError as e:
@@ -421,12 +429,7 @@ def run_speed(args: argparse.Namespace, peer: Peer, tmp: Path) -> dict:
     print(f"load average before: {os.getloadavg()[0]:.2f} (1 min)")
 
     runners: list[tuple[str, list[str], dict, Path]] = []
-    for stem in args.speed_peers:
-        model = None if peer.skip else peer.model(stem, scale)
-        if model is None:
-            if not peer.skip:
-                print(f"opencv {stem}: skipped, {peer.missing(stem, scale)}")
-            continue
+    for stem, model in peer.usable(args.speed_peers, scale, ""):
         for writer in args.writers:
             if writer == "pyav" and not peer.info.get("pyav_libx264"):
                 print(
@@ -600,12 +603,7 @@ def run_net(args: argparse.Namespace, peer: Peer) -> dict:
 
     rows: list[tuple[str, float]] = []
     for scale in args.scales:
-        for stem in args.peers:
-            model = None if peer.skip else peer.model(stem, scale)
-            if model is None:
-                if not peer.skip:
-                    print(f"x{scale} opencv {stem}: skipped, {peer.missing(stem, scale)}")
-                continue
+        for stem, model in peer.usable(args.peers, scale, f"x{scale} "):
             answer = peer.call(
                 "net",
                 str(model),

@@ -27,7 +27,7 @@ from common import banner
 import vidsr.pipeline.live.stream as stream_module
 import vidsr.pipeline.planning as planning_module
 from vidsr.config import RunConfig
-from vidsr.engine.upscaler import available_scales, default_model
+from vidsr.engine.upscaler import available_scales, default_model, wrap_entry
 from vidsr.models.contract import SRModel
 from vidsr.models.registry import REGISTRY
 from vidsr.pipeline.live.stream import StreamConfig, run_stream
@@ -44,16 +44,7 @@ def untrained_fast_model() -> Iterator[str]:
 
     def load(name: str, scale: int, **_options: object) -> SRModel:
         torch.manual_seed(0)
-        return SRModel(
-            entry.build(scale),
-            name="fast (untrained)",
-            family="fast",
-            scale=scale,
-            colour=entry.colour,
-            multiple_of=entry.multiple_of,
-            supports_half=entry.supports_half,
-            receptive_radius=entry.receptive_radius,
-        ).eval()
+        return wrap_entry(entry, entry.build(scale), scale, name="fast (untrained)")
 
     planning_module.load_model = load
     stream_module.check_model_choice = lambda name, scale: None

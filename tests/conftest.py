@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -109,6 +112,20 @@ def make_video(
     return path
 
 
+def write_lossless_video(path: Path, frames: list[np.ndarray]) -> Path:
+    """Write ``frames`` (``(H, W, 3)`` uint8 RGB) as 25 fps FFV1, lossless: decoded frames
+    equal ``frames`` exactly."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=Fraction(25, 1))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
+        for img in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
 def read_frames(path: Path) -> list[av.VideoFrame]:
     with av.open(str(path)) as c:
         return list(c.decode(video=0))
@@ -129,6 +146,17 @@ def packet_payloads(path: Path, kind: str) -> list[bytes]:
         return [bytes(p) for p in c.demux(streams) if p.size > 0 and bytes(p) != b"\0\0"]
 
 
+# The quickest real upscale: the bicubic baseline on the CPU.
+BICUBIC_CPU = ("--model", "bicubic", "--device", "cpu")
+
+
+def upscale_main(src: Path, out: Path | str, *options: str) -> int:
+    """``vidsr upscale SRC -o OUT OPTIONS`` in this process; returns the exit code."""
+    from vidsr.cli import main
+
+    return main(["upscale", str(src), "-o", str(out), *options])
+
+
 def run_cli(
     *args: str, timeout: float = 120, env: dict | None = None
 ) -> subprocess.CompletedProcess:
@@ -142,6 +170,77 @@ def run_cli(
         timeout=timeout,
         env=full_env,
     )
+
+
+# A `vidsr upscale` slow enough to be caught mid-way (about 10 frames/s on one core).
+SLOW_UPSCALE = (
+    "--scale",
+    "4",
+    "--model",
+    "lanczos",
+    "--device",
+    "cpu",
+    "--batch-size",
+    "1",
+    "--preset",
+    "slow",
+)
+
+
+def start_cli(*args: str, **popen: Any) -> subprocess.Popen:
+    """Start ``python -m vidsr ARGS`` in a subprocess (text stdout/stderr piped), to signal
+    or race it; ``popen`` goes to :class:`subprocess.Popen`."""
+    env = dict(os.environ)
+    env.pop("VIDSR_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidsr", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
+
+
+@contextlib.contextmanager
+def small_tmpfs(mount_point: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (e.g. ``64k``) mounted at the new folder ``mount_point`` while
+    the block runs; skips the test where it cannot be mounted (needs root and mount)."""
+    mount_point.mkdir()
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount_point)]
+    if subprocess.run(mount, capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True, check=False)
+
+
+def dataset_argv(out: Path, *extra: str) -> list[str]:
+    """``vidsr dataset build`` arguments for a tiny x2 set of 16-pixel patches in ``out``;
+    ``extra`` adds options and the inputs."""
+    return ["dataset", "build", "--out", str(out), "--scale", "2", "--patch", "16", *extra]
+
+
+def train_argv(data: Path, run: Path, *extra: str, arch: str = "fast", steps: int = 2) -> list[str]:
+    """``vidsr train`` arguments for a few CPU steps of ``arch`` x2 on the dataset ``data``,
+    in the run folder ``run``; ``extra`` adds options."""
+    return [
+        "train",
+        "--arch",
+        arch,
+        "--scale",
+        "2",
+        "--data",
+        str(data),
+        "--steps",
+        str(steps),
+        "--out",
+        str(run),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 @pytest.fixture

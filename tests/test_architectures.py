@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from vidsr.engine.upscaler import wrap_entry
 from vidsr.models.common import ShuffleUpsampler, icnr_
-from vidsr.models.contract import SRModel
 from vidsr.models.fast import FastSR
 from vidsr.models.perceptual import PerceptualSR
 from vidsr.models.quality import QualitySR
@@ -35,16 +35,7 @@ def test_output_size_odd_input(name: str, scale: int) -> None:
 @pytest.mark.parametrize(("name", "scale"), CASES)
 def test_srmodel_wrapper_contract(name: str, scale: int) -> None:
     e = REGISTRY[name]
-    model = SRModel(
-        e.build(scale),
-        name=name,
-        family=e.family,
-        scale=scale,
-        colour=e.colour,
-        multiple_of=e.multiple_of,
-        supports_half=e.supports_half,
-        receptive_radius=e.receptive_radius,
-    ).eval()
+    model = wrap_entry(e, e.build(scale), scale)
     with torch.inference_mode():
         y = model(torch.rand(1, model.in_channels, 9, 11))
     assert y.shape == (1, model.in_channels, 9 * scale, 11 * scale)

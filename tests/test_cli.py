@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import make_video, read_frames, run_cli
+from conftest import SLOW_UPSCALE, make_video, read_frames, run_cli, start_cli
 
 from vidsr.cli import main
 
@@ -154,29 +153,12 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "long_x4.mp4"
     partial = tmp_path / "long_x4.partial.mp4"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidsr",
-            "upscale",
-            str(src),
-            "-o",
-            str(out),
-            "--scale",
-            "4",
-            "--model",
-            "lanczos",
-            "--device",
-            "cpu",
-            "--batch-size",
-            "1",
-            "--preset",
-            "slow",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_cli(
+        "upscale",
+        str(src),
+        "-o",
+        str(out),
+        *SLOW_UPSCALE,
         # A shell starts background jobs with SIGINT ignored, and Python keeps an ignored
         # SIGINT ignored: give the child the default handler, as a terminal would.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -199,30 +181,7 @@ def test_ctrl_c_leaves_partial_file_and_exits_130(tmp_path: Path) -> None:
 def test_sigterm_exits_143_without_final_file(tmp_path: Path) -> None:
     src = make_video(tmp_path / "long.mp4", n=240, size=(160, 120))
     out = tmp_path / "t_x4.mp4"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "vidsr",
-            "upscale",
-            str(src),
-            "-o",
-            str(out),
-            "--scale",
-            "4",
-            "--model",
-            "lanczos",
-            "--device",
-            "cpu",
-            "--batch-size",
-            "1",
-            "--preset",
-            "slow",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_cli("upscale", str(src), "-o", str(out), *SLOW_UPSCALE)
     deadline = time.monotonic() + 60
     while not (tmp_path / "t_x4.partial.mp4").exists() and time.monotonic() < deadline:
         time.sleep(0.05)

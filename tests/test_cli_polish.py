@@ -12,7 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import make_video
+from conftest import BICUBIC_CPU, dataset_argv, make_video, train_argv, upscale_main
 from PIL import Image
 
 from vidsr.cli import build_parser, main
@@ -39,46 +39,12 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rng = np.random.default_rng(0)
     for i in range(4):
         Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(imgs / f"{i}.png")
-    assert (
-        main(
-            [
-                "dataset",
-                "build",
-                "--out",
-                str(root / "ds"),
-                "--scale",
-                "2",
-                "--patch",
-                "16",
-                str(imgs),
-            ]
-        )
-        == 0
-    )
+    assert main(dataset_argv(root / "ds", str(imgs))) == 0
     return root / "ds"
 
 
 def _train(dataset: Path, run: Path, *extra: str) -> int:
-    return main(
-        [
-            "train",
-            "--arch",
-            "fast",
-            "--scale",
-            "2",
-            "--data",
-            str(dataset),
-            "--steps",
-            "2",
-            "--batch-size",
-            "2",
-            "--out",
-            str(run),
-            "--device",
-            "cpu",
-            *extra,
-        ]
-    )
+    return main(train_argv(dataset, run, "--batch-size", "2", *extra))
 
 
 # 9. exports go to ./vidsr-models, never replace silently, and load with --model PATH
@@ -109,21 +75,8 @@ def test_export_goes_to_the_working_directory_and_is_not_replaced(
 
     video = make_video(tmp_path / "v.mp4", n=3)
     capsys.readouterr()
-    assert (
-        main(
-            [
-                "upscale",
-                str(video),
-                "--model",
-                "vidsr-models/fast_x2.safetensors",
-                "--device",
-                "cpu",
-                "-o",
-                str(tmp_path / "up.mp4"),
-            ]
-        )
-        == 0
-    )
+    weights = "vidsr-models/fast_x2.safetensors"
+    assert upscale_main(video, tmp_path / "up.mp4", "--model", weights, "--device", "cpu") == 0
     assert "model fast_x2.safetensors x2" in capsys.readouterr().out
 
 
@@ -197,23 +150,7 @@ def test_x4_model_file_sets_or_refuses_the_scale_up_front(
         assert (c.streams.video[0].width, c.streams.video[0].height) == (128, 96)
 
     refused = tmp_path / "x2.mp4"
-    assert (
-        main(
-            [
-                "upscale",
-                str(src),
-                "-m",
-                str(model),
-                "-s",
-                "2",
-                "--device",
-                "cpu",
-                "-o",
-                str(refused),
-            ]
-        )
-        == 1
-    )
+    assert upscale_main(src, refused, "-m", str(model), "-s", "2", "--device", "cpu") == 1
     err = capsys.readouterr().err
     assert "this model is x4, not x2: use --scale 4" in one_error_line(err)
     assert "frame" not in err  # no progress bar was started
@@ -242,23 +179,7 @@ def test_invalid_preset_is_refused_before_start(
     src = make_video(tmp_path / "a.mp4", n=3)
     out = tmp_path / "o.mkv"
     bad = "bogus" if codec != "libsvtav1" else "99"
-    assert (
-        main(
-            [
-                "upscale",
-                str(src),
-                "-o",
-                str(out),
-                "--codec",
-                codec,
-                "--preset",
-                bad,
-                "-m",
-                "bicubic",
-            ]
-        )
-        == 1
-    )
+    assert upscale_main(src, out, "--codec", codec, "--preset", bad, "-m", "bicubic") == 1
     err = capsys.readouterr().err
     assert f"--preset '{bad}'" in one_error_line(err) and codec in err
     assert not list(tmp_path.glob("o*"))
@@ -268,23 +189,7 @@ def test_invalid_preset_is_refused_before_start(
 def test_x265_info_lines_are_silenced(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     src = make_video(tmp_path / "a.mp4", n=3)
     out = tmp_path / "o.mp4"
-    assert (
-        main(
-            [
-                "upscale",
-                str(src),
-                "-o",
-                str(out),
-                "--codec",
-                "libx265",
-                "-m",
-                "bicubic",
-                "--device",
-                "cpu",
-            ]
-        )
-        == 0
-    )
+    assert upscale_main(src, out, "--codec", "libx265", *BICUBIC_CPU) == 0
     captured = capfd.readouterr()
     assert "x265 [info]" not in captured.err + captured.out
     assert streams(out) == [("video", "hevc")]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
+from conftest import dataset_argv, write_lossless_video
 from PIL import Image
 
 from vidsr.errors import InputError, OptionError, OutputExistsError
@@ -40,26 +39,13 @@ def image_dir(tmp_path: Path) -> Path:
     return folder
 
 
-def write_video(path: Path, frames: list[np.ndarray]) -> Path:
-    """Lossless FFV1 so decoded frames equal ``frames`` exactly."""
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("ffv1", rate=Fraction(25, 1))
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "bgr0"
-        for img in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
-
-
 @pytest.fixture
 def video(tmp_path: Path) -> Path:
     black = np.zeros((48, 64, 3), np.uint8)
     a, b, c = textured(10, 48, 64), textured(11, 48, 64), textured(12, 48, 64)
     # 2 black, a, a (duplicate), b, b+1 (near duplicate), c
     near = np.clip(b.astype(int) + 1, 0, 255).astype(np.uint8)
-    return write_video(tmp_path / "clip.mkv", [black, black, a, a, b, near, c])
+    return write_lossless_video(tmp_path / "clip.mkv", [black, black, a, a, b, near, c])
 
 
 def files_bytes(folder: Path) -> dict[str, bytes]:
@@ -129,7 +115,7 @@ def three_shot_video(tmp_path: Path) -> Path:
         base = textured(scene, 64, 96)
         frames += [np.roll(base, i, axis=1) for i in range(12)]
     frames[27] = np.zeros_like(frames[27])
-    return write_video(tmp_path / "shots.mkv", frames)
+    return write_lossless_video(tmp_path / "shots.mkv", frames)
 
 
 def test_capped_video_sample_covers_every_shot(three_shot_video: Path, tmp_path: Path) -> None:
@@ -248,7 +234,7 @@ def test_codec_mode_from_video_uses_runs_of_frames(tmp_path: Path) -> None:
 
     base = textured(20, 64, 96)
     frames = [np.ascontiguousarray(np.roll(base, (i, 2 * i), (0, 1))[:48, :64]) for i in range(14)]
-    clip = write_video(tmp_path / "moving.mkv", frames)
+    clip = write_lossless_video(tmp_path / "moving.mkv", frames)
     spec = parse_codec_spec("codec:x264:crf=24-30:frames=5-5:window=24:bframes=1-2:gop=32")
     cfg = DatasetConfig(scale=2, patch=16, seed=2, codec=spec, max_patches=8)
     m = build_dataset([clip], tmp_path / "v", cfg)
@@ -278,23 +264,9 @@ def test_cli_codec_degradation(image_dir: Path, tmp_path: Path) -> None:
     assert (
         train_cmd.standalone(
             dataset_cmd.register,
-            [
-                "dataset",
-                "build",
-                "--out",
-                str(out),
-                "--scale",
-                "2",
-                "--patch",
-                "16",
-                "--degrade",
-                spec,
-                "--degrade",
-                "noise:1",
-                "--sequences",
-                "2",
-                str(image_dir),
-            ],
+            dataset_argv(
+                out, "--degrade", spec, "--degrade", "noise:1", "--sequences", "2", str(image_dir)
+            ),
         )
         == 0
     )
@@ -304,21 +276,7 @@ def test_cli_codec_degradation(image_dir: Path, tmp_path: Path) -> None:
     assert (
         train_cmd.standalone(
             dataset_cmd.register,
-            [
-                "dataset",
-                "build",
-                "--out",
-                str(tmp_path / "bad"),
-                "--scale",
-                "2",
-                "--patch",
-                "16",
-                "--degrade",
-                "web",
-                "--degrade",
-                "dvd",
-                str(image_dir),
-            ],
+            dataset_argv(tmp_path / "bad", "--degrade", "web", "--degrade", "dvd", str(image_dir)),
         )
         != 0
     )

@@ -7,9 +7,9 @@ import argparse
 import json
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from conftest import write_lossless_video
 from PIL import Image
 
 from vidsr.cli import eval_cmd
@@ -58,22 +58,9 @@ def _pattern(n: int, h: int = 40, w: int = 48) -> list[np.ndarray]:
     return frames
 
 
-def _write_video(path: Path, frames: list[np.ndarray]) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "bgr0"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
-
-
 def test_video_frames_score_like_a_frame_folder(tmp_path: Path) -> None:
     frames = _pattern(4)
-    video = _write_video(tmp_path / "clip.mkv", frames)
+    video = write_lossless_video(tmp_path / "clip.mkv", frames)
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(frames):

@@ -12,10 +12,9 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import make_video, read_frames
+from conftest import BICUBIC_CPU, make_video, read_frames, upscale_main
 
 from vidsr import RunConfig
-from vidsr.cli import main
 from vidsr.errors import EncodeError, InputError, OutputExistsError
 from vidsr.media.folders import FolderSink, ImageFrame, check_one_size, scan_folder
 from vidsr.media.images import IMAGE_YUV, TEMP_SUFFIX, natural_key, planes_to_rgb, rgb_to_planes
@@ -104,19 +103,7 @@ def test_strict_stops_at_an_unreadable_image(
     src.mkdir()
     cv2.imwrite(str(src / "a.png"), picture(1))
     (src / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    code = main(
-        [
-            "upscale",
-            str(src),
-            "-o",
-            str(tmp_path / "out") + "/",
-            "--model",
-            "bicubic",
-            "--device",
-            "cpu",
-            "--strict",
-        ]
-    )
+    code = upscale_main(src, str(tmp_path / "out") + "/", *BICUBIC_CPU, "--strict")
     assert code == 1
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("vidsr: error: ") and "broken.jpg" in err[0]
@@ -198,18 +185,7 @@ def test_video_to_folder_and_cli_dispatch(
     assert sorted(p.name for p in out.iterdir()) == [f"clip_{i:06d}.png" for i in range(4)]
     assert cv2.imread(str(out / "clip_000000.png")).shape == (48, 64, 3)
     # The CLI: folder in, folder out (named with a trailing slash), default model.
-    code = main(
-        [
-            "upscale",
-            str(out),
-            "-o",
-            str(tmp_path / "x2") + "/",
-            "--device",
-            "cpu",
-            "--format",
-            "jpg",
-        ]
-    )
+    code = upscale_main(out, str(tmp_path / "x2") + "/", "--device", "cpu", "--format", "jpg")
     assert code == 0
     assert "4 frames" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "x2").iterdir()) == [

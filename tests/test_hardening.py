@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import make_video, read_frames, run_cli
+from conftest import BICUBIC_CPU, make_video, read_frames, run_cli, small_tmpfs
 
 from vidsr import RunConfig
 from vidsr.colour.convert import YuvFormat
@@ -200,20 +200,8 @@ def test_truncated_matroska_decodes_what_it_can(tmp_path: Path, fraction: float)
 @pytest.fixture
 def tiny_filesystem(tmp_path: Path):  # noqa: ANN201
     """A 400 KiB tmpfs, so that writing fills the disk for real (needs root and mount)."""
-    import subprocess
-
-    mount_point = tmp_path / "small"
-    mount_point.mkdir()
-    if (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)],
-            capture_output=True,
-        ).returncode
-        != 0
-    ):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], capture_output=True)
+    with small_tmpfs(tmp_path / "small", "400k") as mount_point:
+        yield mount_point
 
 
 @pytest.mark.slow
@@ -225,18 +213,7 @@ def test_disk_full_mid_run(tmp_path: Path, tiny_filesystem: Path) -> None:
         tmp_path / "in.mkv", n=30, size=(96, 64), audio=True, codec="ffv1", frames=noise
     )
     out = tiny_filesystem / "out.mkv"  # 30 frames of 192x128 noise in FFV1: over 1 MB
-    result = run_cli(
-        "upscale",
-        str(src),
-        "--model",
-        "bicubic",
-        "--device",
-        "cpu",
-        "--codec",
-        "ffv1",
-        "-o",
-        str(out),
-    )
+    result = run_cli("upscale", str(src), *BICUBIC_CPU, "--codec", "ffv1", "-o", str(out))
     one_line_error_or_success(result)
     assert result.returncode == 1 and "No space left" in result.stderr
     assert list(tiny_filesystem.iterdir()) == []  # no final file, no partial left behind

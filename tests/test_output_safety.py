@@ -8,13 +8,21 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import frame_times, make_video, read_frames, run_cli
+from conftest import (
+    BICUBIC_CPU,
+    SLOW_UPSCALE,
+    frame_times,
+    make_video,
+    read_frames,
+    run_cli,
+    small_tmpfs,
+    start_cli,
+)
 
 from vidsr import RunConfig
 from vidsr.engine.processor import FrameProcessor
@@ -27,21 +35,7 @@ from vidsr.pipeline.video import upscale_video
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "models" / "weights"
 BICUBIC = RunConfig(model="bicubic", device="cpu", batch_size=4)
-# A CLI run slow enough to be caught mid-way (about 10 frames/s on one core).
-SLOW = (
-    "--scale",
-    "4",
-    "--model",
-    "lanczos",
-    "--device",
-    "cpu",
-    "--batch-size",
-    "1",
-    "--preset",
-    "slow",
-    "--gop",
-    "10",
-)
+SLOW = (*SLOW_UPSCALE, "--gop", "10")
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> str:
@@ -50,18 +44,6 @@ def one_line_error(result: subprocess.CompletedProcess) -> str:
     lines = [line for line in result.stderr.splitlines() if line.startswith("vidsr: error:")]
     assert len(lines) == 1, result.stderr
     return lines[0]
-
-
-def start_cli(*args: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.pop("VIDSR_DEBUG", None)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vidsr", "upscale", *args],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 120) -> None:
@@ -105,7 +87,7 @@ def test_a_second_owner_of_an_output_is_refused(tmp_path: Path) -> None:
 def test_concurrent_runs_on_one_output(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=600, size=(160, 120))  # the first run: about 50 s
     dst = tmp_path / "out.mp4"
-    first = start_cli(str(src), "-o", str(dst), *SLOW)
+    first = start_cli("upscale", str(src), "-o", str(dst), *SLOW)
     wait_until(lambda: partial_path(dst).exists(), first)
     started = time.monotonic()
     second = run_cli("upscale", str(src), "-o", str(dst), *SLOW)
@@ -176,43 +158,23 @@ def test_full_disk_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def full_tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A small tmpfs filled to the last byte (needs root and mount)."""
-    mount_point = tmp_path / "full"
-    mount_point.mkdir()
-    if (
-        subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)],
-            capture_output=True,
-            check=False,
-        ).returncode
-        != 0
-    ):
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    fd = os.open(mount_point / "filler", os.O_WRONLY | os.O_CREAT)
-    try:
-        while os.write(fd, bytes(4096)):
+    with small_tmpfs(tmp_path / "full", "64k") as mount_point:
+        fd = os.open(mount_point / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, bytes(4096)):
+                pass
+        except OSError:
             pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], capture_output=True, check=False)
+        finally:
+            os.close(fd)
+        yield mount_point
 
 
 @pytest.mark.slow
 def test_completely_full_disk(tmp_path: Path, full_tmpfs: Path) -> None:
     src = make_video(tmp_path / "in.mp4", n=4)
     line = one_line_error(
-        run_cli(
-            "upscale",
-            str(src),
-            "--model",
-            "bicubic",
-            "--device",
-            "cpu",
-            "-o",
-            str(full_tmpfs / "out.mp4"),
-        )
+        run_cli("upscale", str(src), *BICUBIC_CPU, "-o", str(full_tmpfs / "out.mp4"))
     )
     assert "No space left on device" in line
     assert [p.name for p in full_tmpfs.iterdir()] == ["filler"]
@@ -279,7 +241,7 @@ def test_hard_kill_resumes(tmp_path: Path, ext: str) -> None:
     src = make_video(tmp_path / f"in{ext}", n=240, size=(160, 120), audio=True)
     dst = tmp_path / f"out{ext}"
     partial = partial_path(dst)
-    run = start_cli(str(src), "-o", str(dst), *SLOW)
+    run = start_cli("upscale", str(src), "-o", str(dst), *SLOW)
     wait_until(lambda: partial.exists() and finished_frames(partial) >= 20, run)
     run.send_signal(signal.SIGKILL)
     run.communicate(timeout=60)

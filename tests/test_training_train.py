@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import dataset_argv, train_argv
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
@@ -256,40 +257,11 @@ def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
 
     imgs = data[0].parent / "imgs"
     ds = tmp_path / "ds"
-    assert (
-        train_cmd.standalone(
-            dataset_cmd.register,
-            ["dataset", "build", "--out", str(ds), "--scale", "2", "--patch", "16", str(imgs)],
-        )
-        == 0
-    )
+    assert train_cmd.standalone(dataset_cmd.register, dataset_argv(ds, str(imgs))) == 0
     assert json.loads((ds / "manifest.json").read_text())["count"] > 0
-    rc = train_cmd.standalone(
-        train_cmd.register,
-        [
-            "train",
-            "--arch",
-            "fast",
-            "--scale",
-            "2",
-            "--data",
-            str(ds),
-            "--steps",
-            "3",
-            "--batch-size",
-            "4",
-            "--out",
-            str(tmp_path / "run"),
-            "--device",
-            "cpu",
-            "--ema",
-            "0.9",
-            "--export",
-            "clitest",
-            "--export-dir",
-            str(tmp_path / "w"),
-        ],
-    )
+    export = ["--export", "clitest", "--export-dir", str(tmp_path / "w")]
+    extra = ["--batch-size", "4", "--ema", "0.9", *export]
+    rc = train_cmd.standalone(train_cmd.register, train_argv(ds, tmp_path / "run", *extra, steps=3))
     assert rc == 0
     card = json.loads((tmp_path / "w" / "clitest_x2.json").read_text())
     assert card["steps"] == 3 and card["family"] == "fast" and "--arch fast" in card["command"]
@@ -297,22 +269,7 @@ def test_cli_dataset_and_train(data, tmp_path: Path) -> None:
     assert (
         train_cmd.standalone(
             train_cmd.register,
-            [
-                "train",
-                "--arch",
-                "srcnn",
-                "--scale",
-                "2",
-                "--data",
-                str(ds),
-                "--steps",
-                "3",
-                "--out",
-                str(tmp_path / "run"),
-                "--export-only",
-                "--export",
-                "x",
-            ],
+            train_argv(ds, tmp_path / "run", "--export-only", "--export", "x", arch="srcnn"),
         )
         == 1
     )

@@ -276,11 +276,12 @@ def _sample_input(
         "frames_used": 0,
         "patches": 0,
     }
+    out = _Output(config, writer, progress, path, record)
     if config.codec is not None:
-        return _sample_codec(path, kind, input_index, config, writer, progress, record)
+        return _sample_codec(out, kind, input_index)
     if kind == "image":
         record["frames_seen"] = 1
-        _cut_into(_read_image(path), config, rng, writer, progress, path, record)
+        _cut_into(_read_image(path), out, rng)
         return record
     cursor = None
     if config.capped:
@@ -298,9 +299,7 @@ def _sample_input(
                 continue
             record["frames_seen"] += 1
             rgb = frame.to_ndarray(format="rgb24")
-            if not frame_filter.keep(rgb) or not _cut_into(
-                rgb, config, rng, writer, progress, path, record
-            ):
+            if not frame_filter.keep(rgb) or not _cut_into(rgb, out, rng):
                 continue
             if cursor is not None:
                 cursor.taken()
@@ -313,26 +312,35 @@ def _sample_input(
     return record
 
 
-def _cut_into(
-    frame: np.ndarray,
-    config: DatasetConfig,
-    rng: np.random.Generator,
-    writer: ShardWriter,
-    progress: Progress | None,
-    path: Path,
-    record: dict,
-) -> bool:
+@dataclass(frozen=True)
+class _Output:
+    """Where one input's patches go: the shards, the progress report and the input's
+    manifest record (``path``'s)."""
+
+    config: DatasetConfig
+    writer: ShardWriter
+    progress: Progress | None
+    path: Path
+    record: dict
+
+    def store(self, hr: np.ndarray, lr: np.ndarray, rng: np.random.Generator) -> None:
+        """Apply the point degradations to the ``lr`` patches, write the pairs, count them
+        in the record and report them."""
+        if self.config.degradations:
+            lr = degrade.apply(lr, self.config.degradations, rng)
+        self.writer.add(hr, lr)
+        self.record["patches"] += len(hr)
+        if self.progress is not None:
+            self.progress(self.path.name, len(hr))
+
+
+def _cut_into(frame: np.ndarray, out: _Output, rng: np.random.Generator) -> bool:
     """Cut, degrade and store one frame's patches; False when it is smaller than a patch."""
-    hr, lr = cut_patches(frame, config, rng)
+    hr, lr = cut_patches(frame, out.config, rng)
     if len(hr) == 0:
         return False
-    if config.degradations:
-        lr = degrade.apply(lr, config.degradations, rng)
-    writer.add(hr, lr)
-    record["frames_used"] += 1
-    record["patches"] += len(hr)
-    if progress is not None:
-        progress(path.name, len(hr))
+    out.store(hr, lr, rng)
+    out.record["frames_used"] += 1
     return True
 
 
@@ -408,42 +416,23 @@ def build_dataset(
     return manifest
 
 
-def _store_sample(
-    patches: sequences.Patches,
-    config: DatasetConfig,
-    rng: np.random.Generator,
-    writer: ShardWriter,
-    progress: Progress | None,
-    path: Path,
-    record: dict,
-) -> None:
+def _store_sample(patches: sequences.Patches, out: _Output, rng: np.random.Generator) -> None:
     """Store one codec sample's patches (point degradations after) and note what it drew."""
-    lr = patches.lr
-    if config.degradations:
-        lr = degrade.apply(lr, config.degradations, rng)
-    writer.add(patches.hr, lr)
-    record["patches"] += len(patches.hr)
+    out.store(patches.hr, patches.lr, rng)
+    record = out.record
     record["samples"].append(patches.params.record())
     for t in patches.types:
         record["picture_types"][t] = record["picture_types"].get(t, 0) + 1
-    if progress is not None:
-        progress(path.name, len(patches.hr))
 
 
-def _sample_codec(
-    path: Path,
-    kind: str,
-    index: int,
-    config: DatasetConfig,
-    writer: ShardWriter,
-    progress: Progress | None,
-    record: dict,
-) -> dict:
-    """Codec mode: ``config.sequences`` sequences per image, one per kept video frame."""
+def _sample_codec(out: _Output, kind: str, index: int) -> dict:
+    """Codec mode: ``config.sequences`` sequences per image, one per kept video frame, of
+    input number ``index``; returns its record."""
+    config, path, record = out.config, out.path, out.record
     assert config.codec is not None
     record.update(samples=[], picture_types={})
     if kind == "video":
-        return _codec_video(path, index, config, writer, progress, record)
+        return _codec_video(out, index)
     image = _read_image(path)
     record["frames_seen"] = 1
     p = config.patch // config.scale
@@ -460,7 +449,7 @@ def _sample_codec(
         )
         if patches is None:
             break
-        _store_sample(patches, config, rng, writer, progress, path, record)
+        _store_sample(patches, out, rng)
     record["frames_used"] = min(1, len(record["samples"]))
     return record
 
@@ -484,16 +473,10 @@ class _Chunk:
         return len(self.frames) >= self.params.frames
 
 
-def _codec_video(
-    path: Path,
-    index: int,
-    config: DatasetConfig,
-    writer: ShardWriter,
-    progress: Progress | None,
-    record: dict,
-) -> dict:
-    """Each kept (and, when capped, planned) frame starts a run of ``frames`` consecutive
-    frames, cropped to one window; ``frames_used`` counts runs."""
+def _codec_video(out: _Output, index: int) -> dict:
+    """Each kept (and, when capped, planned) frame of input number ``index`` starts a run of
+    ``frames`` consecutive frames, cropped to one window; ``frames_used`` counts runs."""
+    config, path, record = out.config, out.path, out.record
     assert config.codec is not None
     spec, p = config.codec, config.patch // config.scale
     cursor = None
@@ -517,7 +500,7 @@ def _codec_video(
             max_patches=config.max_patches,
             rng=run.rng,
         )
-        _store_sample(patches, config, run.rng, writer, progress, path, record)
+        _store_sample(patches, out, run.rng)
 
     frames = decode_first_video(path)
     try:

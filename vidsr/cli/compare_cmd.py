@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vidsr.cli.options import add_command, add_device_option
+
 
 def _crop(text: str) -> tuple[int, int, int, int]:
     try:
@@ -15,13 +17,7 @@ def _crop(text: str) -> tuple[int, int, int, int]:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "compare",
-        help="side-by-side image of models against the ground truth",
-        description="Downscale an HR image with MATLAB-compatible bicubic, upscale it with "
-        "each model, and save the results next to the ground truth, each "
-        "labelled with its Y-PSNR on the region shown.",
-    )
+    p = add_command(subparsers, "compare", run)
     p.add_argument("image", help="HR image (PNG, BMP, JPEG...)")
     p.add_argument(
         "--models",
@@ -35,12 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--crop", type=_crop, default=None, metavar="X,Y,W,H", help="region of the HR image to show"
     )
     p.add_argument("--zoom", type=int, default=1, help="enlarge panels (nearest neighbour)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument("--overwrite", "-y", action="store_true", help="replace --out if it exists")
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """side-by-side image of models against the ground truth
+
+    Downscale an HR image with MATLAB-compatible bicubic, upscale it with each model, and
+    save the results next to the ground truth, each labelled with its Y-PSNR on the region
+    shown.
+    """
     from PIL import Image
 
     from vidsr.device import resolve_device

@@ -7,19 +7,13 @@ import sys
 from pathlib import Path
 
 from vidsr.cli import DefaultsFormatter
+from vidsr.cli.options import add_command, from_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("dataset", help="build training datasets (patch shards)")
     sub = p.add_subparsers(dest="dataset_command", metavar="ACTION", required=True)
-    b = sub.add_parser(
-        "build",
-        help="cut HR/LR patch pairs from videos and image folders",
-        formatter_class=DefaultsFormatter,
-        description="Sample frames (skipping black, flat and duplicate video frames), cut "
-        "random HR patches, make LR patches with MATLAB-compatible bicubic, "
-        "optionally degrade them, and write safetensors shards + manifest.json.",
-    )
+    b = add_command(sub, "build", run, formatter_class=DefaultsFormatter)
     b.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, images or folders")
     b.add_argument("--out", required=True, help="output folder (must be empty)")
     b.add_argument("--scale", type=int, required=True, help="SR factor (2, 3, 4, ...)")
@@ -76,31 +70,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="with a codec degradation: degraded sequences per image",
     )
     b.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
-    b.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """cut HR/LR patch pairs from videos and image folders
+
+    Sample frames (skipping black, flat and duplicate video frames), cut random HR patches,
+    make LR patches with MATLAB-compatible bicubic, optionally degrade them, and write
+    safetensors shards + manifest.json.
+    """
     from tqdm import tqdm
 
     from vidsr.training.dataset import DatasetConfig, build_dataset
     from vidsr.training.degrade import parse_specs
 
     codec, steps = parse_specs(args.degrade)
-    config = DatasetConfig(
-        scale=args.scale,
-        patch=args.patch,
-        seed=args.seed,
-        max_patches=args.max_patches,
-        coverage=args.coverage,
-        frame_step=args.frame_step,
-        max_frames=args.max_frames,
-        frames_per_shot=args.frames_per_shot,
-        min_diff=args.min_diff,
-        shard_size=args.shard_size,
-        degradations=steps,
-        codec=codec,
-        sequences=args.sequences,
-    )
+    config = from_args(DatasetConfig, args, degradations=steps, codec=codec)
     with tqdm(unit="patch", desc="vidsr dataset", file=sys.stderr) as bar:
 
         def progress(name: str, n: int) -> None:

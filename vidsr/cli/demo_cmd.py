@@ -5,22 +5,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vidsr.cli.options import add_command
 from vidsr.cli.upscale_cmd import format_summary, model_label, run_with_progress
 from vidsr.config import SCALES, RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("demo", help="render a test clip and upscale it (no download needed)")
+    parser = add_command(sub, "demo", run)
     parser.add_argument(
         "--out-dir", type=Path, default=Path("."), help="where to write the clips (default: here)"
     )
     parser.add_argument("--scale", type=int, default=2, choices=SCALES)
     parser.add_argument("--model", default=None, help="model name (default: the fast model)")
     parser.add_argument("--device", default="auto")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """render a test clip and upscale it (no download needed)"""
     from vidsr.device import cpu_workers_for, set_cpu_threads
     from vidsr.engine.upscaler import resolve_model
     from vidsr.media.demo_clip import render_demo_clip

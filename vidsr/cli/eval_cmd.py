@@ -8,20 +8,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vidsr.cli.options import add_command, add_device_option
+
 if TYPE_CHECKING:  # imported when the command runs, not when the CLI starts
     import numpy as np
     import torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "eval",
-        help="measure Y-PSNR/SSIM of a model against bicubic on HR images or videos",
-        description="Mod-crop each HR image (or every frame of a video), make the LR image "
-        "with MATLAB-compatible bicubic, upscale it, and report PSNR and SSIM on "
-        "the Y channel (BT.601 studio range) with SCALE border pixels cropped, "
-        "per image and averaged, beside the bicubic baseline.",
-    )
+    p = add_command(subparsers, "eval", run)
     p.add_argument(
         "paths",
         nargs="+",
@@ -43,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--vgg",
         "--vgg-weights",
@@ -62,10 +57,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="relu2_2",
         help="comma list of relu1_2, relu2_2, relu3_3 (default relu2_2)",
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """measure Y-PSNR/SSIM of a model against bicubic on HR images or videos
+
+    Mod-crop each HR image (or every frame of a video), make the LR image with
+    MATLAB-compatible bicubic, upscale it, and report PSNR and SSIM on the Y channel (BT.601
+    studio range) with SCALE border pixels cropped, per image and averaged, beside the bicubic
+    baseline.
+    """
     from vidsr.device import resolve_device
     from vidsr.engine.upscaler import load_model
     from vidsr.eval.evaluate import evaluate, format_table

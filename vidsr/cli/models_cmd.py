@@ -5,20 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from vidsr.cli.options import add_command
+
 # Benchmarks shown as columns, from each card's ``validation`` figures.
 SHOWN_SETS = ("Set5", "Set14")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "models",
-        help="list available models",
-        description="List the models this install can load, with the "
-        "Y-PSNR (dB) their cards measured on Set5 and Set14 "
-        "per scale.",
-    )
+    parser = add_command(sub, "models", run)
     parser.add_argument("--json", action="store_true", help="print a JSON list")
-    parser.set_defaults(func=run)
 
 
 def figures(validation: dict, scale: int) -> str:
@@ -33,6 +28,11 @@ def figures(validation: dict, scale: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    """list available models
+
+    List the models this install can load, with the Y-PSNR (dB) their cards measured on Set5
+    and Set14 per scale.
+    """
     from vidsr.engine.upscaler import model_listing
     from vidsr.models.registry import REGISTRY
 

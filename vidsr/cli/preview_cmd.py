@@ -5,19 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vidsr.config import COLOUR_MODES, SCALES, RunConfig
+from vidsr.cli.options import (
+    add_colour_option,
+    add_command,
+    add_device_option,
+    add_tile_option,
+    from_args,
+)
+from vidsr.config import SCALES, RunConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "preview",
-        help="try models on a few samples of a video: comparison grid, fps, projected time",
-        description="Upscale a few short samples spread over a video with each model and "
-        "write a side-by-side PNG grid (whole frames and the centre zoomed; the input "
-        "enlarged with nearest and bicubic for reference), optionally a split-screen "
-        "clip, and print each model's speed here with the projected time for the whole "
-        "video. Look before a long run.",
-    )
+    parser = add_command(sub, "preview", run)
     parser.add_argument("input", type=Path, help="the video to sample")
     parser.add_argument(
         "--models", "-m", required=True, help="comma list of model names or weights files"
@@ -48,48 +47,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--scale", "-s", type=int, default=2, choices=SCALES, help="upscaling factor (default 2)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="process frames in tiles of PX pixels (default: as upscale)",
-    )
-    parser.add_argument(
-        "--color",
-        "--colour",
-        dest="colour",
-        choices=COLOUR_MODES,
-        default="shot",
-        help="colour matching, as for upscale (default shot)",
-    )
+    add_device_option(parser, "auto, cpu, cuda or cuda:N")
+    add_tile_option(parser, "process frames in tiles of PX pixels (default: as upscale)")
+    add_colour_option(parser, "colour matching, as for upscale (default shot)")
     parser.add_argument(
         "--overwrite", "-y", action="store_true", help="replace the grid and clip if they exist"
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    """try models on a few samples of a video: comparison grid, fps, projected time
+
+    Upscale a few short samples spread over a video with each model and write a side-by-side
+    PNG grid (whole frames and the centre zoomed; the input enlarged with nearest and
+    bicubic for reference), optionally a split-screen clip, and print each model's speed
+    here with the projected time for the whole video. Look before a long run.
+    """
     from vidsr.pipeline.preview import PreviewConfig, format_hms, preview
 
     models = tuple(name.strip() for name in args.models.split(",") if name.strip())
     at = tuple(point.strip() for point in args.at.split(",") if point.strip())
     output = args.output or Path(f"{args.input.stem}-preview.png")
-    config = PreviewConfig(
-        models=models,
-        output=output,
-        at=at,
-        seconds=args.seconds,
-        clip=args.clip,
-        run=RunConfig(
-            scale=args.scale,
-            device=args.device,
-            tile=args.tile,
-            colour=args.colour,
-            overwrite=args.overwrite,
-        ),
-    )
+    run_config = from_args(RunConfig, args)
+    config = from_args(PreviewConfig, args, models=models, output=output, at=at, run=run_config)
     result = preview(args.input, config)
     points = ", ".join(format_hms(p, 1) for p in result.points)
     print(f"sampled {args.input} at {points}")

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from vidsr.cli.options import add_command
+
 # The detector's options; left unset, each keeps vidsr.colour.shots.ShotConfig's default
 # (imported only when the command runs: it needs PyAV and OpenCV).
 _OPTIONS = ("threshold", "min_score", "min_shot_len", "lookahead")
@@ -13,11 +15,7 @@ _OPTIONS = ("threshold", "min_score", "min_shot_len", "lookahead")
 
 def register(subparsers: Any) -> None:
     """Add the ``shots`` command to the CLI's subparsers."""
-    parser = subparsers.add_parser(
-        "shots",
-        help="list the shots (cuts) of a video",
-        description="Detect cuts and print each shot's first frame index and timestamp.",
-    )
+    parser = add_command(subparsers, "shots", run)
     parser.add_argument("input", help="video file")
     parser.add_argument(
         "--json", action="store_true", help="print a JSON document instead of a table"
@@ -46,7 +44,6 @@ def register(subparsers: Any) -> None:
         default=None,
         help="frames of look-ahead, also the longest flash ignored (default: the detector's)",
     )
-    parser.set_defaults(func=run)
 
 
 def _timestamp(seconds: float) -> str:
@@ -56,7 +53,10 @@ def _timestamp(seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the shots of ``args.input``; returns the exit code."""
+    """list the shots (cuts) of a video
+
+    Detect cuts and print each shot's first frame index and timestamp.
+    """
     from vidsr.colour.shots import ShotConfig
     from vidsr.errors import OptionError
     from vidsr.media.shot_scan import detect_shots

@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidsr.config import COLOUR_MODES, SCALES, EncodeConfig, RunConfig
+from vidsr.cli.options import (
+    add_colour_option,
+    add_command,
+    add_device_option,
+    add_threads_option,
+    add_tile_option,
+    from_args,
+)
+from vidsr.config import SCALES, EncodeConfig, RunConfig
 
 if TYPE_CHECKING:  # the live pipeline (torch, PyAV, OpenCV) is imported when the command runs
     from vidsr.pipeline.live.stream import StreamStats, StreamSummary
@@ -23,17 +31,10 @@ def _address(text: str) -> tuple[str, int]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "stream",
-        help="upscale a live source (webcam, stream, file) with low latency",
-        description="Capture a live source, upscale each newest frame (stale frames are "
-        "dropped) and show, record and/or serve it. Keys in the --show window: "
-        "s = bicubic | vidsr, q = quit.",
-    )
+    parser = add_command(sub, "stream", run)
     _add_model_options(parser)
     _add_output_options(parser)
     _add_run_options(parser)
-    parser.set_defaults(func=run)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -50,17 +51,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", default=None, help="model name (default: the fast model, else bicubic)"
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
-    parser.add_argument(
-        "--tile", type=int, default=None, metavar="PX", help="process frames in tiles of PX pixels"
-    )
-    parser.add_argument(
-        "--color",
-        "--colour",
-        dest="colour",
-        choices=COLOUR_MODES,
-        default="shot",
-        help="colour matching: shot (causal, no added latency; default), frame, or off",
+    add_device_option(parser, "auto, cpu, cuda or cuda:N (default auto)")
+    add_tile_option(parser, "process frames in tiles of PX pixels")
+    add_colour_option(
+        parser, "colour matching: shot (causal, no added latency; default), frame, or off"
     )
 
 
@@ -100,41 +94,27 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="read files and lavfi graphs as fast as possible instead of at their frame rate",
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="CPU threads for the model (default: torch's choice); on a machine busy with "
+    add_threads_option(
+        parser,
+        "CPU threads for the model (default: torch's choice); on a machine busy with "
         "other work, 1 often gives lower and steadier latency",
     )
     parser.add_argument("--quiet", action="store_true", help="no status line")
 
 
 def run(args: argparse.Namespace) -> int:
+    """upscale a live source (webcam, stream, file) with low latency
+
+    Capture a live source, upscale each newest frame (stale frames are dropped) and show,
+    record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.
+    """
     from vidsr.device import set_cpu_threads
     from vidsr.pipeline.live.stream import StreamConfig, run_stream
 
     set_cpu_threads(args.threads)
-    run_config = RunConfig(
-        model=args.model,
-        scale=args.scale,
-        device=args.device,
-        tile=args.tile,
-        colour=args.colour,
-        overwrite=args.overwrite,
-        encode=EncodeConfig(codec=args.codec, crf=args.crf, preset=args.preset),
-    )
-    config = StreamConfig(
-        source=args.source,
-        run=run_config,
-        record=args.record,
-        serve=args.serve,
-        show=args.show,
-        frames=args.frames,
-        duration=args.duration,
-        paced=args.paced,
-    )
+    # --threads is the model's CPU threads (set above), not the encoder's.
+    encode = from_args(EncodeConfig, args, skip=("threads",))
+    config = from_args(StreamConfig, args, run=from_args(RunConfig, args, encode=encode))
 
     def on_ready(url: str | None) -> None:
         if not (args.show or args.record or args.serve):

@@ -9,13 +9,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vidsr.cli import DefaultsFormatter
+from vidsr.cli.options import add_command, add_device_option, from_args
 from vidsr.config import EXPORT_DIR, PRECISIONS
 from vidsr.errors import OptionError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
+    p = add_command(
+        subparsers,
         "train",
+        run,
         help="train a model on a dataset built by `vidsr dataset build`",
         formatter_class=DefaultsFormatter,
         description="Train a registry architecture on patch shards; checkpoints go to --out, "
@@ -74,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="warm start from a .safetensors/.pt whose matching tensors fit "
         "(e.g. the x2 model for an x3/x4 run)",
     )
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--precision",
         choices=PRECISIONS,
@@ -119,7 +122,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="LABEL=DIR",
         help="measure the exported model on HR folder DIR (repeatable)",
     )
-    p.set_defaults(func=run)
 
 
 def _command_line(args: argparse.Namespace) -> str:
@@ -156,33 +158,11 @@ def run(args: argparse.Namespace) -> int:
         if not sep or not folder:
             raise OptionError(f"--report wants LABEL=DIR, got {item!r}")
         report[label] = folder
-    cfg = TrainConfig(
-        arch=args.arch,
-        scale=args.scale,
-        data=args.data,
+    cfg = from_args(
+        TrainConfig,
+        args,
         out=args.out or f"runs/{args.arch}_x{args.scale}",
-        steps=args.steps,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        schedule=args.schedule,
-        loss=args.loss,
-        pixel_weight=args.pixel_weight,
-        feature_weight=args.feature_weight,
-        tv_weight=args.tv_weight,
-        vgg_weights=args.vgg_weights,
         vgg_layers=tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip()),
-        val=args.val,
-        val_limit=args.val_limit,
-        val_every=args.val_every,
-        log_every=args.log_every,
-        ckpt_every=args.ckpt_every,
-        max_minutes=args.max_minutes,
-        device=args.device,
-        precision=args.precision,
-        seed=args.seed,
-        resume=args.resume,
-        init=args.init,
-        ema=args.ema,
         command=_command_line(args),
     )
     entry = resolve_entry(cfg.arch)

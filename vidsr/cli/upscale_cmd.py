@@ -11,9 +11,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vidsr.cli.options import (
+    add_colour_option,
+    add_command,
+    add_device_option,
+    add_threads_option,
+    add_tile_option,
+    from_args,
+)
 from vidsr.config import (
     AUDIO_MODES,
-    COLOUR_MODES,
     CONTENTS,
     DEINTERLACE_MODES,
     HWACCEL_MODES,
@@ -52,27 +59,17 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "(e.g. ./vidsr-models/NAME_x2.safetensors from `vidsr train "
         "--export`); default: the fast model",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    add_device_option(parser, "auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument(
         "--batch-size",
         type=int,
         default=None,
         help="frames per model call (default: from frame size)",
     )
-    parser.add_argument(
-        "--tile",
-        type=int,
-        default=None,
-        metavar="PX",
-        help="process frames in overlapping tiles of PX input pixels (for large frames)",
+    add_tile_option(
+        parser, "process frames in overlapping tiles of PX input pixels (for large frames)"
     )
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=None,
-        metavar="N",
-        help="CPU model workers, one thread each (default: one per core)",
-    )
+    add_threads_option(parser, "CPU model workers, one thread each (default: one per core)")
     parser.add_argument(
         "--compile",
         action="store_true",
@@ -84,13 +81,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="average the model over the 8 flips/rotations of each frame: "
         "8x the compute for a sharper, higher-PSNR result",
     )
-    parser.add_argument(
-        "--color",
-        "--colour",
-        dest="colour",
-        choices=COLOUR_MODES,
-        default="shot",
-        help="colour matching to the source: per shot (default), per frame, or off",
+    add_colour_option(
+        parser, "colour matching to the source: per shot (default), per frame, or off"
     )
     parser.add_argument(
         "--content",
@@ -154,13 +146,7 @@ def add_encode_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "upscale",
-        help="upscale a video file or a folder of frames",
-        description="Upscale a video, keeping audio, subtitles, timestamps and colour tags; "
-        "or a folder of images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); "
-        "or a video into a folder of images (movie.mp4 -o out/).",
-    )
+    parser = add_command(sub, "upscale", run)
     parser.add_argument(
         "input",
         nargs="?",
@@ -204,7 +190,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     frames.add_argument(
         "--strict", action="store_true", help="stop at an unreadable image instead of skipping it"
     )
-    parser.set_defaults(func=run)
 
 
 def _rate(text: str) -> Fraction:
@@ -263,36 +248,21 @@ def resolve_scale(args: argparse.Namespace) -> int:
 def config_from_args(
     args: argparse.Namespace, cpu_workers: int | None = None, scale: int | None = None
 ) -> RunConfig:
-    encode = EncodeConfig(
-        codec=args.codec,
-        crf=args.crf,
-        preset=args.preset,
-        pix_fmt=args.pix_fmt,
-        gop=args.gop,
-        audio=args.audio,
-    )
+    # --threads is the model's CPU workers (``cpu_workers``), not the encoder's threads.
+    encode = from_args(EncodeConfig, args, skip=("threads",))
     # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
-    scale = scale or args.scale or 2
-    return RunConfig(
-        model=args.model,
-        scale=scale,
-        device=args.device,
-        batch_size=args.batch_size,
-        tile=args.tile,
-        colour=args.colour,
-        overwrite=args.overwrite,
-        encode=encode,
-        resume=args.resume,
-        hwaccel=args.hwaccel,
-        compile=args.compile,
-        cpu_workers=cpu_workers,
-        self_ensemble=args.self_ensemble,
-        content=args.content,
-        deinterlace=getattr(args, "deinterlace", None),
+    return from_args(
+        RunConfig, args, scale=scale or args.scale or 2, cpu_workers=cpu_workers, encode=encode
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    """upscale a video file or a folder of frames
+
+    Upscale a video, keeping audio, subtitles, timestamps and colour tags; or a folder of
+    images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); or a video into a folder of
+    images (movie.mp4 -o out/).
+    """
     from vidsr.device import cpu_workers_for, set_cpu_threads
     from vidsr.pipeline.folders import FolderOptions
 

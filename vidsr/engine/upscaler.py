@@ -191,7 +191,7 @@ def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
 
     entry = REGISTRY[name]
     if not entry.weights:
-        return _wrap(entry, entry.build(scale), scale, {})
+        return wrap_entry(entry, entry.build(scale), scale, {})
     if content == "compressed":
         if not has_compressed_weights(name, scale):
             raise ModelError(
@@ -212,13 +212,22 @@ def _load_registry_weights(entry: ModelEntry, scale: int, path: Path) -> SRModel
         raise ModelError(
             f"weights {path.name} do not fit model {entry.name!r} x{scale}: {first}"
         ) from e
-    return _wrap(entry, net, scale, read_card(path))
+    return wrap_entry(entry, net, scale, read_card(path))
 
 
-def _wrap(entry: ModelEntry, net: torch.nn.Module, scale: int, card: dict) -> SRModel:
+def wrap_entry(
+    entry: ModelEntry,
+    net: torch.nn.Module,
+    scale: int,
+    card: dict | None = None,
+    name: str | None = None,
+) -> SRModel:
+    """``net`` (``entry``'s architecture built for ``scale``) as an :class:`SRModel` in eval
+    mode, with the entry's family, colour space, size multiple, half support and receptive
+    radius; named ``name`` (default: the entry's)."""
     model = SRModel(
         net,
-        name=entry.name,
+        name=entry.name if name is None else name,
         family=entry.family,
         scale=scale,
         colour=entry.colour,

@@ -97,30 +97,27 @@ def _parse_mastering(data: bytes) -> MasteringDisplay | None:
     )
 
 
-def _x26x_display(m: MasteringDisplay) -> str:
-    """``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)``: chromaticity in 0.00002, luminance in
-    0.0001 cd/m2 units (the HEVC/H.264 SEI's own)."""
+def _display(
+    m: MasteringDisplay, xy: Callable[[Fraction], str], cd: Callable[[Fraction], str]
+) -> str:
+    """``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)``, each chromaticity coordinate written by
+    ``xy`` and each luminance (cd/m2) by ``cd``: the syntax x264, x265 and SVT-AV1 share."""
     (rx, ry), (gx, gy), (bx, by) = m.primaries
-
-    def xy(x: Fraction, y: Fraction) -> str:
-        return f"{round(x * 50000)},{round(y * 50000)}"
-
+    (wx, wy) = m.white_point
     return (
-        f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
-        f"L({round(m.max_luminance * 10000)},{round(m.min_luminance * 10000)})"
+        f"G({xy(gx)},{xy(gy)})B({xy(bx)},{xy(by)})R({xy(rx)},{xy(ry)})WP({xy(wx)},{xy(wy)})"
+        f"L({cd(m.max_luminance)},{cd(m.min_luminance)})"
     )
+
+
+def _x26x_display(m: MasteringDisplay) -> str:
+    """Chromaticity in 0.00002, luminance in 0.0001 cd/m2 units (the HEVC/H.264 SEI's own)."""
+    return _display(m, lambda v: str(round(v * 50000)), lambda v: str(round(v * 10000)))
 
 
 def _svt_display(m: MasteringDisplay) -> str:
-    (rx, ry), (gx, gy), (bx, by) = m.primaries
-
-    def xy(x: Fraction, y: Fraction) -> str:
-        return f"{float(x):.5f},{float(y):.5f}"
-
-    return (
-        f"G({xy(gx, gy)})B({xy(bx, by)})R({xy(rx, ry)})WP({xy(*m.white_point)})"
-        f"L({float(m.max_luminance):.4f},{float(m.min_luminance):.4f})"
-    )
+    """Chromaticity and luminance as decimals (5 and 4 places)."""
+    return _display(m, lambda v: f"{float(v):.5f}", lambda v: f"{float(v):.4f}")
 
 
 # How each encoder takes HDR10 static metadata: (options key, mastering-display parameter,

@@ -54,7 +54,6 @@ from vidsr.media.sinks import CONTAINERS, FileSink, plan_output
 from vidsr.media.sources import FileSource, StreamPacket
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import Items, bounded_queue_size, build_compute, with_shots
-from vidsr.pipeline.runner import run_stages
 
 log = logging.getLogger(__name__)
 
@@ -199,13 +198,11 @@ def _upscale_group(
         config, width, height, formats, assess=lambda: assess_images([e.path for e in entries[:32]])
     )
     s = config.scale
-    run_stages(
+    compute.run(
         with_shots(source.items, config, IMAGE_YUV.bits),
-        compute.processor,
         sink,
-        batch_size=compute.batch_size,
-        queue_size=bounded_queue_size(config.queue_size, width * s, height * s, 16),
-        progress=progress,
+        bounded_queue_size(config.queue_size, width * s, height * s, 16),
+        progress,
     )
     return sink.frames_written, len(source.skipped)
 
@@ -290,13 +287,8 @@ def _folder_to_video(
     started = time.perf_counter()
     with partial_output(dst, overwrite=config.overwrite) as out:
         sink = FileSink(plan, info, out.path)
-        run_stages(
-            with_shots(source.items, config, IMAGE_YUV.bits),
-            compute.processor,
-            sink,
-            batch_size=compute.batch_size,
-            queue_size=config.queue_size,
-            progress=progress,
+        compute.run(
+            with_shots(source.items, config, IMAGE_YUV.bits), sink, config.queue_size, progress
         )
         if source.frames_read == 0:
             raise InputError(f"no image in {scan.folder} could be read")
@@ -362,14 +354,7 @@ def video_to_folder(
 
     # 3. Run decode -> batch -> model -> colour -> write.
     started = time.perf_counter()
-    run_stages(
-        items,
-        compute.processor,
-        sink,
-        batch_size=compute.batch_size,
-        queue_size=config.queue_size,
-        progress=progress,
-    )
+    compute.run(items, sink, config.queue_size, progress)
     if source.frames_decoded == 0:
         raise InputError(f"{src}: no frame could be decoded")
     resumed = source.frames_decoded - sink.frames_written

@@ -26,6 +26,7 @@ from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
 from vidsr.models.contract import SRModel
+from vidsr.pipeline.runner import FrameSink, run_stages
 from vidsr.pipeline.shot_marks import with_shot_marks
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,25 @@ class Compute:
     tile: int | None
     batch_size: int
     content: ContentVerdict = ContentVerdict("clean", "")
+
+    def run(
+        self,
+        items: Items,
+        sink: FrameSink,
+        queue_size: int,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Decode ``items``, upscale them in batches of ``batch_size`` and write them to
+        ``sink``, with at most ``queue_size`` frames between stages (see
+        :func:`vidsr.pipeline.runner.run_stages`)."""
+        run_stages(
+            items,
+            self.processor,
+            sink,
+            batch_size=self.batch_size,
+            queue_size=queue_size,
+            progress=progress,
+        )
 
 
 def build_compute(

@@ -32,7 +32,6 @@ from vidsr.media.sinks import FileSink, OutputPlan, container_default_codec, pla
 from vidsr.media.sources import FileSource
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import bounded_queue_size, build_compute, with_shots
-from vidsr.pipeline.runner import run_stages
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +127,7 @@ def upscale_video(
         )
         sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
-        run_stages(
-            with_shots(source.items, config, info.yuv.bits),
-            compute.processor,
-            sink,
-            batch_size=compute.batch_size,
-            queue_size=queue_size,
-            progress=progress,
-        )
+        compute.run(with_shots(source.items, config, info.yuv.bits), sink, queue_size, progress)
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
