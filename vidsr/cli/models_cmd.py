@@ -44,19 +44,23 @@ def run(args: argparse.Namespace) -> int:
     head = "  ".join(f"{f'x{s} {sets}':<14}" for s in (2, 3, 4))
     print(
         f"{'name':<16} {'family':<11} {'colour':<6} {'scales':<8} {'params':>9}  {head}  "
-        "description"
+        f"{'compressed':<10}  description"
     )
     for row in rows:
         scales = ",".join(str(s) for s in row["scales"]) or "-"
         cells = "  ".join(
             f"{figures(row['validation'], s) if s in row['scales'] else '':<14}" for s in (2, 3, 4)
         )
+        compressed = ",".join(str(s) for s in row["trained_on"]["compressed"]) or "-"
         print(
             f"{row['name']:<16} {row['family']:<11} {row['colour']:<6} {scales:<8} "
-            f"{row['parameters']:>9}  {cells}  {REGISTRY[row['name']].description}"
+            f"{row['parameters']:>9}  {cells}  {compressed:<10}  "
+            f"{REGISTRY[row['name']].description}"
         )
     print(
         f"Y-PSNR in dB from each model's card ({sets}; - not measured); "
-        "`vidsr models --json` has SSIM and bicubic references too."
+        "`vidsr models --json` has SSIM and bicubic references too. compressed: scales with "
+        "weights trained on codec-degraded video (--content compressed; auto picks them "
+        "for lossy input)."
     )
     return 0

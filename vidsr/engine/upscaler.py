@@ -262,9 +262,11 @@ def resolve_model(name: str | None, scale: int) -> str:
 
 def model_listing() -> list[dict]:
     """One dict per registry model with weights available for at least one scale:
-    name, family, scales, colour, parameters (at the smallest scale) and the card's
+    name, family, scales, colour, parameters (at the smallest scale), the card's
     validation figures per scale (``validation``; ``validation_self_ensemble`` too for
-    scales whose card measured ``--self-ensemble``)."""
+    scales whose card measured ``--self-ensemble``) and ``trained_on``: the scales with
+    weights trained on clean downscales and those with weights for compressed input
+    (``--content compressed``)."""
     rows = []
     for name, entry in REGISTRY.items():
         scales = available_scales(entry)
@@ -288,5 +290,12 @@ def model_listing() -> list[dict]:
         }
         if ensembled:
             row["validation_self_ensemble"] = ensembled
+        compressed = [s for s in scales if has_compressed_weights(name, s)]
+        row["trained_on"] = {
+            "clean": [
+                s for s in scales if not cards.get(str(s), {}).get("data", {}).get("degradations")
+            ],
+            "compressed": compressed,
+        }
         rows.append(row)
     return rows
