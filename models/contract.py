@@ -18,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 ColourSpace = Literal["luma", "rgb"]
-Family = Literal["baseline", "srcnn", "perceptual", "fast", "quality", "external", "test"]
+Family = Literal[
+    "baseline", "srcnn", "perceptual", "fast", "quality", "temporal", "external", "test"
+]
 
 
 class SRModel(nn.Module):
@@ -26,7 +28,8 @@ class SRModel(nn.Module):
 
     Attributes:
         name: registry name (or file path for external models).
-        family: ``baseline``, ``srcnn``, ``perceptual``, ``fast``, ``quality`` or ``external``.
+        family: ``baseline``, ``srcnn``, ``perceptual``, ``fast``, ``quality``, ``temporal``
+            or ``external``.
         scale: integer upscaling factor.
         colour: ``"luma"``: the net sees the Y plane only, ``(N, 1, H, W)``, and the
             pipeline upscales chroma with bicubic; ``"rgb"``: the net sees ``(N, 3, H, W)`` RGB.
@@ -40,6 +43,9 @@ class SRModel(nn.Module):
             conversion (:meth:`upsample_u8`). A net declares it with a class attribute
             ``integer_path = True`` and an ``upsample_u8(plane)`` method (the
             interpolation baselines do); wrappers such as the self-ensemble do not.
+        stateful: whether the net is recurrent (a class attribute ``stateful = True`` and
+            a ``step(frame, state)`` method, see :meth:`step`): it must see the frames of a
+            clip in order, and its state is reset at every cut.
     """
 
     def __init__(
@@ -78,6 +84,38 @@ class SRModel(nn.Module):
     @property
     def integer_path(self) -> bool:
         return getattr(self.net, "integer_path", False) is True
+
+    @property
+    def stateful(self) -> bool:
+        return getattr(self.net, "stateful", False) is True
+
+    def step(
+        self, x: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Upscale the next frame of a clip with a recurrent net.
+
+        Args:
+            x: ``(N, C, H, W)`` float in ``[0, 1]``, as for :meth:`forward`; row ``i`` of
+                the batch continues row ``i`` of the previous call's (one clip or tile
+                each).
+            state: what the previous call returned for these rows, or ``None`` to reset
+                (the first frame of a clip, or the first after a cut).
+
+        Returns:
+            ``(sr, state)``: ``(N, C, scale*H, scale*W)`` float in ``[0, 1]`` and the state
+            to pass with the next frame (an opaque tensor, ``(N, *, H, W)``).
+
+        Raises:
+            ValueError: the net is not stateful, or ``x`` has the wrong shape.
+        """
+        if not self.stateful:
+            raise ValueError(f"{self.name} is not a recurrent model")
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"{self.name} expects (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
+            )
+        y, state = self.net.step(x, state)
+        return y.clamp_(0.0, 1.0), state
 
     def upsample_u8(self, plane: np.ndarray) -> np.ndarray:
         """Upscale one plane of 8-bit codes with the net's own integer path.

@@ -18,6 +18,7 @@ from vidsr.models.fast import FastSR
 from vidsr.models.perceptual import PerceptualSR
 from vidsr.models.quality import QualitySR
 from vidsr.models.srcnn import SRCNN, SRCNNTutorial
+from vidsr.models.temporal import RecurrentSR
 
 # The scales every model here is built and trained for. ``models`` imports nothing else of
 # vidsr, so this is the registry's own list; the run-wide vocabulary of accepted scales is
@@ -118,6 +119,15 @@ _ENTRIES = (
         "slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
         20,
         compressed_weights=_weights("quality-compressed"),
+    ),
+    _learned(
+        "temporal",
+        "temporal",
+        "luma",
+        lambda scale: RecurrentSR(scale),
+        "recurrent slim EDSR (quality net + previous frame, output and hidden state), "
+        "flow-free; state reset at cuts (Y)",
+        24,
     ),
     _learned(
         "perceptual",

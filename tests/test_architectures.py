@@ -47,7 +47,7 @@ def test_registry_rows_declare_weights_per_scale() -> None:
         e = REGISTRY[name]
         assert e.scales == (2, 3, 4)
         assert e.weights == {s: f"{name}_x{s}.safetensors" for s in e.scales}
-        assert e.family in ("srcnn", "fast", "quality", "perceptual")
+        assert e.family in ("srcnn", "fast", "quality", "perceptual", "temporal")
 
 
 def _narrow(name: str, scale: int) -> torch.nn.Module:
