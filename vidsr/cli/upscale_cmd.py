@@ -33,6 +33,7 @@ from vidsr.errors import OptionError
 
 if TYPE_CHECKING:  # the pipeline (torch, PyAV, OpenCV) is imported when a command runs
     from vidsr.pipeline.folders import FolderOptions, FolderSummary
+    from vidsr.pipeline.jobs import Executor, Job, JobResult
     from vidsr.pipeline.video import RunSummary
 
 log = logging.getLogger(__name__)
@@ -149,9 +150,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = add_command(sub, "upscale", run)
     parser.add_argument(
         "input",
-        nargs="?",
-        default=None,
-        help="input video file or folder of images (or give it with -i)",
+        nargs="*",
+        default=[],
+        metavar="INPUT",
+        help="input video file or folder of images (or give it with -i); several videos "
+        "or folders of videos (searched recursively) upscale a library into the -o folder",
+    )
+    parser.add_argument(
+        "--inputs",
+        dest="input_lists",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="LIST",
+        help="a file listing inputs, one per line (# comments; relative to the file's "
+        "folder): a library run",
     )
     parser.add_argument(
         "-i",
@@ -213,7 +226,7 @@ def input_path(args: argparse.Namespace) -> Path:
     Raises:
         OptionError: none or both given, or a URL (those are for ``vidsr stream``).
     """
-    given = [t for t in (args.input, args.input_option) if t is not None]
+    given = [*args.input, *([args.input_option] if args.input_option is not None else [])]
     if len(given) != 1:
         raise OptionError(
             "give one input: `vidsr upscale INPUT` or `vidsr upscale -i INPUT`"
@@ -261,16 +274,15 @@ def run(args: argparse.Namespace) -> int:
 
     Upscale a video, keeping audio, subtitles, timestamps and colour tags; or a folder of
     images (frames/ -o out/, or frames/ --fps 24 -o out.mp4); or a video into a folder of
-    images (movie.mp4 -o out/).
+    images (movie.mp4 -o out/); or a library of videos (a.mp4 b.mkv season1/ -o out/, or
+    --inputs list.txt), skipping the outputs already complete.
     """
-    from vidsr.device import cpu_workers_for, set_cpu_threads
     from vidsr.pipeline.folders import FolderOptions
 
+    if is_library(args):
+        return run_library_command(args)
     src = input_path(args)
-    workers = cpu_workers_for(args.device, args.threads)
-    if workers is not None:  # CPU: the workers run side by side, one torch thread each
-        set_cpu_threads(1)
-    config = config_from_args(args, workers, resolve_scale(args))
+    config = run_config(args)
     output = args.output
     ran_on = model_label(config)
     if src.is_dir() or (output is not None and _is_folder(output)):
@@ -290,6 +302,30 @@ def run(args: argparse.Namespace) -> int:
     summary = run_with_progress(src, Path(output) if output else None, config)
     print(format_summary(summary, ran_on))
     return 0
+
+
+def is_library(args: argparse.Namespace) -> bool:
+    """Whether the inputs make a library run: several inputs, a list file, or a single
+    folder of videos (a folder with images at its top level is a folder of frames)."""
+    named = [*args.input, *([args.input_option] if args.input_option is not None else [])]
+    if args.input_lists or len(named) > 1:
+        return True
+    if len(named) != 1 or _URL.match(named[0]) or not Path(named[0]).is_dir():
+        return False
+    from vidsr.pipeline.library import is_video_folder
+
+    return is_video_folder(Path(named[0]))
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """The run's settings from the options; on the CPU, sets one torch thread per model
+    worker (the workers run side by side)."""
+    from vidsr.device import cpu_workers_for, set_cpu_threads
+
+    workers = cpu_workers_for(args.device, args.threads)
+    if workers is not None:
+        set_cpu_threads(1)
+    return config_from_args(args, workers, resolve_scale(args))
 
 
 def model_label(config: RunConfig) -> str:
@@ -398,4 +434,114 @@ def format_summary(s: RunSummary, ran_on: str = "") -> str:
     return (
         f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
         f"{size:.1f} MB{model}{weights}{codecs}{lost}"
+    )
+
+
+def run_library_command(args: argparse.Namespace) -> int:
+    """``vidsr upscale a.mp4 b.mkv season1/ -o out/``: every video into ``out/``, one
+    progress bar over all their frames, a table of the files at the end; exit code 1 when
+    any failed."""
+    from vidsr.pipeline.jobs import LocalExecutor
+    from vidsr.pipeline.library import plan_jobs
+
+    for given, option in ((args.image_format, "--format"), (args.fps, "--fps")):
+        if given is not None:
+            raise OptionError(f"{option} applies to frame folders, not to a library of videos")
+    if args.strict:
+        raise OptionError("--strict applies to frame folders, not to a library of videos")
+    output_dir = _library_output(args.output)
+    config = run_config(args)
+    named = [*args.input, *([args.input_option] if args.input_option is not None else [])]
+    jobs = plan_jobs(
+        [Path(t) for t in named], output_dir, config.scale, input_lists=args.input_lists
+    )
+    if output_dir is not None:
+        try:
+            output_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OptionError(f"cannot create the output folder {output_dir}: {e}") from e
+    ran_on = model_label(config)
+    # --cluster (vidsr.cli.cluster_options) gives another Executor here.
+    results = run_library_with_progress(jobs, config, LocalExecutor())
+    print(format_library_table(results))
+    print(format_library_total(results, ran_on))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def _library_output(output: str | None) -> Path | None:
+    """The output folder of a library run; ``None``: beside each input.
+
+    Raises:
+        OptionError: ``-o`` names a file.
+    """
+    if output is None:
+        return None
+    path = Path(output)
+    if (path.exists() and not path.is_dir()) or not _is_folder(output):
+        raise OptionError(
+            f"with several inputs, -o names a folder for the outputs (got {output}; "
+            "end it with / to create one)"
+        )
+    return path
+
+
+def run_library_with_progress(
+    jobs: list[Job], config: RunConfig, executor: Executor
+) -> list[JobResult]:
+    """Run a library with one tqdm bar over the frames of every video to do."""
+    from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from vidsr.pipeline.library import run_library
+
+    bar: tqdm | None = None
+
+    def on_start(total: int | None) -> None:
+        nonlocal bar
+        bar = tqdm(
+            total=total, unit="frame", desc=f"{len(jobs)} videos", dynamic_ncols=True, leave=False
+        )
+
+    def progress(n: int) -> None:
+        if bar is not None:
+            bar.update(n)
+
+    with logging_redirect_tqdm():
+        try:
+            return run_library(jobs, config, executor, progress=progress, on_start=on_start)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def format_library_table(results: list[JobResult]) -> str:
+    """One row per input: input, status, frames, seconds and fps, or the error."""
+    rows = [("input", "status", "frames", "seconds", "fps / error")]
+    for r in results:
+        if r.status == "failed":
+            rows.append((str(r.job.src), r.status, "", "", r.error))
+        elif r.status == "skipped":
+            rows.append((str(r.job.src), r.status, "", "", f"complete: {r.job.dst}"))
+        else:
+            fps = r.frames / r.seconds if r.seconds > 0 else 0.0
+            rows.append((str(r.job.src), r.status, str(r.frames), f"{r.seconds:.1f}", f"{fps:.1f}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def format_library_total(results: list[JobResult], ran_on: str = "") -> str:
+    """``3 videos: 2 done, 0 skipped, 1 failed; 240 frames in 12.0 s, model ...``."""
+    counts = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    frames = sum(r.frames for r in results)
+    seconds = sum(r.seconds for r in results)
+    model = f", {ran_on}" if ran_on else ""
+    return (
+        f"{len(results)} videos: {counts['done']} done, {counts['skipped']} skipped "
+        f"(already complete), {counts['failed']} failed; {frames} frames in {seconds:.1f} s"
+        f"{model}"
     )

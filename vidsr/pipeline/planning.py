@@ -13,12 +13,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
 from vidsr.colour.matching import ColourMatcher
 from vidsr.colour.shots import ShotConfig, ShotDetector
-from vidsr.config import RunConfig
+from vidsr.config import RunConfig, WeightsKind
 from vidsr.device import resolve_device
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
 from vidsr.engine.upscaler import has_compressed_weights, load_model, resolve_model
@@ -46,6 +47,20 @@ CPU_CACHE_TILE = 192
 CUDA_BYTES_PER_PIXEL = 4096
 # Host memory the frames waiting in each queue may take (see the README's memory figures).
 QUEUE_BYTES = 256 * 2**20
+
+
+class ModelLoader(Protocol):
+    """Loads a model as :func:`vidsr.engine.upscaler.load_model` does (the default); a
+    worker that runs many jobs passes one that keeps its models loaded between them."""
+
+    def __call__(
+        self,
+        name: str | None,
+        scale: int,
+        *,
+        self_ensemble: bool = False,
+        content: WeightsKind = "clean",
+    ) -> SRModel: ...
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ def build_compute(
     *,
     choose_tile: bool = True,
     assess: Callable[[], ContentVerdict] | None = None,
+    loader: ModelLoader | None = None,
 ) -> Compute:
     """Resolve the device, load the model and build the processor for ``width x height``
     input frames.
@@ -107,13 +123,15 @@ def build_compute(
             :func:`auto_tile`); ``False`` keeps ``config.tile`` as given.
         assess: how to tell whether the input is clean or compressed, for
             ``--content auto`` (see :func:`choose_content`); ``None`` counts it as clean.
+        loader: how to load the model (default :func:`~vidsr.engine.upscaler.load_model`;
+            the processor moves it to ``device``, so a reused model stays there).
 
     Raises:
         ModelError, DeviceError.
     """
     device = resolve_device(config.device)
     content = choose_content(config, assess)
-    model = load_model(
+    model = (loader or load_model)(
         config.model, config.scale, self_ensemble=config.self_ensemble, content=content.kind
     )
     tile = auto_tile(width, height, config.tile, device, model) if choose_tile else config.tile

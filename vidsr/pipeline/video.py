@@ -31,7 +31,7 @@ from vidsr.media.resume import run_settings
 from vidsr.media.sinks import FileSink, OutputPlan, container_default_codec, plan_output
 from vidsr.media.sources import FileSource
 from vidsr.pipeline.output import check_paths, partial_output
-from vidsr.pipeline.planning import bounded_queue_size, build_compute, with_shots
+from vidsr.pipeline.planning import ModelLoader, bounded_queue_size, build_compute, with_shots
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +80,7 @@ def upscale_video(
     *,
     progress: Callable[[int], None] | None = None,
     on_start: Callable[[VideoInfo, OutputPlan], None] | None = None,
+    loader: ModelLoader | None = None,
 ) -> RunSummary:
     """Upscale a video file, copying its audio and subtitles, keeping timestamps and tags.
 
@@ -89,6 +90,8 @@ def upscale_video(
         config: model, scale, device, batching, tiling, colour and encoding options.
         progress: called with the number of frames just written (from the encode thread).
         on_start: called once the input is probed and the output planned.
+        loader: loads the model (see :func:`~vidsr.pipeline.planning.build_compute`); a
+            library run passes one that keeps the model loaded between its videos.
 
     Returns:
         A :class:`RunSummary`.
@@ -113,6 +116,7 @@ def upscale_video(
             info.height,  # after the output's lock
             PlaneFormats(info.yuv, out_fmt, plan.work_format),
             assess=lambda: assess_video(src, info.stream_index),
+            loader=loader,
         )
         started = time.perf_counter()
         point = out.resume_from
