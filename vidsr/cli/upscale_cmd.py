@@ -307,8 +307,12 @@ def run(args: argparse.Namespace) -> int:
 def is_library(args: argparse.Namespace) -> bool:
     """Whether the inputs make a library run: several inputs, a list file, or a single
     folder of videos (a folder with images at its top level is a folder of frames)."""
+    if args.input_lists:
+        return True
+    if args.input and args.input_option is not None:
+        return False  # one input twice: input_path says so
     named = [*args.input, *([args.input_option] if args.input_option is not None else [])]
-    if args.input_lists or len(named) > 1:
+    if len(named) > 1:
         return True
     if len(named) != 1 or _URL.match(named[0]) or not Path(named[0]).is_dir():
         return False
@@ -449,6 +453,8 @@ def run_library_command(args: argparse.Namespace) -> int:
             raise OptionError(f"{option} applies to frame folders, not to a library of videos")
     if args.strict:
         raise OptionError("--strict applies to frame folders, not to a library of videos")
+    if args.input and args.input_option is not None:
+        raise OptionError("give the inputs positionally or with -i, not both")
     output_dir = _library_output(args.output)
     config = run_config(args)
     named = [*args.input, *([args.input_option] if args.input_option is not None else [])]
