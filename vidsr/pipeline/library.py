@@ -21,12 +21,13 @@ from pathlib import Path
 
 from vidsr.config import IMAGE_EXTENSIONS, RunConfig, WeightsKind
 from vidsr.engine import upscaler
-from vidsr.errors import InputError, OptionError, VidsrError
+from vidsr.errors import EncodeError, InputError, OptionError, VidsrError
 from vidsr.media.deinterlace import deinterlaced_info
 from vidsr.media.probe import probe
 from vidsr.media.sinks import CONTAINERS
 from vidsr.models.contract import SRModel
 from vidsr.pipeline.jobs import Executor, Job, JobResult, LocalExecutor, WorkerContext
+from vidsr.pipeline.planning import ModelLoader
 from vidsr.pipeline.video import upscale_video
 
 log = logging.getLogger(__name__)
@@ -205,14 +206,17 @@ def upscale_job(task: JobTask, context: WorkerContext) -> JobResult:
         leaves the ``.partial`` output to continue on the next run.
     """
     job = task.job
-    job.dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        job.dst.parent.mkdir(parents=True, exist_ok=True)  # a subfolder of a folder input
+    except OSError as e:
+        raise EncodeError(f"cannot create the folder {job.dst.parent}: {e.strerror or e}") from e
     summary = upscale_video(
         job.src, job.dst, task.config, progress=context.progress, loader=_cached_loader(context)
     )
     return JobResult(job, "done", summary.frames, summary.seconds)
 
 
-def _cached_loader(context: WorkerContext) -> Callable[..., SRModel]:
+def _cached_loader(context: WorkerContext) -> ModelLoader:
     """A model loader that keeps each model it loads in ``context.cache``."""
 
     def load(
