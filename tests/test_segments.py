@@ -13,14 +13,14 @@ from typing import TypeVar
 import av
 import numpy as np
 import pytest
-
 from conftest import frame_times, packet_payloads, pattern_frame, read_frames
+
 from vidsr.config import EncodeConfig, RunConfig
+from vidsr.media.probe import probe
 from vidsr.pipeline.jobs import LocalExecutor, TaskOutcome, WorkerContext
 from vidsr.pipeline.segmented import upscale_segmented, work_folder
 from vidsr.pipeline.segmented.plan import plan_segments, scan_source
 from vidsr.pipeline.video import upscale_video
-from vidsr.media.probe import probe
 
 T = TypeVar("T")
 R = TypeVar("R")

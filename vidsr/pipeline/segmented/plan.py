@@ -96,9 +96,7 @@ def _keyframe_pts(info: VideoInfo) -> set[int]:
     try:
         with av.open(str(info.path), metadata_errors="replace") as container:
             video = container.streams[info.stream_index]
-            return {
-                p.pts for p in container.demux(video) if p.is_keyframe and p.pts is not None
-            }
+            return {p.pts for p in container.demux(video) if p.is_keyframe and p.pts is not None}
     except (av.error.FFmpegError, OSError) as e:
         raise InputError(f"cannot read {info.path}: {e}") from e
 

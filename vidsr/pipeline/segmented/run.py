@@ -42,11 +42,14 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SegmentedSummary(RunSummary):
-    """A :class:`RunSummary` with how many segments there were and how many an earlier,
-    interrupted run had already finished (reused)."""
+    """A :class:`RunSummary` with how many segments there were, how many an earlier,
+    interrupted run had already finished (reused), and the seconds spent planning (the
+    scan of the source) and stitching: the overhead over a single-machine run."""
 
     segments: int = 0
     reused: int = 0
+    plan_seconds: float = 0.0
+    stitch_seconds: float = 0.0
 
 
 def work_folder(dst: Path) -> Path:
@@ -79,18 +82,21 @@ def upscale_segmented(
     info, out_info, config, plan, _hardware = plan_run(src, dst, config)
     verdict = choose_content(config, lambda: assess_video(src, info.stream_index))
     config = replace(config, content=verdict.kind)  # every worker loads the same weights
-    started = time.perf_counter()
-    table = scan_source(info, config)
-    count = segments or max(1, executor.workers * 2)
-    planned = plan_segments(table, count, shot_colour=config.colour == "shot")
     folder = work_folder(dst)
-    _claim_folder(folder, run_settings(info, config), config.overwrite)
-    if partial_path(dst).exists():  # this job's own stitch, interrupted
-        partial_path(dst).unlink()
+    if (folder / "settings.json").is_file():  # this job's own stitch, interrupted
+        partial_path(dst).unlink(missing_ok=True)
+    started = time.perf_counter()
     with partial_output(dst, None, overwrite=config.overwrite) as out:
+        table = scan_source(info, config)
+        count = segments or max(1, executor.workers * 2)
+        planned = plan_segments(table, count, shot_colour=config.colour == "shot")
+        _claim_folder(folder, run_settings(info, config), config.overwrite)
+        planning = time.perf_counter() - started
         tasks = [_task(info, out_info, plan, config, s, table, folder) for s in planned]
         results = _run_rounds(tasks, executor, progress)
+        stitching = time.perf_counter()
         frames = stitch([t.path for t in tasks], plan, out_info, out.path)
+    stitching = time.perf_counter() - stitching  # with the publish (a remux for MP4)
     shutil.rmtree(folder, ignore_errors=True)
     return SegmentedSummary(
         dst,
@@ -103,6 +109,8 @@ def upscale_segmented(
         content_reason=verdict.reason,
         segments=len(planned),
         reused=sum(r.reused for r in results),
+        plan_seconds=planning,
+        stitch_seconds=stitching,
     )
 
 
@@ -157,14 +165,10 @@ def _run_rounds(
     pending = list(tasks)
     while pending:
         ready = [
-            t
-            for t in pending
-            if not t.segment.continues_shot or t.segment.index - 1 in results
+            t for t in pending if not t.segment.continues_shot or t.segment.index - 1 in results
         ]
         ready = [
-            replace(t, state=results[t.segment.index - 1].state)
-            if t.segment.continues_shot
-            else t
+            replace(t, state=results[t.segment.index - 1].state) if t.segment.continues_shot else t
             for t in ready
         ]
         for outcome in executor.map_unordered(run_segment, ready, progress):
