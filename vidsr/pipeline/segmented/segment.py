@@ -109,8 +109,9 @@ def run_segment(task: SegmentTask, context: WorkerContext) -> SegmentResult:
         ModelError, DeviceError, EncodeError.
     """
     state_file = task.path.with_name(task.path.name + ".state.pt")
-    if finished(task):
-        state = torch.load(state_file) if state_file.is_file() else None
+    needs_state = task.config.colour == "shot"
+    if finished(task) and (state_file.is_file() or not needs_state):
+        state = torch.load(state_file) if needs_state else None
         context.progress(task.segment.frames)
         return SegmentResult(task.segment.index, task.segment.frames, True, state)
     compute = _compute(task, context.cache)
