@@ -139,7 +139,8 @@ def _boundaries(table: FrameTable, total: int, count: int) -> list[int]:
         if ideal >= total - length / 2:
             return chosen
         near_cuts = [c for c in cuts if start < c and abs(c - ideal) <= length / 2]
-        pool = near_cuts or [k for k in keys if k > start] or [c for c in cuts if c > start]
+        later_keys = [k for k in keys if k >= start + length / 2]  # no sliver segments
+        pool = near_cuts or later_keys or [f for f in keys + cuts if f > start]
         if not pool:
             return chosen
         start = min(pool, key=lambda f: (abs(f - ideal), f))
