@@ -284,6 +284,29 @@ class ColourMatcher:
         self._out_acc: torch.Tensor | None = None  # (C, bins)
         self._frames_in_shot = 0
 
+    def state(self) -> tuple[torch.Tensor | None, torch.Tensor | None, int]:
+        """The ``shot`` averages after the last frame applied, on the CPU: ``(reference,
+        output, frames in the shot)``; hand it to :meth:`restore` of another matcher to go
+        on with the same shot elsewhere (the result is the same as one matcher's)."""
+        ref, out = self._ref_acc, self._out_acc
+        return (
+            None if ref is None else ref.cpu(),
+            None if out is None else out.cpu(),
+            self._frames_in_shot,
+        )
+
+    def restore(
+        self,
+        state: tuple[torch.Tensor | None, torch.Tensor | None, int],
+        device: torch.device | str = "cpu",
+    ) -> None:
+        """Continue from :meth:`state` of a matcher that applied the frames before
+        (its averages are moved to ``device``, where the frames are matched)."""
+        ref, out, frames = state
+        self._ref_acc = None if ref is None else ref.to(device)
+        self._out_acc = None if out is None else out.to(device)
+        self._frames_in_shot = frames
+
     def apply(
         self,
         ref_y: torch.Tensor,

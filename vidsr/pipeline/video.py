@@ -104,7 +104,7 @@ def upscale_video(
     config = config or RunConfig()
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output_path(src, config.scale)
-    info, out_info, config, plan, hardware = _plan_run(src, dst, config)
+    info, out_info, config, plan, hardware = plan_run(src, dst, config)
     if on_start is not None:
         on_start(out_info, plan)
     out_fmt = YuvFormat(info.yuv.matrix, info.yuv.full_range, plan.bits)
@@ -186,7 +186,7 @@ def missing_frames(info: VideoInfo, source: FileSource) -> int:
     return max(1, round(uncovered * info.frame_rate))
 
 
-def _plan_run(
+def plan_run(
     src: Path, dst: Path, config: RunConfig
 ) -> tuple[VideoInfo, VideoInfo, RunConfig, OutputPlan, HardwarePlan]:
     """Check everything before any work (input, output, model, encoding plan): the
