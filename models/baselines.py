@@ -157,11 +157,11 @@ class PolyphaseUpsampler(nn.Module):
             and x.dtype == torch.float32
             and not x.requires_grad
             and min(x.shape[-2:]) > self.radius
+            and not torch.compiler.is_compiling()  # compiled: the traceable path below
         ):
             return self._forward_cv2(x)
         return self._upsample_axis(self._upsample_axis(x, 3), 2)
 
-    @torch.compiler.disable  # OpenCV code: torch.compile runs it as is instead of tracing it
     def _forward_cv2(self, x: torch.Tensor) -> torch.Tensor:
         planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
         out = np.empty(
