@@ -106,13 +106,17 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
     for size, frames in zip(args.sizes, args.frames):
         src, desc = make_input(tmp, size, frames)
         w, h = size
-        print(f"\n== x2 {w}x{h} -> {2 * w}x{2 * h}, {frames} frames, libx264 preset "
-              f"{args.preset} crf {args.crf}, median of {args.repeats} alternated runs")  # fmt: skip
+        print(
+            f"\n== x2 {w}x{h} -> {2 * w}x{2 * h}, {frames} frames, libx264 preset "
+            f"{args.preset} crf {args.crf}, median of {args.repeats} alternated runs"
+        )
         print(f"input: {desc}")
         runners = {"vidsr bicubic": vidsr_argv(src, tmp / "v.mp4", args.preset, args.crf)}
         if ffmpeg:
-            runners = {"ffmpeg CLI": ffmpeg_argv(ffmpeg, src, tmp / "f.mp4", args.preset,
-                                                 args.crf), **runners}  # fmt: skip
+            runners = {
+                "ffmpeg CLI": ffmpeg_argv(ffmpeg, src, tmp / "f.mp4", args.preset, args.crf),
+                **runners,
+            }
         load = os.getloadavg()[0]
         runs = alternate(runners, args.repeats)
         print(f"load average (1 min) before / after: {load:.2f} / {os.getloadavg()[0]:.2f}")
@@ -120,16 +124,20 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
         for label, got in runs.items():
             wall, cpu = medians(got)
             row[label] = {"wall": wall, "cpu": cpu, "runs": got}
-            print(f"{label:<16} {wall:7.2f} s wall ({frames / wall:6.2f} fps)  "
-                  f"{cpu:7.2f} s CPU ({1000 * cpu / frames:6.1f} ms/frame)  "
-                  f"runs: {', '.join(f'{r[0]:.2f}/{r[1]:.2f}' for r in got)}")  # fmt: skip
+            print(
+                f"{label:<16} {wall:7.2f} s wall ({frames / wall:6.2f} fps)  "
+                f"{cpu:7.2f} s CPU ({1000 * cpu / frames:6.1f} ms/frame)  "
+                f"runs: {', '.join(f'{r[0]:.2f}/{r[1]:.2f}' for r in got)}"
+            )
         if ffmpeg:
             ours, theirs = row["vidsr bicubic"], row["ffmpeg CLI"]
             ratio, cpu_ratio = theirs["wall"] / ours["wall"], theirs["cpu"] / ours["cpu"]
             extra = 1000 * (ours["cpu"] - theirs["cpu"]) / frames
             verdict = "met" if ratio >= 0.95 else "not met"
-            print(f"vidsr speed / ffmpeg CLI speed: {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
-                  f"({extra:+.1f} CPU ms/frame); target >= 0.95 wall: {verdict}")  # fmt: skip
+            print(
+                f"vidsr speed / ffmpeg CLI speed: {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
+                f"({extra:+.1f} CPU ms/frame); target >= 0.95 wall: {verdict}"
+            )
             row["ratio_wall"], row["ratio_cpu"] = ratio, cpu_ratio
         else:
             print("ffmpeg CLI: skipped (no ffmpeg on PATH)")
@@ -145,7 +153,10 @@ def run_startup(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict
         "vidsr --version": [sys.executable, "-m", "vidsr", "--version"],
         "python -c 'import torch'": [sys.executable, "-c", "import torch"],
         "python -c 'import vidsr.pipeline.video'": [
-            sys.executable, "-c", "import vidsr.pipeline.video"],  # fmt: skip
+            sys.executable,
+            "-c",
+            "import vidsr.pipeline.video",
+        ],  # fmt: skip
         "python -c pass": [sys.executable, "-c", "pass"],
     }
     if ffmpeg:
@@ -157,8 +168,10 @@ def run_startup(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict
         results[label] = {"wall": wall, "cpu": cpu}
         print(f"{label:<42} {wall:6.2f} s wall {cpu:6.2f} s CPU")
     first = results["vidsr upscale --model bicubic"]["wall"]
-    print(f"first frame encoded (and file closed) {first:.2f} s after launch; target <= 1.5 s: "
-          f"{'met' if first <= 1.5 else 'not met'}")  # fmt: skip
+    print(
+        f"first frame encoded (and file closed) {first:.2f} s after launch; target <= 1.5 s: "
+        f"{'met' if first <= 1.5 else 'not met'}"
+    )
     return results
 
 
