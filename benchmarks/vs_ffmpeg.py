@@ -22,8 +22,12 @@ what the interpreter spends importing torch and vidsr's pipeline.
 Without ``ffmpeg`` on ``PATH`` the comparison is skipped (said so) and the vidsr figures
 still print.
 
+``--baseline-python`` adds a third runner, another checkout's vidsr (``PYTHON -m vidsr``),
+alternated with the others: before and after figures from one run.
+
 Usage: python benchmarks/vs_ffmpeg.py [--sizes 640x360,1920x1080] [--frames 200,24]
        [--repeats 3] [--preset medium] [--crf 18] [--parts speed,startup] [--json out.json]
+       [--baseline-python /path/to/main/.venv/bin/python]
 """
 
 from __future__ import annotations
@@ -63,9 +67,11 @@ def timed(argv: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
-def vidsr_argv(src: Path, dst: Path, preset: str, crf: int) -> list[str]:
+def vidsr_argv(
+    src: Path, dst: Path, preset: str, crf: int, python: str = sys.executable
+) -> list[str]:
     return [
-        sys.executable, "-m", "vidsr", "upscale", str(src), "-o", str(dst),
+        python, "-m", "vidsr", "upscale", str(src), "-o", str(dst),
         "--model", "bicubic", "--color", "off", "--device", "cpu",
         "--preset", preset, "--crf", str(crf), "--overwrite",
     ]  # fmt: skip
@@ -112,6 +118,10 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
         )
         print(f"input: {desc}")
         runners = {"vidsr bicubic": vidsr_argv(src, tmp / "v.mp4", args.preset, args.crf)}
+        if args.baseline_python:
+            runners["vidsr baseline"] = vidsr_argv(
+                src, tmp / "b.mp4", args.preset, args.crf, args.baseline_python
+            )
         if ffmpeg:
             runners = {
                 "ffmpeg CLI": ffmpeg_argv(ffmpeg, src, tmp / "f.mp4", args.preset, args.crf),
@@ -159,6 +169,10 @@ def run_startup(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict
         ],  # fmt: skip
         "python -c pass": [sys.executable, "-c", "pass"],
     }
+    if args.baseline_python:
+        runners["vidsr baseline upscale"] = vidsr_argv(
+            src, tmp / "sb.mp4", args.preset, args.crf, args.baseline_python
+        )
     if ffmpeg:
         runners["ffmpeg CLI"] = ffmpeg_argv(ffmpeg, src, tmp / "sf.mp4", args.preset, args.crf)
     runs = alternate(runners, args.repeats)
@@ -196,6 +210,11 @@ def main() -> int:
     p.add_argument("--crf", type=int, default=18)
     p.add_argument("--parts", default="speed,startup")
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--baseline-python",
+        default=None,
+        help="also run `PYTHON -m vidsr` (another checkout's venv, e.g. main's): before/after",
+    )
     args = p.parse_args()
     if len(args.frames) != len(args.sizes):
         p.error("--frames needs one count per --sizes entry")
