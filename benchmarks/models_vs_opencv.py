@@ -88,7 +88,11 @@ from common import banner, render_clip
 
 HERE = Path(__file__).resolve().parent
 PEER_SCRIPT = HERE / "opencv_peers.py"
-DATA = HERE.parents[1] / "shared" / "data"
+# shared/data beside the repository, or beside a folder above it (a git worktree)
+DATA = next(
+    (p / "shared" / "data" for p in HERE.parents[1:] if (p / "shared" / "data").is_dir()),
+    HERE.parents[1] / "shared" / "data",
+)
 PEERS_DIR = DATA / "peers" / "opencv_dnn_superres"
 SETS = (DATA / "images" / "Set5", DATA / "images" / "Set14")
 VID4 = DATA / "video" / "Vid4"

@@ -125,29 +125,40 @@ class PolyphaseUpsampler(nn.Module):
     def upsample_u8(self, plane: np.ndarray) -> np.ndarray:
         """8-bit CPU path: ``(H, W)`` uint8 codes in, ``(s*H, s*W)`` uint8 codes out.
 
-        The first pass keeps 4 extra bits (int16 holding 16x the value), the second
-        rounds and saturates to uint8, so the result is within one code of the float
-        path rounded, with no float conversion of the frame at all.
+        The first (vertical) pass keeps 4 extra bits (int16 holding 16x the value), the
+        second (horizontal) rounds to int16, and the last step saturates to uint8, so the
+        result is within one code of the float path rounded, with no float conversion of
+        the frame at all. Vertical first: OpenCV vectorises 8-bit -> int16 ``filter2D``
+        and int16 -> int16 ``sepFilter2D`` rows, not int16 ``filter2D`` columns (1080p
+        x2: 24 ms against 50 for the other order, one thread); the horizontal phases are
+        interleaved by ``cv2.merge`` (the phase becomes the fastest-moving axis).
         """
         s, r = self.scale, self.radius
         h, w = plane.shape
         if min(h, w) <= r:  # too small to mirror-pad; use the float path
             x = torch.from_numpy(plane.astype(np.float32))[None, None]
             return np.clip(np.rint(self.forward(x)[0, 0].numpy()), 0, 255).astype(np.uint8)
-        wide = np.empty((h, w * s), np.int16)
+        tall = np.empty((h * s, w), np.int16)
         for p in range(s):
-            kernel = self.taps_np[p][None, :] * 16.0
-            wide[:, p::s] = cv2.filter2D(
-                plane, cv2.CV_16S, kernel, anchor=(r, 0), borderType=cv2.BORDER_REFLECT
+            kernel = self.taps_np[p][:, None] * 16.0
+            tall[p::s] = cv2.filter2D(
+                plane, cv2.CV_16S, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT
             )
-        tall = np.empty((h * s, w * s), np.int16)
-        for p in range(s):
-            kernel = self.taps_np[p][:, None] / 16.0
-            tall[p::s, :] = cv2.filter2D(
-                wide, cv2.CV_16S, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT
+        one = np.ones((1, 1), np.float32)
+        phases = [
+            cv2.sepFilter2D(
+                tall,
+                cv2.CV_16S,
+                self.taps_np[p][None, :] / 16.0,
+                one,
+                anchor=(r, 0),
+                borderType=cv2.BORDER_REFLECT,
             )
-        np.maximum(tall, 0, out=tall)  # overshoot below black; above white saturates next
-        return cv2.convertScaleAbs(tall)
+            for p in range(s)
+        ]
+        wide = (cv2.merge(phases) if s > 1 else phases[0]).reshape(h * s, w * s)
+        # overshoot below black clipped; above white saturates in the conversion
+        return cv2.convertScaleAbs(cv2.max(wide, 0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:
@@ -157,11 +168,11 @@ class PolyphaseUpsampler(nn.Module):
             and x.dtype == torch.float32
             and not x.requires_grad
             and min(x.shape[-2:]) > self.radius
+            and not torch.compiler.is_compiling()  # compiled: the traceable path below
         ):
             return self._forward_cv2(x)
         return self._upsample_axis(self._upsample_axis(x, 3), 2)
 
-    @torch.compiler.disable  # OpenCV code: torch.compile runs it as is instead of tracing it
     def _forward_cv2(self, x: torch.Tensor) -> torch.Tensor:
         planes = x.detach().contiguous().numpy().reshape(-1, *x.shape[-2:])
         out = np.empty(
