@@ -10,6 +10,7 @@ not retried. Progress reaches the one driver-side callback through a small actor
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
@@ -57,6 +58,7 @@ class RayExecutor:
         self._kill_marker = os.environ.get(KILL_ONCE_ENV) or None
         self._actors: list[Any] = []
         self._box: Any = None
+        self._runs = itertools.count()
         self._owned = connect(address, num_cpus)
         try:
             nodes = [node["Resources"] for node in self._ray.nodes() if node["Alive"]]
@@ -96,8 +98,11 @@ class RayExecutor:
         raises is yielded with its error; one whose worker died is retried, and yielded
         with a :class:`~vidsr.errors.WorkerError` when the retries run out. Interrupted
         (Ctrl-C) or closed early, this stops the workers before returning."""
+        if not tasks:
+            return
         report = progress or (lambda n: None)
         actors = self._pool()
+        run = next(self._runs)  # tells this map's progress reports from a previous one's
         pending = iter(enumerate(tasks))
         running: dict[Any, tuple[Any, int]] = {}
         counted: dict[int, int] = {}  # frames of each task already given to ``report``
@@ -107,7 +112,8 @@ class RayExecutor:
             if item is not None:
                 index, task = item
                 counted[index] = 0
-                running[actor.run.remote(fn, task, index, self._box)] = (actor, index)
+                key = (run, index)
+                running[actor.run.remote(fn, task, key, self._box)] = (actor, index)
 
         completed = False
         try:
@@ -116,7 +122,7 @@ class RayExecutor:
             while running:
                 ready, _ = self._ray.wait(list(running), num_returns=1, timeout=REPORT_EVERY)
                 live = {index for _, index in running.values()}
-                self._forward_progress(counted, live, report)
+                self._forward_progress(counted, {(run, index) for index in live}, report)
                 for ref in ready:
                     actor, index = running.pop(ref)
                     outcome, frames = self._collect(ref, index)
@@ -150,11 +156,12 @@ class RayExecutor:
         self._actors, self._box = [], None
 
     def _forward_progress(
-        self, counted: dict[int, int], live: set[int], report: Callable[[int], None]
+        self, counted: dict[int, int], live: set[tuple[int, int]], report: Callable[[int], None]
     ) -> None:
-        """Give ``report`` the frames running tasks have done since last time."""
-        for index, frames in self._ray.get(self._box.take.remote()).items():
-            if index in live:
+        """Give ``report`` the frames the running tasks (``live``: their ``(run, index)``
+        keys) have done since last time."""
+        for (run, index), frames in self._ray.get(self._box.take.remote()).items():
+            if (run, index) in live:
                 _count(counted, index, frames, report)
 
     def _collect(self, ref: Any, index: int) -> tuple[TaskOutcome[Any], int]:

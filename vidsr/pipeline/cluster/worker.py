@@ -19,7 +19,7 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from vidsr.pipeline.jobs import WorkerContext
@@ -29,15 +29,16 @@ REPORT_EVERY = 0.2  # seconds between a task's progress reports to the driver
 
 
 class ProgressBox:
-    """A Ray actor holding the latest cumulative frame count of each running task."""
+    """A Ray actor holding the latest cumulative frame count of each running task, by the
+    task's key (``(run, index)``: which map, which task)."""
 
     def __init__(self) -> None:
-        self._frames: dict[int, int] = {}
+        self._frames: dict[Hashable, int] = {}
 
-    def report(self, index: int, frames: int) -> None:
-        self._frames[index] = max(frames, self._frames.get(index, 0))
+    def report(self, key: Hashable, frames: int) -> None:
+        self._frames[key] = max(frames, self._frames.get(key, 0))
 
-    def take(self) -> dict[int, int]:
+    def take(self) -> dict[Hashable, int]:
         """The counts reported since the last call."""
         frames, self._frames = self._frames, {}
         return frames
@@ -47,8 +48,8 @@ class _TaskProgress:
     """``context.progress`` for one task: adds up frames (from any thread) and sends the
     running total to the box now and then."""
 
-    def __init__(self, index: int, box: Any, kill_marker: str | None) -> None:
-        self.index, self.frames = index, 0
+    def __init__(self, key: Hashable, box: Any, kill_marker: str | None) -> None:
+        self.key, self.frames = key, 0
         self._box, self._kill_marker = box, kill_marker
         self._sent_at = 0.0
         self._lock = threading.Lock()
@@ -62,7 +63,7 @@ class _TaskProgress:
                 return
             self._sent_at, total = now, self.frames
         if self._box is not None:
-            self._box.report.remote(self.index, total)  # fire and forget
+            self._box.report.remote(self.key, total)  # fire and forget
 
 
 def maybe_kill_once(marker: str | None) -> None:
@@ -100,12 +101,12 @@ class TaskWorker:
         self._kill_marker = kill_marker
 
     def run(
-        self, fn: Callable[[Any, WorkerContext], Any], task: Any, index: int, box: Any = None
+        self, fn: Callable[[Any, WorkerContext], Any], task: Any, key: Hashable, box: Any = None
     ) -> tuple[Any, BaseException | None, int]:
         """Run ``fn(task, context)``: ``(value, None, frames)`` or ``(None, error, frames)``
         where ``frames`` is what the task reported through ``context.progress`` (also
-        sent to the :class:`ProgressBox` actor ``box`` as it goes)."""
-        progress = _TaskProgress(index, box, self._kill_marker)
+        sent to the :class:`ProgressBox` actor ``box`` under ``key`` as it goes)."""
+        progress = _TaskProgress(key, box, self._kill_marker)
         try:
             value = fn(task, WorkerContext(self._cache, progress))
         except Exception as error:  # noqa: BLE001 - the task's outcome, not a crash
