@@ -42,3 +42,8 @@ class OutputBusyError(EncodeError):
 class PartialOutputError(OutputExistsError):
     """An interrupted run's partial output exists and neither ``resume`` nor ``overwrite``
     was given."""
+
+
+class WorkerError(VidsrError, RuntimeError):
+    """A cluster worker was lost while it ran a task (its process or node died), and the
+    retries ran out too."""
