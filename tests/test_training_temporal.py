@@ -85,6 +85,25 @@ def test_sequence_shards_are_aligned_moving_and_deterministic(seqs, tmp_path: Pa
     assert _digest(tmp_path / "other") != _digest(seqs[0])
 
 
+def test_video_runs_give_consecutive_frame_sequences(tmp_path: Path) -> None:
+    from conftest import write_lossless_video
+
+    big = textured(5, 60, 90)
+    frames = [np.ascontiguousarray(big[:, t : t + 64]) for t in range(0, 24, 3)]  # 8 frames
+    video = write_lossless_video(tmp_path / "pan.mkv", frames)
+    cfg = DatasetConfig(scale=2, patch=16, frames=4, sequences=2, min_diff=0.0)
+    manifest = build_dataset([video], tmp_path / "ds", cfg)
+    assert manifest["count"] == 4 and manifest["inputs"][0]["frames_used"] == 2  # 2 runs
+    lr, hr = SequenceDataset(tmp_path / "ds", augment=False).sequence(0)
+    assert lr.shape == (4, 8, 8, 3) and hr.shape == (4, 16, 16, 3)
+    spots = [(y, x) for y in range(0, 45, 2) for x in range(0, 49, 2)]
+    (y, x), *_ = [
+        (y, x) for y, x in spots if np.array_equal(hr[0], frames[0][y : y + 16, x : x + 16])
+    ]
+    for t in range(4):  # the same window of consecutive frames, in order
+        assert np.array_equal(hr[t], frames[t][y : y + 16, x : x + 16])
+
+
 def test_sequence_batches_are_5d_and_depend_on_seed_and_step(seqs) -> None:
     ds = SequenceDataset(seqs[0], seed=3)
     lr, hr = ds.batch(7, 4)
