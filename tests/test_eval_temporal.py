@@ -63,3 +63,16 @@ def test_a_single_frame_model_gets_a_temporal_error_too(videos) -> None:
 
     report = evaluate(load_model("bicubic", 2), [videos[0]])
     assert report.temporal_error == pytest.approx(report.bicubic_temporal_error)
+
+
+def test_a_frame_folder_is_a_clip_when_asked(videos, tmp_path: Path) -> None:
+    from PIL import Image
+
+    for i, frame in enumerate(_moving_clip(0)):
+        Image.fromarray(frame).save(tmp_path / f"{i:03d}.png")
+    model = _recurrent()
+    video = evaluate(model, [videos[0]])
+    folder = evaluate(model, [tmp_path], clips=True)
+    assert [s.psnr for s in folder.images] == pytest.approx([s.psnr for s in video.images])
+    assert folder.temporal_error == pytest.approx(video.temporal_error)
+    assert evaluate(model, [tmp_path]).temporal_error is None  # default: images on their own
