@@ -43,9 +43,9 @@ from vidsr.errors import InputError, OptionError, OutputExistsError
 from vidsr.eval.resize import bicubic_downscale, modcrop
 from vidsr.media.decoding import decode_first_video
 from vidsr.media.shot_scan import detect_shots
-from vidsr.training import codec_degrade, degrade, sequences
+from vidsr.training import codec_degrade, degrade, seqbuild, sequences
 from vidsr.training.codec_degrade import CodecSpec
-from vidsr.training.shards import FORMAT, MANIFEST, ShardDataset, ShardWriter
+from vidsr.training.shards import FORMAT, MANIFEST, SEQ_FORMAT, ShardDataset, ShardWriter
 
 __all__ = [
     "DatasetConfig",
@@ -84,7 +84,12 @@ class DatasetConfig:
         degradations: applied to LR patches in order.
         codec: when set, LR patches come from codec-degraded sequences (see module doc);
             ``max_patches`` and ``coverage`` then count per sequence and its window.
-        sequences: codec mode, sequences per image (each with its own motion and codec).
+        sequences: codec mode, sequences per image (each with its own motion and codec);
+            sequence mode, sequences per image or per run of video frames.
+        frames: sequence mode when >= 2: each sample is ``frames`` consecutive aligned
+            LR/HR frames of one patch (:mod:`vidsr.training.seqbuild`), for recurrent nets;
+            0: single patches.
+        cut_rate: sequence mode, the share of still sequences that cut to another image.
     """
 
     scale: int
@@ -102,6 +107,8 @@ class DatasetConfig:
     degradations: tuple[degrade.Degradation, ...] = field(default_factory=tuple)
     codec: CodecSpec | None = None
     sequences: int = 1
+    frames: int = 0
+    cut_rate: float = 0.1
 
     def __post_init__(self) -> None:
         if self.scale < 1:
@@ -112,6 +119,12 @@ class DatasetConfig:
             raise OptionError("max_patches, frame_step and shard_size must be >= 1")
         if self.sequences < 1:
             raise OptionError(f"sequences must be >= 1, got {self.sequences}")
+        if self.frames == 1 or self.frames < 0 or self.frames > 255:
+            raise OptionError(f"frames must be 0 (patches) or 2..255, got {self.frames}")
+        if not 0.0 <= self.cut_rate <= 1.0:
+            raise OptionError(f"cut_rate must be in [0, 1], got {self.cut_rate}")
+        if self.frames and self.codec is not None and (self.patch // self.scale) % 2:
+            raise OptionError("sequence mode with a codec needs an even LR patch side")
         if self.max_frames < 0 or self.frames_per_shot < 0:
             raise OptionError("max_frames and frames_per_shot must be >= 0 (0: no limit)")
 
@@ -381,10 +394,13 @@ def build_dataset(
     rng = np.random.default_rng(config.seed)
     writer = ShardWriter(out, config.shard_size)
     try:
-        records = [
-            _sample_input(path, kind, config, rng, writer, progress, i)
-            for i, (path, kind) in enumerate(items)
-        ]
+        if config.frames:
+            records = _sample_sequences(items, config, writer, progress)
+        else:
+            records = [
+                _sample_input(path, kind, config, rng, writer, progress, i)
+                for i, (path, kind) in enumerate(items)
+            ]
         shards = writer.close()
         if writer.count == 0:
             raise InputError(f"no patches of {config.patch}px could be cut from the inputs")
@@ -399,14 +415,14 @@ def build_dataset(
     if config.codec is not None:
         settings["degradations"].insert(0, config.codec.spec())
     manifest = {
-        "format": FORMAT,
+        "format": SEQ_FORMAT if config.frames else FORMAT,
         "scale": config.scale,
         "patch": config.patch,
         "lr_patch": config.patch // config.scale,
         "seed": config.seed,
         "count": writer.count,
-        "layout": "hr (N, P, P, 3) uint8 RGB; lr (N, P/scale, P/scale, 3) uint8 RGB",
-        "lr_method": _LR_METHOD_CODEC if config.codec else _LR_METHOD,
+        "layout": _SEQ_LAYOUT if config.frames else _LAYOUT,
+        "lr_method": _lr_method(config),
         "degradations": settings.pop("degradations"),
         "settings": settings,
         "inputs": records,
@@ -543,6 +559,123 @@ _LR_METHOD_CODEC = (
     "per sequence (drawn codec settings, see inputs[].samples); patches cut "
     "from random decoded frames"
 )
+
+
+_LAYOUT = "hr (N, P, P, 3) uint8 RGB; lr (N, P/scale, P/scale, 3) uint8 RGB"
+_SEQ_LAYOUT = "hr (N, T, P, P, 3) uint8 RGB; lr (N, T, P/scale, P/scale, 3) uint8 RGB"
+_LR_METHOD_SEQ = (
+    "sequences of one patch: stills moved by smooth sub-pixel motion (Lanczos-4 warp of a "
+    "window with a {m}-LR-pixel margin, pan <= {v} LR px/frame, zoom {z}, rotation {r} deg, "
+    "cut to another image in cut_rate of them), or runs of consecutive video frames; "
+    "LR by {lr}, margin cropped"
+)
+
+
+def _lr_method(config: DatasetConfig) -> str:
+    """The manifest's ``lr_method`` line for ``config``."""
+    if not config.frames:
+        return _LR_METHOD_CODEC if config.codec else _LR_METHOD
+    lr = "the codec in the loop per sequence" if config.codec else "MATLAB bicubic per frame"
+    return _LR_METHOD_SEQ.format(
+        m=seqbuild.MARGIN, v=seqbuild.SPEED_LR, z=seqbuild.ZOOM, r=seqbuild.ROTATE, lr=lr
+    )
+
+
+def _sample_sequences(
+    items: list[tuple[Path, str]],
+    config: DatasetConfig,
+    writer: ShardWriter,
+    progress: Progress | None,
+) -> list[dict]:
+    """Sequence mode: ``config.sequences`` sequences per image (a cut goes to the previous
+    image) or per run of ``config.frames`` video frames; returns the inputs' records.
+    Memory: one image, the previous one and one video run."""
+    records = []
+    previous: np.ndarray | None = None
+    for index, (path, kind) in enumerate(items):
+        record: dict = {"path": str(path), "kind": kind, "frames_seen": 0, "frames_used": 0}
+        record.update(patches=0, cuts=0)
+        out = _Output(config, writer, progress, path, record)
+        if kind == "image":
+            image = _read_image(path)
+            _still_sequences(image, image if previous is None else previous, out, index)
+            previous = image
+        else:
+            _video_sequences(out, index)
+        records.append(record)
+    return records
+
+
+def _store_sequence(sample: seqbuild.SeqSample, out: _Output, rng: np.random.Generator) -> None:
+    """Store one sequence (point degradations on its LR frames) and count its cut."""
+    lr = sample.lr
+    if out.config.degradations:
+        lr = degrade.apply(lr, out.config.degradations, rng)
+    out.writer.add(sample.hr[None], lr[None])
+    out.record["patches"] += 1
+    out.record["cuts"] += int(sample.cut > 0)
+    if out.progress is not None:
+        out.progress(out.path.name, 1)
+
+
+def _still_sequences(image: np.ndarray, other: np.ndarray, out: _Output, index: int) -> None:
+    """``config.sequences`` moving-window sequences of ``image`` (input ``index``)."""
+    config = out.config
+    out.record["frames_seen"] = 1
+    for k in range(config.sequences):
+        rng = seqbuild.sample_rng(config.seed, index, k)
+        sample = seqbuild.from_still(
+            image,
+            other,
+            scale=config.scale,
+            lr_patch=config.patch // config.scale,
+            frames=config.frames,
+            cut_rate=config.cut_rate,
+            codec=config.codec,
+            rng=rng,
+        )
+        if sample is None:
+            break
+        _store_sequence(sample, out, rng)
+        out.record["frames_used"] = 1
+
+
+def _video_sequences(out: _Output, index: int) -> None:
+    """Each kept video frame (every ``frame_step``-th, up to ``max_frames`` runs) starts a
+    run of ``config.frames`` consecutive frames; ``config.sequences`` windows per run."""
+    config = out.config
+    frame_filter = FrameFilter(config.black_level, config.min_std, config.min_diff)
+    run: list[np.ndarray] = []
+    frames = decode_first_video(out.path)
+    try:
+        for i, (frame, _rate) in enumerate(frames):
+            if not run and i % config.frame_step:
+                continue
+            rgb = frame.to_ndarray(format="rgb24")
+            if not run:
+                out.record["frames_seen"] += 1
+                if not frame_filter.keep(rgb):
+                    continue
+            run.append(rgb)
+            if len(run) < config.frames:
+                continue
+            rng = seqbuild.sample_rng(config.seed, index, out.record["frames_used"])
+            samples = seqbuild.from_run(
+                np.stack(run),
+                scale=config.scale,
+                lr_patch=config.patch // config.scale,
+                count=config.sequences,
+                rng=rng,
+            )
+            run = []
+            for sample in samples:
+                _store_sequence(sample, out, rng)
+            out.record["frames_used"] += 1
+            if config.max_frames and out.record["frames_used"] >= config.max_frames:
+                break
+    finally:
+        frames.close()
+    out.record["skipped"] = dict(frame_filter.skipped)
 
 
 def _remove_partial(out: Path, writer: ShardWriter, created: bool) -> None:

@@ -18,7 +18,7 @@ from torch import nn
 
 from vidsr.errors import OutputExistsError
 from vidsr.models.contract import ModelEntry
-from vidsr.training.shards import read_manifest
+from vidsr.training.shards import FORMAT, SEQ_FORMAT, read_manifest
 
 
 @torch.no_grad()
@@ -77,12 +77,13 @@ def _fold(net: nn.Module) -> nn.Module:
 
 
 def card_data(root: str | Path | None) -> dict:
-    """The card's ``data`` block from a dataset folder's manifest: path, patches, patch,
+    """The card's ``data`` block from a dataset folder's manifest: path, patches (or
+    ``sequences`` and their ``frames`` for a sequence set), patch,
     ``degradations`` (spec strings, a codec spec first when the set was built with one),
     ``lr_method`` and the input folders/videos. Only ``path`` when there is no manifest."""
     data: dict = {"path": None if root is None else str(root)}
     try:
-        manifest = read_manifest(Path(str(root)))
+        manifest = read_manifest(Path(str(root)), (FORMAT, SEQ_FORMAT))
         data.update(
             patches=manifest["count"],
             patch=manifest["patch"],
@@ -94,6 +95,8 @@ def card_data(root: str | Path | None) -> dict:
                 }
             ),
         )
+        if manifest["format"] == SEQ_FORMAT:
+            data.update(sequences=data.pop("patches"), frames=manifest["settings"]["frames"])
         if "lr_method" in manifest:
             data["lr_method"] = manifest["lr_method"]
     except (KeyError, OSError, ValueError, TypeError):

@@ -25,6 +25,7 @@ from vidsr.training.luma import rgb_u8_to_y
 
 MANIFEST = "manifest.json"
 FORMAT = "vidsr-patches/1"
+SEQ_FORMAT = "vidsr-sequences/1"  # hr (N, T, P, P, 3), lr (N, T, p, p, 3)
 
 
 class ShardWriter:
@@ -95,17 +96,37 @@ def memmap_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_manifest(root: Path) -> dict:
-    """Read and check ``manifest.json`` in a dataset folder."""
+def read_manifest(root: Path, formats: tuple[str, ...] = (FORMAT,)) -> dict:
+    """Read ``manifest.json`` in a dataset folder and check its format is one of
+    ``formats``."""
     path = Path(root) / MANIFEST
     if not path.is_file():
         raise FileNotFoundError(
             f"{root} is not a vidsr dataset (no {MANIFEST}); build one with `vidsr dataset build`"
         )
     manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: unknown format {manifest.get('format')!r}, want {FORMAT}")
+    if manifest.get("format") not in formats:
+        hint = (
+            " (a sequence set: for recurrent models)"
+            if manifest.get("format") == SEQ_FORMAT
+            else " (a patch set: build one with --frames for recurrent models)"
+            if manifest.get("format") == FORMAT
+            else ""
+        )
+        raise ValueError(
+            f"{path}: format {manifest.get('format')!r}{hint}, want {' or '.join(formats)}"
+        )
     return manifest
+
+
+def to_tensor(x: np.ndarray, colour: str) -> torch.Tensor:
+    """``(..., H, W, 3)`` uint8 RGB -> ``(..., C, H, W)`` float32 in [0, 1]: Y / 255 (C=1)
+    for ``colour="luma"``, RGB (C=3) otherwise."""
+    if colour == "luma":
+        y = rgb_u8_to_y(x) / 255.0
+        return torch.from_numpy(np.ascontiguousarray(y[..., None, :, :], np.float32))
+    chw = np.moveaxis(x, -1, -3).astype(np.float32) / 255.0
+    return torch.from_numpy(np.ascontiguousarray(chw))
 
 
 def _dihedral(x: np.ndarray, k: int) -> np.ndarray:
@@ -154,12 +175,7 @@ class ShardDataset(torch.utils.data.Dataset):
         return lr, hr
 
     def _to_tensor(self, x: np.ndarray) -> torch.Tensor:
-        """``(..., H, W, 3)`` uint8 RGB -> ``(..., C, H, W)`` float32 in [0, 1]."""
-        if self.colour == "luma":
-            y = rgb_u8_to_y(x) / 255.0
-            return torch.from_numpy(np.ascontiguousarray(y[..., None, :, :], np.float32))
-        chw = np.moveaxis(x, -1, -3).astype(np.float32) / 255.0
-        return torch.from_numpy(np.ascontiguousarray(chw))
+        return to_tensor(x, self.colour)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         if not 0 <= index < len(self):
@@ -180,3 +196,64 @@ class ShardDataset(torch.utils.data.Dataset):
         lr = np.stack([p[0] for p in pairs])
         hr = np.stack([p[1] for p in pairs])
         return self._to_tensor(lr), self._to_tensor(hr)
+
+
+class SequenceDataset:
+    """Sequence samples (``vidsr dataset build --frames T``) read back, memory-mapped.
+
+    :meth:`batch` returns ``(lr, hr)`` float32 in ``[0, 1]``: ``(B, T, C, p, p)`` and
+    ``(B, T, C, P, P)``, MATLAB Y / 255 (C=1) for ``colour="luma"`` or RGB (C=3). With
+    ``augment``, one of the 8 flips/rot90 and a random time reversal apply to the whole
+    sequence. A batch depends only on ``(seed, step)``.
+    """
+
+    def __init__(
+        self, root: Path | str, *, colour: str = "luma", augment: bool = True, seed: int = 0
+    ) -> None:
+        self.root = Path(root)
+        self.manifest = read_manifest(self.root, (SEQ_FORMAT,))
+        self.scale: int = int(self.manifest["scale"])
+        self.patch: int = int(self.manifest["patch"])
+        self.frames: int = int(self.manifest["settings"]["frames"])
+        if colour not in ("rgb", "luma"):
+            raise ValueError(f"colour must be 'rgb' or 'luma', got {colour!r}")
+        self.colour, self.augment, self.seed = colour, augment, seed
+        self._shards = [memmap_safetensors(self.root / s["file"]) for s in self.manifest["shards"]]
+        self._offsets = np.cumsum([0] + [len(s["hr"]) for s in self._shards])
+        if self._offsets[-1] == 0:
+            raise ValueError(f"dataset {self.root} holds no sequences")
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    def sequence(self, index: int, k: int = 0, reverse: bool = False) -> tuple:
+        """Sequence ``index`` as ``(lr, hr)`` uint8 ``(T, p, p, 3)``, ``(T, P, P, 3)``,
+        transformed by dihedral ``k`` and optionally reversed in time."""
+        shard = int(np.searchsorted(self._offsets, index, side="right") - 1)
+        local = index - int(self._offsets[shard])
+        lr = np.asarray(self._shards[shard]["lr"][local])
+        hr = np.asarray(self._shards[shard]["hr"][local])
+        if k:
+            lr = np.stack([_dihedral(f, k) for f in lr])
+            hr = np.stack([_dihedral(f, k) for f in hr])
+        if reverse:
+            lr, hr = lr[::-1], hr[::-1]
+        return lr, hr
+
+    def to_tensor(self, x: np.ndarray) -> torch.Tensor:
+        """``(..., H, W, 3)`` uint8 RGB -> ``(..., C, H, W)`` float32 in [0, 1]."""
+        return to_tensor(x, self.colour)
+
+    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A random batch for training step ``step``: ``(B, T, C, p, p)`` LR and
+        ``(B, T, C, P, P)`` HR; indices and augmentations from ``default_rng([seed, step])``."""
+        rng = np.random.default_rng([self.seed, step])
+        idx = rng.integers(0, len(self), size=batch_size)
+        ks = rng.integers(0, 8, size=batch_size)
+        rev = rng.random(batch_size) < 0.5
+        if not self.augment:
+            ks, rev = np.zeros(batch_size, int), np.zeros(batch_size, bool)
+        seqs = [self.sequence(int(i), int(k), bool(r)) for i, k, r in zip(idx, ks, rev)]
+        lr = np.stack([s[0] for s in seqs])
+        hr = np.stack([s[1] for s in seqs])
+        return self.to_tensor(lr), self.to_tensor(hr)

@@ -7,6 +7,12 @@ schedule, periodic validation Y-PSNR, dict checkpoints, and optional export of
 With ``ema`` set, an exponential moving average of the weights (torch's ``AveragedModel``)
 is what gets validated, kept as ``best.pt`` and exported.
 
+A recurrent net (``stateful = True``, e.g. the ``temporal`` family) trains on a sequence
+set (``vidsr dataset build --frames T``): each sample runs from the reset state through its
+``T`` frames and the loss covers every frame from ``skip_frames`` on, back-propagated
+through the whole sequence (truncated back-propagation through time, truncated at the
+sample's length); its validation set is a sequence set too.
+
 Batches depend only on ``(seed, step)`` and checkpoints hold the model, optimizer, step,
 config and best PSNR, so ``resume=True`` continues exactly where a run stopped.
 """
@@ -30,8 +36,8 @@ from vidsr.device import autocast_dtype, inference_context, resolve_device
 from vidsr.errors import ModelError, OptionError
 from vidsr.models.contract import ModelEntry
 from vidsr.training.losses import VGGFeatureLoss, pixel_loss, total_variation
-from vidsr.training.shards import ShardDataset
-from vidsr.training.validate import evaluate, load_pairs
+from vidsr.training.shards import SequenceDataset, ShardDataset
+from vidsr.training.validate import evaluate, evaluate_sequences, load_pairs
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "ckpt.pt"
@@ -59,6 +65,7 @@ class TrainConfig:
     vgg_layers: tuple[str, ...] = ("relu2_2",)
     val: str | None = None
     val_limit: int = 0  # use only the first N validation images (0: all)
+    skip_frames: int = 0  # recurrent nets: leave the first N frames of a sequence out of the loss
     val_every: int = 500
     log_every: int = 50
     ckpt_every: int = 500
@@ -82,6 +89,8 @@ class TrainConfig:
             raise OptionError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if not 0.0 <= self.ema < 1.0:
             raise OptionError(f"ema decay must be in [0, 1), got {self.ema}")
+        if self.skip_frames < 0:
+            raise OptionError(f"skip_frames must be >= 0, got {self.skip_frames}")
 
 
 @dataclass
@@ -194,7 +203,10 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
     """Copy into ``net`` every tensor of the weights file ``path`` whose name and shape match.
 
     This starts an x3/x4 model from its trained x2 sibling (the body transfers, the
-    upsampling tail does not), the way EDSR trains its larger scales. ``path`` is a
+    upsampling tail does not), the way EDSR trains its larger scales. A recurrent net with
+    a ``load_single_frame`` method, given a single-frame net's weights (a ``head.weight``
+    with fewer input channels than its own), is warm-started by that method instead, so it
+    starts out equal to the single-frame net. ``path`` is a
     ``.safetensors`` file or a plain state dict saved by torch (``best.pt``), loaded with
     ``weights_only=True``.
 
@@ -214,6 +226,13 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
     except Exception as exc:  # any read failure is the user's file, reported in one line
         raise ModelError(f"cannot read --init weights {path}: {exc}") from exc
     own = net.state_dict()
+    if _single_frame_into_recurrent(net, state):
+        try:
+            getattr(net, "load_single_frame")(state)
+        except ValueError as exc:
+            raise ModelError(f"--init {path}: {exc}") from exc
+        log.info("warm start from %s: single-frame net copied into the recurrent net", path)
+        return sorted(state)
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not fits:
         raise ModelError(f"--init {path}: no tensor fits this network")
@@ -227,6 +246,14 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
         ", ".join(skipped) or "none",
     )
     return sorted(fits)
+
+
+def _single_frame_into_recurrent(net: torch.nn.Module, state: dict) -> bool:
+    """Whether ``state`` is a single-frame net's to load with ``net.load_single_frame``."""
+    if not callable(getattr(net, "load_single_frame", None)):
+        return False
+    own, theirs = net.state_dict().get("head.weight"), state.get("head.weight")
+    return own is not None and theirs is not None and theirs.shape[1] < own.shape[1]
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -374,9 +401,42 @@ class _RunLog:
             self.on_log(record)
 
 
+def _open_data(
+    cfg: TrainConfig, entry: ModelEntry, stateful: bool
+) -> ShardDataset | SequenceDataset:
+    """The training set: sequences for a recurrent net, patch pairs otherwise.
+
+    Raises:
+        OptionError: the folder holds the other kind of dataset (or none).
+    """
+    try:
+        if stateful:
+            return SequenceDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
+        return ShardDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
+    except ValueError as exc:
+        raise OptionError(f"--data {cfg.data}: {exc}") from exc
+
+
+def _open_val(cfg: TrainConfig, entry: ModelEntry, stateful: bool) -> list | SequenceDataset:
+    """The validation set: a sequence set (built with ``--frames``) for a recurrent net,
+    HR images otherwise; ``[]`` when ``cfg.val`` is unset."""
+    if not cfg.val:
+        return []
+    if not stateful:
+        return load_pairs(cfg.val, cfg.scale, cfg.val_limit)
+    try:
+        val = SequenceDataset(cfg.val, colour=entry.colour, augment=False)
+    except (ValueError, FileNotFoundError) as exc:
+        msg = f"--val {cfg.val}: a recurrent net validates on sequences: {exc}"
+        raise OptionError(msg) from exc
+    if val.scale != cfg.scale:
+        raise OptionError(f"--val {cfg.val} was built for x{val.scale}, not x{cfg.scale}")
+    return val
+
+
 def _validate(
     kept: torch.nn.Module,
-    val_pairs: list,
+    val_pairs: list | SequenceDataset,
     entry: ModelEntry,
     cfg: TrainConfig,
     dev: torch.device,
@@ -387,7 +447,10 @@ def _validate(
 ) -> float | None:
     """Measure ``kept`` on the validation pairs and log it at ``step``; a new best Y-PSNR
     saves ``kept``'s state to ``best_path``. Returns the best Y-PSNR so far."""
-    metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
+    if isinstance(val_pairs, SequenceDataset):
+        metrics = evaluate_sequences(kept, val_pairs, dev)
+    else:
+        metrics = evaluate(kept, val_pairs, entry.colour, cfg.scale, dev)
     emit({"step": step, "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"]})
     # PSNR picks the best checkpoint for pixel losses; a perceptual model keeps its last state.
     select_best = cfg.loss != "perceptual"
@@ -411,18 +474,22 @@ def _handed_back(
 @dataclass
 class _Stepper:
     """One optimisation step: batch ``step`` -> forward (under ``ctx``) -> fp32 loss ->
-    scaled backward -> Adam at ``lr`` -> weight average update."""
+    scaled backward -> Adam at ``lr`` -> weight average update.
+
+    A sequence batch ``(B, T, C, h, w)`` (recurrent nets) is scored on its frames from
+    ``skip_frames`` on, each frame one term of the loss."""
 
     net: torch.nn.Module
     opt: torch.optim.Optimizer
     ema: AveragedModel | None
-    data: ShardDataset
+    data: ShardDataset | SequenceDataset
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     ctx: AbstractContextManager
     scaler: torch.amp.GradScaler
     dev: torch.device
     channels_last: bool
     batch_size: int
+    skip_frames: int = 0
 
     def __call__(self, step: int, lr: float) -> float:
         """Run step ``step`` at learning rate ``lr``; returns its loss."""
@@ -431,11 +498,15 @@ class _Stepper:
         lr_batch, hr_batch = self.data.batch(step, self.batch_size)
         lr_batch = lr_batch.to(self.dev, non_blocking=True)
         hr_batch = hr_batch.to(self.dev, non_blocking=True)
-        if self.channels_last:
+        if self.channels_last and lr_batch.ndim == 4:
             lr_batch = lr_batch.contiguous(memory_format=torch.channels_last)
         with self.ctx:
             pred = self.net(lr_batch)
-        loss = self.loss_fn(pred.float(), hr_batch)
+        pred = pred.float()
+        if pred.ndim == 5:  # (B, T, C, H, W): every frame from skip_frames on is a sample
+            pred = pred[:, self.skip_frames :].flatten(0, 1)
+            hr_batch = hr_batch[:, self.skip_frames :].flatten(0, 1)
+        loss = self.loss_fn(pred, hr_batch)
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
@@ -470,12 +541,14 @@ def train(
     ctx, scaler, channels_last = autocast_for(cfg.precision, dev, entry.supports_half)
 
     # 2. data, model, optimizer, loss
-    data = ShardDataset(cfg.data, colour=entry.colour, augment=True, seed=cfg.seed)
+    net = _build_net(cfg, entry, dev, channels_last)
+    stateful = getattr(net, "stateful", False) is True
+    data = _open_data(cfg, entry, stateful)
     if data.scale != cfg.scale:
         raise OptionError(f"dataset {cfg.data} was built for x{data.scale}, not x{cfg.scale}")
     status = on_status or (lambda line: None)
-    status(f"dataset {cfg.data}: {len(data)} patch pairs of {data.patch} px, x{data.scale}")
-    net = _build_net(cfg, entry, dev, channels_last)
+    what = f"sequences of {data.frames} frames" if stateful else "patch pairs"
+    status(f"dataset {cfg.data}: {len(data)} {what} of {data.patch} px, x{data.scale}")
     params = sum(p.numel() for p in net.parameters())
     status(
         f"model {entry.name} x{cfg.scale} built: {params} parameters, on {dev} "
@@ -486,7 +559,8 @@ def train(
     run_step = _Stepper(
         net, opt, ema, data, make_loss(cfg, dev), ctx, scaler, dev, channels_last, cfg.batch_size
     )
-    val_pairs = load_pairs(cfg.val, cfg.scale, cfg.val_limit) if cfg.val else []
+    run_step.skip_frames = cfg.skip_frames
+    val_pairs = _open_val(cfg, entry, stateful)
     out = _run_dir(cfg)
 
     # 3. resume: model, optimizer, step and best PSNR come back from the checkpoint

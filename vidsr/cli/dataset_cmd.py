@@ -67,7 +67,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--sequences",
         type=int,
         default=1,
-        help="with a codec degradation: degraded sequences per image",
+        help="with a codec degradation or --frames: sequences per image "
+        "(per run of video frames with --frames)",
+    )
+    b.add_argument(
+        "--frames",
+        type=int,
+        default=0,
+        help="sequence mode (for recurrent models): each sample is this many consecutive "
+        "aligned LR/HR frames of one patch, from runs of video frames and from stills "
+        "moved by smooth sub-pixel motion; 0: single patches",
+    )
+    b.add_argument(
+        "--cut-rate",
+        type=float,
+        default=0.1,
+        help="with --frames: share of still sequences that cut to another image",
     )
     b.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
 
@@ -97,7 +112,8 @@ def run(args: argparse.Namespace) -> int:
         )
     used = sum(i["frames_used"] for i in manifest["inputs"])
     print(
-        f"vidsr dataset: {manifest['count']} patches from {used} frames/images in "
+        f"vidsr dataset: {manifest['count']} "
+        f"{'sequences' if args.frames else 'patches'} from {used} frames/images in "
         f"{len(manifest['shards'])} shards -> {args.out}"
     )
     return 0

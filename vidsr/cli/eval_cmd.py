@@ -38,6 +38,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--summary", action="store_true", help="only per-clip and mean rows")
+    p.add_argument(
+        "--clip",
+        action="store_true",
+        help="score every PATH as one clip in frame (name) order: a recurrent model "
+        "carries its state, and the temporal error is reported (default: video files "
+        "are clips, image folders are not)",
+    )
     add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument(
         "--vgg",
@@ -78,7 +85,11 @@ def run(args: argparse.Namespace) -> int:
         layers = tuple(t.strip() for t in args.vgg_layers.split(",") if t.strip())
         distance = VGGDistance(args.vgg or None, layers, device)
     report = evaluate(
-        model, [Path(p) for p in args.paths], device=device, feature_distance=distance
+        model,
+        [Path(p) for p in args.paths],
+        device=device,
+        feature_distance=distance,
+        clips=True if args.clip else None,
     )
     if args.json:
         json.dump(report.to_dict(), sys.stdout, indent=2)

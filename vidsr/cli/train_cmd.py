@@ -58,12 +58,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val",
         default=None,
-        help="folder of HR images for validation Y-PSNR (None: no validation)",
+        help="folder of HR images for validation Y-PSNR (a sequence set built with "
+        "--frames for recurrent nets; None: no validation)",
     )
     p.add_argument(
         "--val-limit", type=int, default=0, help="validate on the first N images (0: all)"
     )
     p.add_argument("--val-every", type=int, default=500, help="validate every N steps")
+    p.add_argument(
+        "--skip-frames",
+        type=int,
+        default=0,
+        help="recurrent nets: leave the first N frames of each sequence out of the loss",
+    )
     p.add_argument("--log-every", type=int, default=50, help="print a log line every N steps")
     p.add_argument("--ckpt-every", type=int, default=500, help="checkpoint every N steps")
     p.add_argument(
@@ -75,7 +82,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="WEIGHTS",
         help="warm start from a .safetensors/.pt whose matching tensors fit "
-        "(e.g. the x2 model for an x3/x4 run)",
+        "(e.g. the x2 model for an x3/x4 run); a recurrent net given a single-frame "
+        "net (temporal from quality_xS) starts equal to it",
     )
     add_device_option(p, "auto, cpu, cuda or cuda:N")
     p.add_argument(

@@ -54,9 +54,16 @@ class ImageScore(_Scores):
 
 @dataclass(frozen=True, kw_only=True)
 class ClipScore(_Scores):
-    """Mean scores of one video or image folder, over its ``frames`` images."""
+    """Mean scores of one video or image folder, over its ``frames`` images.
+
+    ``temporal_error`` (a clip scored as a video, see :func:`evaluate`): the mean over
+    consecutive frames of ``mean |(SR_t - SR_{t-1}) - (HR_t - HR_{t-1})|`` on the scored
+    Y plane (code values, border cropped), i.e. flicker the ground truth does not have;
+    ``bicubic_temporal_error`` the same for the baseline."""
 
     frames: int
+    temporal_error: float | None = None
+    bicubic_temporal_error: float | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ class EvalReport:
     bicubic_feature: float | None = None
     self_ensemble: bool = False
     protocol: dict = field(default_factory=dict)
+    temporal_error: float | None = None
+    bicubic_temporal_error: float | None = None
 
     def to_dict(self) -> dict:
         """JSON-ready dict (infinite PSNR of a perfect match becomes the string "inf")."""
@@ -213,8 +222,16 @@ def evaluate(
     baseline: SRModel | None = None,
     device: torch.device | str = "cpu",
     feature_distance: FeatureDistance | None = None,
+    clips: bool | None = None,
 ) -> EvalReport:
     """Score ``model`` on every HR image under ``paths`` (folders or videos).
+
+    A path scored as a clip (``clips``; None: video files are clips, folders are not) is
+    one sequence in frame order: a stateful (recurrent) model carries its state from each
+    frame to the next (reset at the clip's first frame and when the frame size changes),
+    and the temporal error of the model and the baseline is measured (see
+    :class:`ClipScore`). Otherwise every image is upscaled on its own, a recurrent model
+    from its reset state.
 
     Args:
         model: the model to evaluate (moved to ``device``).
@@ -239,32 +256,110 @@ def evaluate(
     baseline = baseline.to(device).eval()
 
     images: list[ImageScore] = []
-    clips: list[ClipScore] = []
+    rows: list[ClipScore] = []
+    runs: list[_ClipRun] = []
     for path in paths:
         first = len(images)
+        run = _ClipRun(Path(path).is_file() if clips is None else clips)
         for name, hr in iter_hr_images(Path(path)):
-            score = _score_image(name, hr, model, baseline, device, feature_distance)
+            score = _score_image(name, hr, model, baseline, device, feature_distance, run)
             images.append(replace(score, name=_image_name(path, name, len(paths))))
-        clips.append(_mean_clip(Path(path).stem or str(path), images[first:]))
+        rows.append(run.summary(_mean_clip(Path(path).stem or str(path), images[first:])))
+        runs.append(run)
 
     overall = _mean_clip("all", images)
+    te, bic_te = _ClipRun.pooled(runs)
     return EvalReport(
         model=model.name,
         family=model.family,
         scale=scale,
         images=images,
-        clips=clips,
+        clips=rows,
         psnr=overall.psnr,
         ssim=overall.ssim,
         bicubic_psnr=overall.bicubic_psnr,
         bicubic_ssim=overall.bicubic_ssim,
-        clip_mean_psnr=float(np.mean([c.psnr for c in clips])),
-        clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in clips])),
+        clip_mean_psnr=float(np.mean([c.psnr for c in rows])),
+        clip_mean_bicubic_psnr=float(np.mean([c.bicubic_psnr for c in rows])),
         feature=overall.feature,
         bicubic_feature=overall.bicubic_feature,
         self_ensemble=model.self_ensemble,
         protocol=_protocol(device, feature_distance),
+        temporal_error=te,
+        bicubic_temporal_error=bic_te,
     )
+
+
+def upscale_y_step(
+    model: SRModel, lr: np.ndarray, device: torch.device, state: torch.Tensor | None
+) -> tuple[np.ndarray, torch.Tensor]:
+    """:func:`upscale_y` for the next frame of a clip with a recurrent luma model.
+
+    Args:
+        state: what the previous frame's call returned, or None (reset).
+
+    Returns:
+        ``(plane, state)``: the scored ``(s*h, s*w)`` float64 plane in integer code values,
+        and the state for the next frame.
+
+    Raises:
+        InputError: the model is not a recurrent luma model.
+    """
+    if not model.stateful or model.colour != "luma":
+        raise InputError(f"{model.name}: clip evaluation with state needs a recurrent luma model")
+    y = lr.astype(np.float64) if lr.ndim == 2 else rgb_to_y(lr, round_to_code=False)
+    x = torch.from_numpy(y / 255.0).to(device=device, dtype=torch.float32)[None, None]
+    with torch.inference_mode():
+        out, state = model.step(x, state)
+    return np.round(out[0, 0].double().cpu().numpy() * 255.0), state
+
+
+class _ClipRun:
+    """One path being scored: a recurrent model's state (carried when the path is a clip)
+    and the previous frame's planes, for the temporal error."""
+
+    def __init__(self, is_clip: bool) -> None:
+        self.is_clip = is_clip
+        self.state: torch.Tensor | None = None
+        self.prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.errors: list[tuple[float, float]] = []
+
+    def upscale(self, model: SRModel, lr: np.ndarray, device: torch.device) -> np.ndarray:
+        """The scored plane of ``lr``; a recurrent model continues the clip's state."""
+        if not (self.is_clip and model.stateful):
+            return upscale_y(model, lr, device)
+        if self.state is not None and tuple(self.state.shape[-2:]) != lr.shape[:2]:
+            self.state = None  # another frame size cannot continue the clip
+        plane, self.state = upscale_y_step(model, lr, device, self.state)
+        return plane
+
+    def record(self, y_sr: np.ndarray, y_bic: np.ndarray, y_hr: np.ndarray) -> None:
+        """Add one frame's scored planes (model, baseline, ground truth)."""
+        if not self.is_clip:
+            return
+        if self.prev is not None and self.prev[2].shape == y_hr.shape:
+            p_sr, p_bic, p_hr = self.prev
+            d_hr = y_hr - p_hr
+            self.errors.append(
+                (
+                    float(np.abs(y_sr - p_sr - d_hr).mean()),
+                    float(np.abs(y_bic - p_bic - d_hr).mean()),
+                )
+            )
+        self.prev = (y_sr, y_bic, y_hr)
+
+    def summary(self, row: ClipScore) -> ClipScore:
+        """``row`` with this clip's temporal errors (None when not a clip of 2+ frames)."""
+        te, bic = _ClipRun.pooled([self])
+        return replace(row, temporal_error=te, bicubic_temporal_error=bic)
+
+    @staticmethod
+    def pooled(runs: list[_ClipRun]) -> tuple[float | None, float | None]:
+        """Mean temporal errors over every frame pair of ``runs``."""
+        pairs = [e for run in runs for e in run.errors]
+        if not pairs:
+            return None, None
+        return float(np.mean([p[0] for p in pairs])), float(np.mean([p[1] for p in pairs]))
 
 
 def _score_image(
@@ -274,16 +369,20 @@ def _score_image(
     baseline: SRModel,
     device: torch.device,
     feature_distance: FeatureDistance | None,
+    run: _ClipRun | None = None,
 ) -> ImageScore:
-    """Score one HR image under the protocol (mod-crop, bicubic LR, Y with border cropped)."""
+    """Score one HR image under the protocol (mod-crop, bicubic LR, Y with border cropped);
+    within ``run``, the next frame of a clip."""
     scale = model.scale
     hr = modcrop(hr, scale)
     if min(hr.shape[:2]) < 2 * scale + 11:
         raise InputError(f"{name}: {hr.shape[1]}x{hr.shape[0]} is too small to score")
     lr = bicubic_downscale(hr, scale)
     y_hr = shave(luma(hr), scale)
-    y_sr = shave(upscale_y(model, lr, device), scale)
+    run = run or _ClipRun(False)
+    y_sr = shave(run.upscale(model, lr, device), scale)
     y_bic = y_sr if baseline is model else shave(upscale_y(baseline, lr, device), scale)
+    run.record(y_sr, y_bic, y_hr)
     feats: dict[str, float] = {}
     if feature_distance is not None:
         feats = _feature_scores(feature_distance, model, baseline, lr, hr, device)
@@ -396,6 +495,11 @@ def format_table(report: EvalReport, *, per_image: bool = True) -> str:
             ),
         )
     )
+    if report.temporal_error is not None and report.bicubic_temporal_error is not None:
+        lines.append(
+            f"temporal error (Y, mean |dSR - dHR| per frame pair): "
+            f"{report.temporal_error:.3f}, bicubic {report.bicubic_temporal_error:.3f}"
+        )
     if len(report.clips) > 1:
         lines.append(
             f"{'mean of clip means':<28} {report.clip_mean_psnr:7.2f} {'':7} "
