@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import av
 import pytest
 from conftest import make_video, read_frames
 from PIL import Image
@@ -66,3 +67,17 @@ def test_sample_points_and_times() -> None:
         sample_point("10%", None)
     assert format_hms(3 * 3600 + 5 * 60 + 7.4) == "3:05:07"
     assert format_hms(61.96, 1) == "0:01:02.0" and format_hms(1.25, 1) == "0:00:01.2"
+
+
+def test_preview_shows_a_rotated_video_upright(tmp_path: Path) -> None:
+    """A phone video (display rotation 90) is shown as players show it: its panels are
+    portrait (96x128 at x2 for a 64x48 coded frame); the clip keeps the rotation."""
+    rotated = make_video(tmp_path / "phone.mp4", n=25, size=(64, 48), rotation=90)
+    grid, split = tmp_path / "grid.png", tmp_path / "split.mp4"
+    args = ["preview", str(rotated), "-m", "bicubic", "--device", "cpu", "--seconds", "0.2"]
+    assert main([*args, "-o", str(grid), "--clip", str(split)]) == 0
+    panel_w, panel_h = 96, 128
+    with Image.open(grid) as image:
+        assert image.size == (3 * panel_w + 2 * GAP, 6 * (panel_h + LABEL_HEIGHT) + 5 * GAP)
+    with av.open(str(split)) as c:
+        assert next(c.decode(video=0)).rotation == 90

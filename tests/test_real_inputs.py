@@ -168,9 +168,11 @@ def test_interlaced_input_is_detected_and_deinterlaced(
             assert np.allclose(steps, 1 / rate, atol=1e-3), (src.name, mode, steps)
 
 
-def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("codec", ["mpeg4", "mpeg2video"])
+def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path, codec: str) -> None:
     """Item 15: a copied audio packet whose dts goes backwards, and two video frames with
-    one pts, are repaired, counted, and the run finishes."""
+    one pts, are repaired, counted, and the run finishes. MPEG-2 encodes on a grid of
+    whole frames: the repeated frame is moved a whole frame on, not one tick."""
     plain = tmp_path / "plain.mkv"
     with av.open(str(plain), "w") as out:
         v = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "bf": "0"})
@@ -210,7 +212,7 @@ def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path) -> None:
     assert dts[30] < dts[29]  # the input really is damaged
     # mpeg4 refuses a repeated pts; the MP4 muxer a backwards (or repeated) dts.
     summary = upscale_video(
-        damaged, tmp_path / "out.mp4", config(encode=EncodeConfig(codec="mpeg4"))
+        damaged, tmp_path / "out.mp4", config(encode=EncodeConfig(codec=codec))
     )
     assert summary.timestamp_repairs == 2
     with av.open(str(summary.output)) as c:

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -46,6 +47,16 @@ def test_record_has_the_expected_size_and_frame_count(
     assert (frames[0].width, frames[0].height) == (128, 96)
     assert not (tmp_path / "live.partial.mp4").exists()
     assert not is_fragmented(out)  # published as a regular (faststart) MP4
+
+
+def test_a_webm_record_uses_vp9_without_codec_option(tmp_path: Path) -> None:
+    """A .webm recording without --codec takes WebM's default (VP9), as upscale does;
+    before, the recorder asked for libx264, which WebM cannot hold."""
+    out = tmp_path / "live.webm"
+    assert _record(LAVFI, out, "--frames", "4") == 0
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+    assert len(read_frames(out)) == 4
 
 
 def _read_jpegs(url: str, count: int) -> tuple[str, list[np.ndarray]]:

@@ -66,7 +66,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--record", type=Path, default=None, metavar="OUT", help="record the upscaled video"
     )
-    parser.add_argument("--codec", default="libx264", help="recording encoder (default libx264)")
+    parser.add_argument(
+        "--codec", default=None, help="recording encoder (default libx264; libvpx-vp9 for .webm)"
+    )
     parser.add_argument("--crf", type=int, default=None, help="recording quality")
     parser.add_argument(
         "--preset", default=None, help="recording preset (default veryfast for x264/x265)"

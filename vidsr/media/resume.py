@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -132,12 +133,47 @@ def finished_frames(partial: Path) -> int:
     return last_keyframe
 
 
+def first_frame_time(path: Path, stream_index: int | None = None) -> Fraction | None:
+    """Presentation time in seconds of the first decoded frame of ``path``'s video stream
+    (``stream_index``, or the first); ``None`` when no frame decodes."""
+    with av.open(str(path)) as container:
+        stream = (
+            container.streams[stream_index]
+            if stream_index is not None
+            else container.streams.video[0]
+        )
+        for frame in container.decode(stream):
+            if frame.pts is not None and frame.time_base is not None:
+                return Fraction(frame.pts) * frame.time_base
+            return None
+    return None
+
+
+def _timeline_shift(
+    point: ResumePoint, src_stream: av.stream.Stream, source_start: Fraction | None
+) -> int:
+    """How far the partial's timeline lies after the source's, in ``src_stream`` ticks.
+
+    MPEG-TS, NUT and AVI cannot store a negative decode time, so their muxer moved every
+    timestamp of the partial later by the encoder's B-frame delay. The copied packets are
+    moved back onto the source's timeline; the muxer then shifts them (and the audio) again
+    the same way it shifts a run that was not interrupted."""
+    partial_start = first_frame_time(point.path)
+    if source_start is None or partial_start is None:
+        return 0
+    return round((partial_start - source_start) / src_stream.time_base)
+
+
 def copy_packets(
-    point: ResumePoint, stream: av.video.stream.VideoStream, container: av.container.OutputContainer
+    point: ResumePoint,
+    stream: av.video.stream.VideoStream,
+    container: av.container.OutputContainer,
+    source_start: Fraction | None = None,
 ) -> int:
     """Mux the first ``point.frames_done`` video packets of the earlier partial into
     ``stream`` without re-encoding them; returns the last dts written, in the stream's
-    time base.
+    time base. ``source_start`` is the presentation time (seconds) of the input's first
+    frame: the copied packets are put on the input's timeline (see ``_timeline_shift``).
 
     MP4 and Matroska store H.264/HEVC length-prefixed, while a fresh encoder hands the
     muxer Annex-B packets that it converts itself; the copied packets are put in the
@@ -153,12 +189,15 @@ def copy_packets(
             if name in ("h264", "hevc")
             else None
         )
+        shift = _timeline_shift(point, src_stream, source_start)
         copied = 0
         for packet in source.demux(src_stream):
             if packet.size == 0:
                 continue
             if copied == point.frames_done:
                 break
+            if shift:
+                _move(packet, -shift)
             for out_packet in bsf.filter(packet) if bsf is not None else (packet,):
                 _ensure_increasing_dts(out_packet, last_dts)
                 last_dts = out_packet.dts
@@ -169,6 +208,14 @@ def copy_packets(
             return -(1 << 62)
         # mux() rebased the last packet to the output stream's time base in place
         return int(last_dts * src_stream.time_base / stream.time_base)
+
+
+def _move(packet: av.Packet, ticks: int) -> None:
+    """Add ``ticks`` to ``packet``'s timestamps (those it has)."""
+    if packet.pts is not None:
+        packet.pts += ticks
+    if packet.dts is not None:
+        packet.dts += ticks
 
 
 def _ensure_increasing_dts(packet: av.Packet, last_dts: int | None) -> None:

@@ -25,7 +25,7 @@ from vidsr.media.deinterlace import FIELD_ORDER_CODES
 from vidsr.media.encoder_check import check_encoder_opens, stream_advice
 from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.probe import VideoInfo, work_format_for
-from vidsr.media.resume import ResumePoint, copy_packets
+from vidsr.media.resume import ResumePoint, copy_packets, first_frame_time
 from vidsr.media.side_data import hdr_encoder_options
 from vidsr.media.timestamps import PacketStamps
 
@@ -408,7 +408,8 @@ class FileSink:
         video = self._video
         if self.resume_from is not None:
             try:
-                self._last_dts = copy_packets(self.resume_from, video, out)
+                start = first_frame_time(info.path, info.stream_index)
+                self._last_dts = copy_packets(self.resume_from, video, out, start)
             except (av.error.FFmpegError, OSError) as e:
                 raise EncodeError(
                     f"cannot copy the finished part of {self.resume_from.path}: {e}"

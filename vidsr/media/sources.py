@@ -66,6 +66,8 @@ class FileSource:
         deinterlace: ``frame`` or ``field`` to deinterlace frames before they are
             yielded (:mod:`vidsr.media.deinterlace`; ``field`` doubles the frames, and
             ``info`` then describes the input, not the output); ``None``: as decoded.
+        pts_step: how far a frame whose pts repeats is moved past the previous one, in
+            ``info.time_base`` ticks (:func:`~vidsr.media.timestamps.grid_step`).
     """
 
     def __init__(
@@ -76,6 +78,7 @@ class FileSource:
         skip_frames: int = 0,
         hwaccel: HWAccel | None = None,
         deinterlace: DeinterlaceMode | None = None,
+        pts_step: int = 1,
     ) -> None:
         self.info = info
         self.deinterlace = deinterlace
@@ -89,7 +92,7 @@ class FileSource:
         self.discarded = 0  # video packets an edit list marks to decode and drop
         self.end_pts: int | None = None  # end of the last decoded frame (pts + duration)
         self.read_error = False  # reading stopped at an error before the end
-        self.stamps = FrameStamps()
+        self.stamps = FrameStamps(pts_step)
 
     def items(self, stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         """Yield frames and passthrough packets in file order until the end or ``stop``.

@@ -4,8 +4,9 @@ decodable input is encoded to the end instead of aborting the run.
 Two repairs, each counted and logged (once per stream, then at debug level):
 
 * :class:`FrameStamps`: a decoded video frame whose pts is at or before the previous
-  frame's (a duplicated or garbled timestamp) is moved one tick past it. Frames keep
-  their decode order.
+  frame's (a duplicated or garbled timestamp) is moved one tick past it, or one tick of
+  the encoder's coarser time base for encoders on a frame grid (MPEG-1/2: see
+  :func:`grid_step`). Frames keep their decode order.
 * :class:`PacketStamps`: a copied packet (audio, subtitles) whose decode timestamp goes
   backwards, or repeats where the output container needs it strictly increasing, is
   re-stamped one tick after the previous one (its pts moved with it where it would fall
@@ -17,6 +18,8 @@ Timestamps are integers in each stream's own time base.
 from __future__ import annotations
 
 import logging
+import math
+from fractions import Fraction
 
 import av
 
@@ -27,25 +30,43 @@ log = logging.getLogger(__name__)
 NONSTRICT_CONTAINERS = frozenset({"matroska", "webm"})
 
 
-class FrameStamps:
-    """Makes decoded video pts strictly increasing (in the stream's time base)."""
+def grid_step(codec_time_base: Fraction | None, time_base: Fraction) -> int:
+    """The least pts step, in ``time_base`` ticks, that keeps two frames apart in an
+    encoder whose time base is ``codec_time_base`` (``None``: the stream's own, 1 tick).
 
-    def __init__(self) -> None:
+    MPEG-2 encodes in whole frames (1/25 s): two frames 1 ms apart round to one pts there,
+    which the encoder refuses."""
+    if codec_time_base is None or codec_time_base <= time_base:
+        return 1
+    return math.ceil(codec_time_base / time_base)
+
+
+class FrameStamps:
+    """Makes decoded video pts strictly increasing (in the stream's time base).
+
+    Args:
+        step: how far past the previous pts a repaired frame is moved (see
+            :func:`grid_step`); a frame that is after the previous one is left alone.
+    """
+
+    def __init__(self, step: int = 1) -> None:
         self.repairs = 0
+        self._step = step
         self._last: int | None = None
 
     def fix(self, pts: int) -> int:
-        """``pts``, or one tick after the previous frame's when it is not after it."""
+        """``pts``, or ``step`` ticks after the previous frame's when it is not after it."""
         if self._last is not None and pts <= self._last:
             self.repairs += 1
+            new = self._last + self._step
             _log_repair(
                 self.repairs,
                 "video frame pts %d is not after the previous frame's (%d): moved to %d",
                 pts,
                 self._last,
-                self._last + 1,
+                new,
             )
-            pts = self._last + 1
+            pts = new
         self._last = pts
         return pts
 

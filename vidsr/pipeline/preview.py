@@ -307,6 +307,8 @@ def grid_rows(
     Columns: the input enlarged with nearest and bicubic, then each model."""
     scale = config.run.scale
     out_w, out_h = info.width * scale, info.height * scale
+    if _quarter_turns(info.rotation) % 2:  # shown upright, as a player shows it
+        out_w, out_h = out_h, out_w
     panel_w = max(2, min(out_w, PANEL_MAX_WIDTH) // 2 * 2)
     panel_h = max(2, round(panel_w * out_h / out_w) // 2 * 2)
     crop_w, crop_h = panel_w // CROP_ZOOM, panel_h // CROP_ZOOM
@@ -327,7 +329,8 @@ def grid_rows(
         for name, planes in zip(config.models, outputs, strict=True):
             pictures.append((f"{_short(name)} x{scale}", planes_to_rgb(planes, info.yuv, 8)))
         whole, crops = [], []
-        for label, rgb in pictures:
+        for label, coded in pictures:
+            rgb = np.rot90(coded, _quarter_turns(info.rotation))
             small = cv2.resize(rgb, (panel_w, panel_h), interpolation=cv2.INTER_AREA)
             centre = rgb[y0 : y0 + crop_h, x0 : x0 + crop_w]
             zoomed = cv2.resize(centre, (panel_w, panel_h), interpolation=cv2.INTER_NEAREST)
@@ -336,6 +339,12 @@ def grid_rows(
         whole[0] = Panel(f"{format_hms(start, 1)} {whole[0].label}", whole[0].image)
         rows += [whole, crops]
     return rows
+
+
+def _quarter_turns(rotation: int) -> int:
+    """Counter-clockwise quarter turns that show a frame of display ``rotation`` (degrees
+    counter-clockwise, FFmpeg's display matrix) upright: ``np.rot90``'s ``k``."""
+    return round(rotation / 90) % 4
 
 
 def _short(name: str) -> str:
@@ -375,6 +384,8 @@ class _ClipWriter:
             raise EncodeError(f"cannot create {self.path}: {e}") from e
         self.stream.width, self.stream.height = self.width, self.height
         self.stream.pix_fmt = "yuv420p"
+        if info.rotation:  # the clip plays upright as the input does
+            self.stream.set_display_rotation(info.rotation)
         self.stream.options = {"crf": "18", "preset": "veryfast"}
         self.font = ImageFont.load_default()
 

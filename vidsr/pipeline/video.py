@@ -30,6 +30,7 @@ from vidsr.media.probe import VideoInfo, probe
 from vidsr.media.resume import run_settings
 from vidsr.media.sinks import FileSink, OutputPlan, container_default_codec, plan_output
 from vidsr.media.sources import FileSource
+from vidsr.media.timestamps import grid_step
 from vidsr.pipeline.output import check_paths, partial_output
 from vidsr.pipeline.planning import ModelLoader, bounded_queue_size, build_compute, with_shots
 
@@ -128,6 +129,7 @@ def upscale_video(
             skip_frames=point.frames_done if point else 0,
             hwaccel=decoder_accel(hardware),
             deinterlace=config.deinterlace,
+            pts_step=grid_step(plan.codec_time_base, info.time_base),
         )
         sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)

@@ -22,7 +22,7 @@ from vidsr.errors import EncodeError, OptionError, OutputExistsError
 from vidsr.media.capture import STREAM_WORK_FORMAT, STREAM_YUV, planes_to_bgr
 from vidsr.media.planes import HostFrame, Planes
 from vidsr.media.probe import synthetic_video_info
-from vidsr.media.sinks import FileSink, plan_output
+from vidsr.media.sinks import FileSink, container_default_codec, plan_output
 from vidsr.pipeline.output import partial_path, publish
 from vidsr.pipeline.runner import EncodeStage
 
@@ -60,12 +60,14 @@ class Recorder:
             frame_rate=rate,
             time_base=_RECORD_TIME_BASE,
         )
+        # The container's own default where it has one (VP9 for .webm), as upscale does.
+        codec = encode.codec or container_default_codec(path) or encode.codec_name
         # A live recording must keep up: x264/x265 default to "veryfast" here, not "medium".
         preset = encode.preset
-        if preset is None and encode.codec_name in ("libx264", "libx265"):
+        if preset is None and codec in ("libx264", "libx265"):
             preset = "veryfast"
         encode = EncodeConfig(
-            codec=encode.codec_name,
+            codec=codec,
             crf=encode.crf,
             preset=preset,
             pix_fmt=STREAM_WORK_FORMAT,
