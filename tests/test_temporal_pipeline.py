@@ -22,6 +22,7 @@ from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes
 from vidsr.config import RunConfig
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
 from vidsr.engine.recurrent import StatefulRunner, TileGrid, fixed_spans
+from vidsr.engine.tiling import tile_spans
 from vidsr.engine.upscaler import load_model
 from vidsr.errors import OptionError
 from vidsr.media.capture import CapturedFrame
@@ -83,12 +84,12 @@ def no_reset_at_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def hand_stepped(model: SRModel, frames: list[np.ndarray], tile: int | None) -> list[np.ndarray]:
     """Reference: the net stepped by hand over ``frames`` (Y codes) in order, each tile
-    window with its own state; 8-bit codes out."""
+    window (as single-frame tiling cuts them) with its own state; 8-bit codes out."""
     h, w = frames[0].shape
     s = model.scale
     overlap = max(model.receptive_radius, 4)
-    rows = fixed_spans(h, tile, overlap) if tile else [(0, h, 0, h)]
-    cols = fixed_spans(w, tile, overlap) if tile else [(0, w, 0, w)]
+    rows = list(tile_spans(h, tile, overlap)) if tile else [(0, h, 0, h)]
+    cols = list(tile_spans(w, tile, overlap)) if tile else [(0, w, 0, w)]
     states: dict[tuple[int, int], torch.Tensor | None] = {}
     out = []
     with torch.inference_mode():
@@ -127,12 +128,15 @@ def test_step_shapes_and_constant_state(scale: int) -> None:
         assert sr.shape == (2, 1, 13 * scale, 17 * scale)
         assert float(sr.min()) >= 0.0 and float(sr.max()) <= 1.0
         assert state.shape == (2, 1 + 4 + scale * scale, 13, 17)  # one frame's worth
-    runner = StatefulRunner(model, tile=8)
+    runner = StatefulRunner(model, tile=16)
+    held = []
     for _ in range(4):
-        out = runner.run(torch.rand(3, 1, 20, 26), [False, False, False])
-        assert out.shape == (3, 1, 20 * scale, 26 * scale)
-    sizes = [tuple(st.shape) for st in runner._states if st is not None]
-    assert len(sizes) == len(TileGrid.tiled(20, 26, 8, 6)) == 3 and len(set(sizes)) == 1
+        out = runner.run(torch.rand(3, 1, 40, 52), [False, False, False])
+        assert out.shape == (3, 1, 40 * scale, 52 * scale)
+        held.append(sum(st.numel() for st in runner._states if st is not None))
+    assert len(runner._states) == len(TileGrid.tiled(40, 52, 16, 6, same_size=False)) == 12
+    # one frame's worth (its tiles' overlap included), whatever the number of frames
+    assert len(set(held)) == 1 and held[0] <= 3 * (1 + 4 + scale * scale) * 40 * 52
     assert runner.resets == 1  # the first frame only
 
 
@@ -173,10 +177,13 @@ def test_frame_order_kept_through_workers_tiles_and_batches(
 
 
 def test_tiles_grouped_per_call_equal_one_tile_per_call() -> None:
-    """On a GPU tiles of a frame go through one call; each still keeps its own state."""
+    """On a GPU tiles of a frame (all of one size) go through one call; each still keeps
+    its own state."""
     model = tiny(3)
     x = torch.rand(5, 1, 40, 52)
-    one = StatefulRunner(model, tile=10).run(x, [False] * 5)
+    one_by_one = StatefulRunner(model, tile=10, call_pixels=1)
+    one = one_by_one.run(x, [False] * 5)
+    assert len(one_by_one._chunks) == len(one_by_one._grid) > 4
     grouped = StatefulRunner(model, tile=10, call_pixels=10**6)
     assert len(grouped._chunks) == 0
     out = grouped.run(x, [False] * 5)

@@ -5,14 +5,16 @@ A recurrent (``stateful``) model carries a state from frame to frame
 run side by side: :class:`StatefulRunner` steps them one at a time, strictly in the order
 they come. What is batched or spread over CPU workers instead is the *tiles of one frame*:
 
-- the tile grid (:class:`TileGrid`) is fixed for the clip, and every tile window has the
-  same size (windows at the edges are shifted inwards rather than cut short), so all the
-  tiles of a frame stack into one ``(T, C, th, tw)`` batch and each tile keeps its own
-  state row;
-- the tiles are split once per clip into fixed *chunks* (one model call each: one tile on
-  the CPU, where a tile's activations should stay in cache, as many as fit a pixel budget
-  on a GPU); with CPU workers the chunks of a frame run side by side and all of them finish
-  before the next frame starts, so no tile ever sees its frames out of order.
+- the tile grid (:class:`TileGrid`) is fixed for the clip and each tile keeps its own
+  state; the tiles are split once per clip into fixed *chunks*, one model call each;
+- on a GPU a chunk holds as many tiles as fit a pixel budget, stacked into one
+  ``(T, C, th, tw)`` batch: every tile window then has the same size (windows at the
+  edges are shifted inwards rather than cut short, :func:`fixed_spans`);
+- on the CPU a chunk is one tile (its activations should stay in cache), windows cut
+  short at the edges as single-frame tiling cuts them (:func:`~vidsr.engine.tiling.
+  tile_spans`: no more pixels computed than for a single-frame model); with CPU workers the
+  chunks of a frame run side by side and all of them finish before the next frame starts,
+  so no tile ever sees its frames out of order.
 
 The state is reset (the model's own reset, ``state=None``) at the first frame the runner
 sees, at every frame marked as starting a shot, and when the frame size changes. A run
@@ -39,6 +41,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from vidsr.engine.tiling import tile_spans
 from vidsr.models.contract import SRModel
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,7 @@ def fixed_spans(length: int, tile: int, overlap: int) -> list[Span]:
 
 @dataclass(frozen=True)
 class TileGrid:
-    """A frame cut into same-size tile windows (fixed for a clip), row-major."""
+    """A frame cut into tile windows (fixed for a clip), row-major."""
 
     rows: tuple[Span, ...]
     cols: tuple[Span, ...]
@@ -82,26 +85,29 @@ class TileGrid:
         return cls(((0, height, 0, height),), ((0, width, 0, width),))
 
     @classmethod
-    def tiled(cls, height: int, width: int, tile: int, overlap: int) -> TileGrid:
-        rows, cols = fixed_spans(height, tile, overlap), fixed_spans(width, tile, overlap)
+    def tiled(
+        cls, height: int, width: int, tile: int, overlap: int, same_size: bool = True
+    ) -> TileGrid:
+        """Windows all of one size (:func:`fixed_spans`), or cut short at the frame's
+        edges (``same_size=False``: :func:`~vidsr.engine.tiling.tile_spans`)."""
+        spans = fixed_spans if same_size else tile_spans
+        rows, cols = spans(height, tile, overlap), spans(width, tile, overlap)
         return cls(tuple(rows), tuple(cols))
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
 
-    def cut(self, frame: torch.Tensor) -> torch.Tensor:
-        """``(1, C, H, W)`` -> the windows ``(T, C, th, tw)``, row-major."""
-        return torch.cat(
-            [frame[:, :, r[2] : r[3], c[2] : c[3]] for r in self.rows for c in self.cols]
-        )
+    def cut(self, frame: torch.Tensor) -> list[torch.Tensor]:
+        """``(1, C, H, W)`` -> the windows, each ``(1, C, th, tw)`` (views), row-major."""
+        return [frame[:, :, r[2] : r[3], c[2] : c[3]] for r in self.rows for c in self.cols]
 
-    def stitch(self, windows: torch.Tensor, scale: int, out: torch.Tensor) -> None:
-        """Write the cores of upscaled windows ``(T, C, s*th, s*tw)`` into ``out``
+    def stitch(self, windows: Sequence[torch.Tensor], scale: int, out: torch.Tensor) -> None:
+        """Write the cores of upscaled windows (each ``(C, s*th, s*tw)``) into ``out``
         ``(1, C, s*H, s*W)``."""
         s = scale
         for i, (r, c) in enumerate((r, c) for r in self.rows for c in self.cols):
             top, left = (r[0] - r[2]) * s, (c[0] - c[2]) * s
-            core = windows[i, :, top : top + (r[1] - r[0]) * s, left : left + (c[1] - c[0]) * s]
+            core = windows[i][:, top : top + (r[1] - r[0]) * s, left : left + (c[1] - c[0]) * s]
             out[0, :, r[0] * s : r[1] * s, c[0] * s : c[1] * s] = core
 
 
@@ -180,7 +186,8 @@ class StatefulRunner:
     def reset(self, size: tuple[int, int]) -> None:
         """Forget the state; the next frame, of ``size = (h, w)``, starts a clip."""
         h, w = size
-        grid = TileGrid.tiled(h, w, self.tile, self._overlap()) if self.tile else None
+        batched = self.call_pixels is not None
+        grid = TileGrid.tiled(h, w, self.tile, self._overlap(), batched) if self.tile else None
         self._size, self._grid = size, grid or TileGrid.whole(h, w)
         per_call = self._tiles_per_call()
         count = len(self._grid)
@@ -221,12 +228,12 @@ class StatefulRunner:
             pieces = [self._step_chunk(k, windows) for k in jobs]
         s = self.model.scale
         out = frame.new_empty((1, frame.shape[1], frame.shape[2] * s, frame.shape[3] * s))
-        self._grid.stitch(torch.cat(pieces), s, out)
+        self._grid.stitch([tile for piece in pieces for tile in piece], s, out)
         return out
 
-    def _step_chunk(self, k: int, windows: torch.Tensor) -> torch.Tensor:
+    def _step_chunk(self, k: int, windows: list[torch.Tensor]) -> torch.Tensor:
         """Chunk ``k``'s tiles one step on: only this call touches ``self._states[k]``."""
-        x = windows[self._chunks[k]]
+        x = torch.cat(windows[self._chunks[k]])
         with torch.inference_mode(), self._context():
             sr, self._states[k] = _padded_step(self.model, x, self._states[k])
         return sr.float()
