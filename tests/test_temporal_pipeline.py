@@ -304,3 +304,20 @@ def test_cli_refuses_self_ensemble_with_one_line(
     code = main(["upscale", str(src), "--model", model, "--self-ensemble", "--device", "cpu"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code != 0 and len(err) == 1 and "--self-ensemble does not work" in err[0]
+
+
+def test_resumed_video_to_folder_restarts_after_the_frames_skipped() -> None:
+    from vidsr.pipeline.folders import _skip_done
+
+    grey = np.zeros((2, 2), np.uint8)
+    frames = [HostFrame(i, i, 1, (grey, grey, grey), new_shot=i == 0) for i in range(6)]
+    written = {0, 1, 3}  # outputs already there
+    for restart, expected in [(True, [2, 4]), (False, [2])]:  # frame 0's mark moves to 2
+        for f in frames:
+            f.new_shot = f.index == 0
+        items = _skip_done(
+            lambda _stop: iter(frames), lambda f: f.index in written, restart=restart
+        )
+        kept = list(items(threading.Event()))
+        assert [f.index for f in kept] == [2, 4, 5]
+        assert [f.index for f in kept if f.new_shot] == expected
