@@ -15,6 +15,11 @@ How a batch is computed is chosen once, when the processor is built, on two axes
   side) or ``inline`` (each batch done at once on the calling thread).
 
 Device work for the ``device`` and ``inline`` schedules stays on the calling thread.
+
+A recurrent (``stateful``) model takes its own small path
+(:class:`~vidsr.engine.recurrent.StatefulRunner`): its frames are stepped one at a time in
+order, on the ``device`` or ``inline`` schedule; CPU workers share the tiles of each frame
+instead of whole batches.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ import torch.nn.functional as F
 
 from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
+from vidsr.engine.recurrent import StatefulRunner
 from vidsr.engine.tiling import tiled_apply
 from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
-from vidsr.errors import DeviceError
+from vidsr.errors import DeviceError, OptionError
 from vidsr.media.planes import HostFrame, Planes, chroma_size
 from vidsr.models.baselines import resize_plane
 from vidsr.models.contract import SRModel
@@ -43,6 +49,8 @@ from vidsr.models.contract import SRModel
 Kernel = Literal["integer", "float"]
 Schedule = Literal["device", "workers", "inline"]
 MIN_TILE = 64  # smallest tile the out-of-memory retry goes down to, in input pixels
+# Input pixels per call of a recurrent model on CUDA (its tiles are grouped up to this).
+CUDA_CALL_PIXELS = 8_000_000
 log = logging.getLogger(__name__)
 
 
@@ -86,7 +94,9 @@ class ProcessorOptions:
             side by side (each model call then best uses one torch thread; see
             ``vidsr.device``). The colour stage and the hand-over stay in frame order on
             the calling thread. Interpolation baselines ignore it: their OpenCV kernels
-            thread themselves, and extra workers only made them fight the encoder.
+            thread themselves, and extra workers only made them fight the encoder. A
+            recurrent model's workers share the tiles of each frame instead (frames stay
+            in order, see :mod:`vidsr.engine.recurrent`).
     """
 
     tile: int | None = None
@@ -185,7 +195,13 @@ class FrameProcessor:
         self.uploader = Uploader(device)
         self.downloader = Downloader(device) if device.type == "cuda" else None
         self.workers: ThreadPoolExecutor | None = None
-        if device.type == "cpu" and options.cpu_workers > 1 and model.family != "baseline":
+        self.recurrent = self._recurrent(options) if model.stateful else None
+        if (
+            device.type == "cpu"
+            and options.cpu_workers > 1
+            and model.family != "baseline"
+            and self.recurrent is None
+        ):
             self.workers = ThreadPoolExecutor(options.cpu_workers, thread_name_prefix="vidsr-model")
         self.max_in_flight = options.cpu_workers if self.workers is not None else 1
         self._steps = self._choose_kernel()
@@ -203,10 +219,31 @@ class FrameProcessor:
             "inline": self._submit_inline,
         }[self.schedule]
 
+    def _recurrent(self, options: ProcessorOptions) -> StatefulRunner:
+        """The stateful path (:mod:`vidsr.engine.recurrent`): frames stepped in order,
+        tiles of a frame batched on CUDA or spread over the CPU workers."""
+        if options.compile_model:
+            raise OptionError(
+                f"--compile does not work with the recurrent model {self.model.name} yet "
+                f"(it compiles the single-frame forward pass); leave it out"
+            )
+        cuda = self.device.type == "cuda"
+        return StatefulRunner(
+            self.model,
+            self.tile,
+            call_pixels=CUDA_CALL_PIXELS if cuda else None,
+            workers=1 if cuda else options.cpu_workers,
+            shrink=self._smaller_tile,
+            context=lambda: inference_context(self.device, self.half),
+        )
+
     def _choose_kernel(self) -> _KernelSteps:
         """The integer kernel when nothing needs float planes: a net with an integer
-        path, on the CPU, 8-bit in and out, no tiles, no colour matching."""
+        path, on the CPU, 8-bit in and out, no tiles, no colour matching; a recurrent
+        net's own steps (:meth:`_infer_recurrent`)."""
         fmts = self.formats
+        if self.recurrent is not None:
+            return _KernelSteps("float", self._infer_recurrent, self._finish)
         if (
             self.model.integer_path
             and self.device.type == "cpu"
@@ -220,6 +257,8 @@ class FrameProcessor:
 
     def close(self) -> None:
         """Stop the CPU worker threads (idempotent)."""
+        if self.recurrent is not None:
+            self.recurrent.close()
         if self.workers is not None:
             self.workers.shutdown(wait=True, cancel_futures=True)
             self.workers = None
@@ -245,7 +284,7 @@ class FrameProcessor:
 
     def _submit_device(self, frames: list[HostFrame]) -> PendingBatch:
         assert self.downloader is not None
-        out_y, out_uv = self._colour(frames, self._adopt(self._infer(frames, self.tile)))
+        out_y, out_uv = self._colour(frames, self._adopt(self._steps.work(frames, self.tile)))
         bits = self.formats.out_fmt.bits
         return self.downloader.start(
             norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8
@@ -367,6 +406,28 @@ class FrameProcessor:
             if out_chroma != (out_h, out_w):
                 out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
         return _Inference(y, uv, out_y, out_uv, _changed(tile, used))
+
+    @torch.inference_mode()
+    def _infer_recurrent(self, frames: list[HostFrame], _tile: int | None) -> _Inference:
+        """The float kernel for a recurrent net: as :meth:`_infer`, the model part
+        stepped frame by frame in order (:class:`~vidsr.engine.recurrent.StatefulRunner`,
+        which resets its state at frames marked ``new_shot``). Calling thread only."""
+        assert self.recurrent is not None
+        starts = [f.new_shot for f in frames]
+        chroma = [p for f in frames for p in f.planes[1:]]
+        uv = self._upload(chroma).view(len(frames), 2, *frames[0].planes[1].shape)
+        y = self._upload([f.planes[0] for f in frames])
+        h, w = y.shape[-2:]
+        s = self.model.scale
+        out_chroma = chroma_size(self.formats.out_format, h * s, w * s)
+        if self.model.colour == "luma":
+            return _Inference(y, uv, self.recurrent.run(y, starts), resize_plane(uv, out_chroma))
+        uv_full = uv if uv.shape[-2:] == (h, w) else resize_plane(uv, (h, w))
+        rgb = yuv_to_rgb(y, uv_full, self.formats.in_fmt).clamp_(0.0, 1.0)
+        out_y, out_uv = rgb_to_yuv(self.recurrent.run(rgb, starts), self.formats.out_fmt)
+        if out_chroma != (h * s, w * s):
+            out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
+        return _Inference(y, uv, out_y, out_uv)
 
     def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
         bits = self.formats.out_fmt.bits

@@ -12,7 +12,7 @@ import torch
 
 from vidsr.config import EXPORT_DIR, WeightsKind
 from vidsr.engine.external import external_scale, read_state_dict, scale_mismatch
-from vidsr.errors import ModelError
+from vidsr.errors import ModelError, OptionError
 from vidsr.models.contract import ModelEntry, SRModel
 from vidsr.models.ensemble import SelfEnsemble
 from vidsr.models.registry import REGISTRY
@@ -106,14 +106,18 @@ def available_scales(entry: ModelEntry) -> tuple[int, ...]:
     )
 
 
-def check_model_choice(name: str | None, scale: int) -> None:
+def check_model_choice(name: str | None, scale: int, *, self_ensemble: bool = False) -> None:
     """Raise :class:`ModelError` early when ``name``/``scale`` cannot be served
-    (``None``: the default model, :func:`resolve_model`)."""
+    (``None``: the default model, :func:`resolve_model`), and :class:`OptionError` for
+    ``self_ensemble`` with a recurrent model (see :func:`load_model`)."""
     name = resolve_model(name, scale)
     if is_external(name):
         own = model_file_scale(name)
         if own is not None and own != scale:
             raise ModelError(scale_mismatch(Path(name), own, scale))
+        exported = vidsr_export(Path(name))
+        if self_ensemble and exported is not None:
+            _check_ensemble(REGISTRY[exported[0]], scale)
         return
     entry = REGISTRY.get(name)
     if entry is None:
@@ -131,6 +135,21 @@ def check_model_choice(name: str | None, scale: int) -> None:
             f"train them with `vidsr train --arch {name} --scale {scale} --export {name}` "
             f"(see training/README.md) and pass --model {EXPORT_DIR}/{name}_x{scale}.safetensors"
         )
+    if self_ensemble:
+        _check_ensemble(entry, scale)
+
+
+def _check_ensemble(entry: ModelEntry, scale: int) -> None:
+    """Refuse ``--self-ensemble`` for a recurrent architecture (builds the net, untrained:
+    cheap)."""
+    if getattr(entry.build(scale), "stateful", False) is True:
+        raise OptionError(_ENSEMBLE_REFUSED.format(name=entry.name))
+
+
+_ENSEMBLE_REFUSED = (
+    "--self-ensemble does not work with the recurrent model {name} "
+    "(each of its 8 passes would need its own state); leave it out"
+)
 
 
 def load_model(
@@ -152,8 +171,12 @@ def load_model(
 
     Raises:
         ModelError: unknown name, unsupported scale, missing or corrupt weights.
+        OptionError: ``self_ensemble`` with a recurrent model (each of the eight passes
+            would need its own state).
     """
     model = _load(resolve_model(name, scale), scale, content)
+    if self_ensemble and model.stateful:
+        raise OptionError(_ENSEMBLE_REFUSED.format(name=model.name))
     if self_ensemble:
         model.net = SelfEnsemble(model.net)
         model.self_ensemble = True

@@ -36,6 +36,7 @@ from vidsr.media.folders import (
     FolderScan,
     FolderSink,
     FolderSource,
+    ImageFrame,
     check_one_size,
     group_by_size,
     remove_temp_files,
@@ -157,7 +158,7 @@ def upscale_folder(
     scan = scan_folder(
         src, image_format=None if to_video else options.image_format, strict=options.strict
     )
-    check_model_choice(config.model, config.scale)
+    check_model_choice(config.model, config.scale, self_ensemble=config.self_ensemble)
     if to_video:
         return _folder_to_video(scan, dst, config, options, progress, on_start)
     entries, resumed = _plan_folder_output(scan, dst, config.overwrite, options.resume)
@@ -170,8 +171,9 @@ def upscale_folder(
     # 2. Each size its own run (model plan, batches, shot statistics): a size change
     #    starts a new shot.
     written = unread = 0
+    order = {entry.out_name: i for i, entry in enumerate(scan.entries)}
     for (width, height), group in group_by_size(entries, (scan.width, scan.height)):
-        done, failed = _upscale_group(group, width, height, dst, config, options, progress)
+        done, failed = _upscale_group(group, width, height, dst, config, options, progress, order)
         written, unread = written + done, unread + failed
     if written == 0 and unread:
         raise InputError(f"no image in {src} could be read")
@@ -187,9 +189,12 @@ def _upscale_group(
     config: RunConfig,
     options: FolderOptions,
     progress: Callable[[int], None] | None,
+    order: dict[str, int] | None = None,
 ) -> tuple[int, int]:
     """Upscale images of one size into ``dst``: read -> batch -> model -> colour ->
-    write, overlapped, in 16-bit YUV 4:4:4. Returns ``(written, skipped)``."""
+    write, overlapped, in 16-bit YUV 4:4:4. Returns ``(written, skipped)``. ``order``:
+    each output name's place in the folder's name order (a recurrent model's state is
+    reset after a gap in it, see :func:`_restart_after_gaps`)."""
     check_group_memory(entries, width, height, config.scale)
     source = FolderSource(entries, width, height, strict=options.strict, workers=options.workers)
     sink = FolderSink(dst, IMAGE_YUV, workers=options.workers)
@@ -198,11 +203,12 @@ def _upscale_group(
         config, width, height, formats, assess=lambda: assess_images([e.path for e in entries[:32]])
     )
     s = config.scale
+    stateful = compute.model.stateful
+    items = with_shots(source.items, config, IMAGE_YUV.bits, cuts=stateful)
+    if stateful and order is not None:
+        items = _restart_after_gaps(items, order)
     compute.run(
-        with_shots(source.items, config, IMAGE_YUV.bits),
-        sink,
-        bounded_queue_size(config.queue_size, width * s, height * s, 16),
-        progress,
+        items, sink, bounded_queue_size(config.queue_size, width * s, height * s, 16), progress
     )
     return sink.frames_written, len(source.skipped)
 
@@ -287,9 +293,8 @@ def _folder_to_video(
     started = time.perf_counter()
     with partial_output(dst, overwrite=config.overwrite) as out:
         sink = FileSink(plan, info, out.path)
-        compute.run(
-            with_shots(source.items, config, IMAGE_YUV.bits), sink, config.queue_size, progress
-        )
+        items = with_shots(source.items, config, IMAGE_YUV.bits, cuts=compute.model.stateful)
+        compute.run(items, sink, config.queue_size, progress)
         if source.frames_read == 0:
             raise InputError(f"no image in {scan.folder} could be read")
     skipped = len(scan.skipped) + len(source.skipped)
@@ -318,7 +323,7 @@ def video_to_folder(
 
     # 1. Check: input video, output folder, model.
     info = probe(src)
-    check_model_choice(config.model, config.scale)
+    check_model_choice(config.model, config.scale, self_ensemble=config.self_ensemble)
     ext = OUTPUT_FORMATS[(options.image_format or "png").lower()]
     pattern = f"{src.stem}_{{index:06d}}{ext}"
     scan = FolderScan(src, (), info.width, info.height)
@@ -348,9 +353,11 @@ def video_to_folder(
     )
     source = FileSource(info)
     sink = FolderSink(dst, out_fmt, pattern=pattern, bits=bits, workers=options.workers)
-    items = with_shots(source.items, config, info.yuv.bits)
+    stateful = compute.model.stateful
+    items = with_shots(source.items, config, info.yuv.bits, cuts=stateful)
     if options.resume:
-        items = _skip_done(items, lambda f: (dst / pattern.format(index=f.index)).exists())
+        exists = lambda f: (dst / pattern.format(index=f.index)).exists()  # noqa: E731
+        items = _skip_done(items, exists, restart=stateful)
 
     # 3. Run decode -> batch -> model -> colour -> write.
     started = time.perf_counter()
@@ -361,18 +368,39 @@ def video_to_folder(
     return FolderSummary(dst, sink.frames_written, 0, resumed, time.perf_counter() - started)
 
 
-def _skip_done(items: Items, done: Callable[[HostFrame], bool]) -> Items:
-    """Drop frames whose output exists; a dropped frame's shot start moves to the next kept one."""
+def _skip_done(items: Items, done: Callable[[HostFrame], bool], *, restart: bool = False) -> Items:
+    """Drop frames whose output exists; a dropped frame's shot start moves to the next kept
+    one. With ``restart`` (a recurrent model) every kept frame after dropped ones starts a
+    shot: the state must not carry over the gap."""
 
     def kept(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         carry = False
         for item in items(stop):
             if isinstance(item, HostFrame):
                 if done(item):
-                    carry = carry or item.new_shot
+                    carry = carry or item.new_shot or restart
                     continue
                 item.new_shot = item.new_shot or carry
                 carry = False
             yield item
 
     return kept
+
+
+def _restart_after_gaps(items: Items, order: dict[str, int]) -> Items:
+    """For a recurrent model: mark a frame as starting a shot when it does not follow,
+    in the folder's name order (``order``: output name -> place), the frame the model saw
+    before it (an image of another size, an output already written or an unreadable
+    image came between): the state must not carry over the gap."""
+
+    def marked(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
+        last: int | None = None
+        for item in items(stop):
+            if isinstance(item, ImageFrame):
+                here = order[item.out_name]
+                if last is None or here != last + 1:
+                    item.new_shot = True
+                last = here
+            yield item
+
+    return marked

@@ -172,10 +172,11 @@ def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:
     return ColourMatcher(config.colour, bins=256 if bits <= 8 else 1024)
 
 
-def with_shots(items: Items, config: RunConfig, bits: int) -> Items:
+def with_shots(items: Items, config: RunConfig, bits: int, *, cuts: bool = False) -> Items:
     """``items`` with shot marks added to its frames for ``--color shot`` (the colour
-    stage restarts its statistics at each cut); ``items`` itself otherwise."""
-    if config.colour != "shot":
+    stage restarts its statistics at each cut) or when ``cuts`` is set (a recurrent model
+    resets its state at each cut: pass ``model.stateful``); ``items`` itself otherwise."""
+    if config.colour != "shot" and not cuts:
         return items
 
     def marked(stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:

@@ -133,7 +133,8 @@ def upscale_video(
         )
         sink = FileSink(plan, out_info, out.path, resume_from=point)
         queue_size = bounded_queue_size(config.queue_size, plan.width, plan.height, plan.bits)
-        compute.run(with_shots(source.items, config, info.yuv.bits), sink, queue_size, progress)
+        items = with_shots(source.items, config, info.yuv.bits, cuts=compute.model.stateful)
+        compute.run(items, sink, queue_size, progress)
         if source.frames_decoded == 0:
             raise InputError(f"{src}: no frame could be decoded")
     seconds = time.perf_counter() - started
@@ -198,7 +199,7 @@ def plan_run(
     info = probe(src)
     out_info = plan_interlace(info, config.deinterlace)
     check_paths(src, dst, config.overwrite)
-    check_model_choice(config.model, config.scale)
+    check_model_choice(config.model, config.scale, self_ensemble=config.self_ensemble)
     check_frame_memory(
         src.name, info.width, info.height, 3, 1 if info.yuv.bits <= 8 else 2, config.scale
     )

@@ -9,6 +9,11 @@ Colour matching defaults to ``shot`` as for files, made causal: the shot detecto
 with a look-ahead of one frame but nothing waits for it; a cut it finds at frame i resets
 the matcher at frame i+1. Between cuts the matcher follows slow changes (exposure,
 lighting) through its moving average. Latency added: none (a thumbnail per frame).
+
+A recurrent model's state is reset at the first frame, at the frame after each cut the
+detector finds (so the first frame of a new shot still sees the old state: the cost of not
+waiting), and at the first frame taken after captures were dropped (the state must not
+carry over the gap). The detector runs for a recurrent model whatever ``--color`` says.
 """
 
 from __future__ import annotations
@@ -176,7 +181,7 @@ def run_stream(
         ``KeyboardInterrupt`` passes through after a clean shutdown (recording kept).
     """
     # 1. Checks that need nothing opened, then the source (fails at once, naming it).
-    check_model_choice(config.run.model, config.run.scale)
+    check_model_choice(config.run.model, config.run.scale, self_ensemble=config.run.self_ensemble)
     session = _Session(config, stop or threading.Event())
     try:
         # 2. Model and outputs; 3. warm-up, capture and the loop.
@@ -211,6 +216,7 @@ class _Session:
         self.stats = _Stats()
         self.detector: ShotDetector | None = None
         self.cut_pending = False
+        self.last_index: int | None = None  # capture index of the frame upscaled last
         self.overlay, self.next_overlay = "", 0.0
 
     def start(self, on_ready: Callable[[str | None], None] | None) -> None:
@@ -245,7 +251,8 @@ class _Session:
         """Newest frame -> model -> outputs, until the stream ends; returns why it ended."""
         config, slot = self.config, self.slot
         self.stats = stats = _Stats()
-        if config.run.colour == "shot":
+        assert self.processor is not None
+        if config.run.colour == "shot" or self.processor.model.stateful:
             self.detector = ShotDetector(ShotConfig(lookahead=1))
         next_report = stats.started + stats_every
         while True:
@@ -275,7 +282,7 @@ class _Session:
         user closed the window."""
         assert self.processor is not None
         stats = self.stats
-        new_shot = stats.frames == 0 or self.cut_pending
+        new_shot = stats.frames == 0 or self.cut_pending or self._after_drop(got)
         if self.detector is not None:  # decisions come one frame late; the reset follows the cut
             thumb_size = self.detector.config.thumb_size
             decided = self.detector.push(make_thumbnail(*got.planes, bits=8, thumb_size=thumb_size))
@@ -291,6 +298,14 @@ class _Session:
             self.recorder.write(sr, got.captured_at, stats.frames)
         stats.add(got.captured_at)
         return self.window is None or self.window.show(render, self.overlay)
+
+    def _after_drop(self, got: CapturedFrame) -> bool:
+        """Whether captures were dropped just before ``got`` and the model is recurrent
+        (its state is then reset)."""
+        assert self.processor is not None
+        gap = self.last_index is not None and got.index != self.last_index + 1
+        self.last_index = got.index
+        return gap and self.processor.model.stateful
 
     def close(self) -> None:
         """Stop capturing and every output. The recording is flushed and published before
