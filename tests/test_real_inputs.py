@@ -211,9 +211,7 @@ def test_damaged_timestamps_are_repaired_not_fatal(tmp_path: Path, codec: str) -
         dts = [p.dts for p in c.demux(c.streams.audio[0]) if p.size]
     assert dts[30] < dts[29]  # the input really is damaged
     # mpeg4 refuses a repeated pts; the MP4 muxer a backwards (or repeated) dts.
-    summary = upscale_video(
-        damaged, tmp_path / "out.mp4", config(encode=EncodeConfig(codec=codec))
-    )
+    summary = upscale_video(damaged, tmp_path / "out.mp4", config(encode=EncodeConfig(codec=codec)))
     assert summary.timestamp_repairs == 2
     with av.open(str(summary.output)) as c:
         assert len(list(c.decode(video=0))) == 50
