@@ -520,6 +520,7 @@ def run_segmented_command(args: argparse.Namespace) -> int:
     """``vidsr upscale movie.mkv --cluster auto [--segments N]``: one video in segments
     on the cluster's workers, stitched into one output."""
     from vidsr.cli.cluster_options import cluster_executor
+    from vidsr.pipeline.segmented import refuse_stateful
 
     src = input_path(args)
     if src.is_dir() or (args.output is not None and _is_folder(args.output)):
@@ -527,6 +528,7 @@ def run_segmented_command(args: argparse.Namespace) -> int:
     if args.segments is not None and args.segments < 1:
         raise OptionError(f"--segments must be >= 1, got {args.segments}")
     config = cluster_config(args, run_config(args))
+    refuse_stateful(config)  # before any cluster starts
     dst = Path(args.output) if args.output else None
     with cluster_executor(args) as executor:
         ran_on = model_label(config) + workers_label(executor)
