@@ -20,10 +20,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+import test_segments  # noqa: E402
 from conftest import BICUBIC_CPU, make_video, upscale_main  # noqa: E402
 from test_cluster import local_ray  # noqa: E402, F401 - the module's Ray instance
 from test_library import corrupt, library_main, rows  # noqa: E402
-from test_segments import SHOTS, assert_same_streams, make_movie, planes, y_psnr  # noqa: E402
+from test_segments import SHOTS, assert_same_streams, planes, y_psnr  # noqa: E402
 
 from vidsr.pipeline.cluster import RayExecutor  # noqa: E402
 from vidsr.pipeline.cluster.worker import KILL_ONCE_ENV  # noqa: E402
@@ -36,9 +37,8 @@ FFV1 = (*BICUBIC_CPU, "--scale", "2", "--codec", "ffv1")
 SEGMENTS = ("--segments", "4")
 
 
-@pytest.fixture(scope="module")
-def movie(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_movie(tmp_path_factory.mktemp("movie") / "movie.mkv")
+# The multi-shot movie (VFR H.264, AAC, SubRip) of tests/test_segments.py, made once here.
+movie = test_segments.movie
 
 
 @pytest.fixture(scope="module")
