@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from test_library import corrupt, library_main, rows  # noqa: E402
 from test_segments import SHOTS, assert_same_streams, planes, y_psnr  # noqa: E402
 
 from vidsr.pipeline.cluster import RayExecutor  # noqa: E402
+from vidsr.pipeline.cluster.session import INSTALL_HINT  # noqa: E402
 from vidsr.pipeline.cluster.worker import KILL_ONCE_ENV  # noqa: E402
 from vidsr.pipeline.segmented import work_folder  # noqa: E402
 
@@ -158,3 +160,14 @@ def test_segments_need_cluster_and_refuse_a_recurrent_model(
     err = capsys.readouterr().err
     assert "recurrent" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "y.mkv").exists()
+
+
+def test_without_ray_cluster_is_a_one_line_error(
+    movie: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
+    other = make_video(tmp_path / "other.mp4", n=2, size=(32, 24))
+    assert upscale_main(movie, tmp_path / "one.mkv", *FFV1, *CLUSTER) == 1  # one video
+    assert capsys.readouterr().err.strip() == f"vidsr: error: {INSTALL_HINT}"
+    assert library_main(movie, other, out=tmp_path / "out", options=(*FFV1, *CLUSTER)) == 1
+    assert capsys.readouterr().err.strip() == f"vidsr: error: {INSTALL_HINT}"
