@@ -10,13 +10,20 @@ imported) before timing, so the figures are the job's own; each worker still loa
 model per task, as ``upscale_video`` does. Prints the machine, the versions, the median job
 time per worker count and the speed-up (target: at least 1.7x for 2 workers).
 
-``--task`` picks the task function. ``video`` (the default) is the per-file
-:func:`upscale_video` task below. The library mode and the segmenting of one long input run
-through the same executor; to measure them, add a builder to ``TASKS``: a function of
-``(clips, out_dir, config)`` returning ``(task_function, tasks)``.
+``--task`` picks the job: ``video`` (the default), the per-file :func:`upscale_video` task
+below; ``library``, the clips as a library (:func:`~vidsr.pipeline.library.run_library`, the
+``vidsr upscale a.mp4 b.mp4 -o out/ --cluster`` path: each worker keeps the model loaded
+between its jobs); ``segments``, the clips' frames as one long clip (a keyframe a second,
+one shot) cut into ``--segments`` segments (:func:`~vidsr.pipeline.segmented.upscale_segmented`,
+the ``vidsr upscale movie.mp4 --cluster`` path). ``--color`` is the colour matching
+(default ``frame``: under ``shot`` the segments of the one long shot run one after another,
+so ``--task segments --color shot`` measures that limit). A builder in ``TASKS`` is a
+function of ``(clips, out_dir, config, args)`` returning the job as a function of the
+executor.
 
 Usage: python benchmarks/cluster_scaling.py [--clips 4] [--frames 24] [--size 192x108]
-       [--model fast] [--repeats 3] [--task video]
+       [--model fast] [--repeats 3] [--task video|library|segments] [--segments 8]
+       [--color frame]
 """
 
 from __future__ import annotations
@@ -28,17 +35,20 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner, median_time, render_clip  # noqa: E402
+from segments_overhead import render  # noqa: E402
 
-from vidsr.config import EncodeConfig, RunConfig  # noqa: E402
+from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig  # noqa: E402
 from vidsr.pipeline.cluster import RayExecutor  # noqa: E402
 from vidsr.pipeline.cluster.session import import_ray, start_local  # noqa: E402
 from vidsr.pipeline.jobs import WorkerContext  # noqa: E402
+from vidsr.pipeline.library import plan_jobs, run_library  # noqa: E402
+from vidsr.pipeline.segmented import upscale_segmented  # noqa: E402
 
-Builder = Callable[[list[Path], Path, RunConfig], tuple[Callable[[Any, WorkerContext], Any], list]]
+Job = Callable[[RayExecutor], None]
+Builder = Callable[[list[Path], Path, RunConfig, argparse.Namespace], Job]
 
 
 def upscale_file(task: tuple[str, str, RunConfig], context: WorkerContext) -> int:
@@ -59,11 +69,47 @@ def warm_up(task: int, context: WorkerContext) -> int:
     return task
 
 
-def video_tasks(clips: list[Path], out_dir: Path, config: RunConfig) -> tuple[Any, list]:
-    return upscale_file, [(str(c), str(out_dir / f"{c.stem}_x2.mp4"), config) for c in clips]
+def video_job(clips: list[Path], out_dir: Path, config: RunConfig, args: argparse.Namespace) -> Job:
+    tasks = [(str(c), str(out_dir / f"{c.stem}_x2.mp4"), config) for c in clips]
+    return lambda executor: run_job(executor, upscale_file, tasks)
 
 
-TASKS: dict[str, Builder] = {"video": video_tasks}
+def library_job(
+    clips: list[Path], out_dir: Path, config: RunConfig, args: argparse.Namespace
+) -> Job:
+    jobs = plan_jobs(clips, out_dir / "library", config.scale)
+
+    def run(executor: RayExecutor) -> None:
+        for result in run_library(jobs, config, executor):
+            if result.status != "done":
+                raise SystemExit(f"{result.job.src}: {result.status} {result.error}")
+
+    return run
+
+
+def segments_job(
+    clips: list[Path], out_dir: Path, config: RunConfig, args: argparse.Namespace
+) -> Job:
+    frames = sum(args.frames + i for i in range(args.clips))
+    long_clip = render(out_dir / "long.mkv", frames, _size(args))
+    dst = out_dir / "long_x2.mkv"
+
+    def run(executor: RayExecutor) -> None:
+        summary = upscale_segmented(long_clip, dst, config, executor, segments=args.segments)
+        print(
+            f"  {summary.segments} segments, planning {summary.plan_seconds:.2f} s, "
+            f"stitching {summary.stitch_seconds:.2f} s, {summary.seconds:.2f} s in all"
+        )
+
+    return run
+
+
+TASKS: dict[str, Builder] = {"video": video_job, "library": library_job, "segments": segments_job}
+
+
+def _size(args: argparse.Namespace) -> tuple[int, int]:
+    width, height = (int(v) for v in args.size.split("x"))
+    return width, height
 
 
 def run_job(executor: RayExecutor, fn: Callable, tasks: list) -> None:
@@ -80,20 +126,24 @@ def main() -> int:
     p.add_argument("--model", default="fast")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--task", choices=sorted(TASKS), default="video")
+    p.add_argument("--segments", type=int, default=8, help="--task segments: how many")
+    p.add_argument("--color", choices=COLOUR_MODES, default="frame")
     args = p.parse_args()
-    width, height = (int(v) for v in args.size.split("x"))
+    width, height = _size(args)
     counts = (1, 2)
     print(banner())
     ray = import_ray()
     print(
         f"ray {ray.__version__}; job: {args.clips} clips of {args.frames} frames "
-        f"{width}x{height}, model {args.model} x2 on the CPU, task {args.task}"
+        f"{width}x{height}, model {args.model} x2 on the CPU, task {args.task}, "
+        f"colour {args.color}"
     )
     config = RunConfig(
         model=args.model,
         scale=2,
         device="cpu",
         cpu_workers=1,
+        colour=args.color,
         overwrite=True,
         encode=EncodeConfig(threads=1, preset="veryfast"),
     )
@@ -104,15 +154,13 @@ def main() -> int:
             render_clip(root / f"clip{i}.mp4", args.frames + i, (width, height))
             for i in range(args.clips)
         ]
-        fn, tasks = TASKS[args.task](clips, root, replace(config))
+        job = TASKS[args.task](clips, root, replace(config), args)
         start_local(num_cpus=max(counts), log_to_driver=False)
         try:
             for count in counts:
                 with RayExecutor("auto", workers=count, threads=1) as executor:
                     run_job(executor, warm_up, list(range(count)))
-                    medians[count], times = median_time(
-                        lambda: run_job(executor, fn, tasks), args.repeats
-                    )
+                    medians[count], times = median_time(lambda: job(executor), args.repeats)
                 print(
                     f"{count} worker(s): median {medians[count]:.2f} s "
                     f"({', '.join(f'{t:.2f}' for t in times)})"

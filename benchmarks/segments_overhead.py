@@ -1,7 +1,7 @@
 """What splitting one input into segments costs over a single-machine run of it.
 
     .venv/bin/python benchmarks/segments_overhead.py [--frames 200] [--size 320x180]
-        [--segments 4] [--model NAME] [--codec libx264] [--repeats 3]
+        [--segments 4] [--model NAME] [--codec libx264] [--repeats 3] [--ray N]
 
 The input is FFmpeg's ``testsrc2`` pattern encoded with H.264, a keyframe every second.
 Each repeat upscales it x2 on the CPU once with ``upscale_video`` and once with
@@ -11,14 +11,21 @@ the single run's time; the segmented run's planning (a decode of the source with
 shot detector) and stitching (stream copy, mux, publish) and their sum as a share of the
 single run (target: under 3%); and the whole segmented run against the single one (which
 also counts each segment's pre-roll decode and the pipeline restarting per segment).
+
+``--ray N`` runs the segments on a local Ray instance (127.0.0.1, ``N`` cores) with ``N``
+one-core workers instead (the ``--cluster auto --workers N`` path): planning and
+stitching stay on the driver, and the whole segmented run then shows the parallel speed-up
+net of that overhead and of Ray's own (the pool is started and warmed before timing).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -26,7 +33,7 @@ import av
 from common import banner
 
 from vidsr.config import EncodeConfig, RunConfig
-from vidsr.pipeline.jobs import LocalExecutor
+from vidsr.pipeline.jobs import Executor, LocalExecutor
 from vidsr.pipeline.segmented import upscale_segmented
 from vidsr.pipeline.video import upscale_video
 
@@ -50,6 +57,26 @@ def render(path: Path, frames: int, size: tuple[int, int], rate: int = 25) -> Pa
     return path
 
 
+@contextlib.contextmanager
+def executor_for(ray_workers: int | None) -> Iterator[Executor]:
+    """This process, or a warm pool of ``ray_workers`` one-core Ray workers."""
+    if ray_workers is None:
+        yield LocalExecutor()
+        return
+    from cluster_scaling import run_job, warm_up
+
+    from vidsr.pipeline.cluster import RayExecutor
+    from vidsr.pipeline.cluster.session import import_ray, start_local
+
+    start_local(num_cpus=ray_workers, log_to_driver=False)
+    try:
+        with RayExecutor("auto", workers=ray_workers, threads=1) as executor:
+            run_job(executor, warm_up, list(range(ray_workers)))
+            yield executor
+    finally:
+        import_ray().shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--frames", type=int, default=200)
@@ -58,6 +85,7 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="default: the x2 default model")
     parser.add_argument("--codec", default="libx264")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--ray", type=int, default=None, metavar="N", help="N Ray workers")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     config = RunConfig(
@@ -65,7 +93,7 @@ def main() -> None:
     )
     print(banner())
     single, whole, plan, stitch, segments = [], [], [], [], 0
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, executor_for(args.ray) as executor:
         src = render(Path(folder) / "clip.mkv", args.frames, (width, height))
         for repeat in range(args.repeats):
             started = time.perf_counter()
@@ -73,11 +101,7 @@ def main() -> None:
             single.append(time.perf_counter() - started)
             started = time.perf_counter()
             summary = upscale_segmented(
-                src,
-                Path(folder) / f"seg{repeat}.mkv",
-                config,
-                LocalExecutor(),
-                segments=args.segments,
+                src, Path(folder) / f"seg{repeat}.mkv", config, executor, segments=args.segments
             )
             whole.append(time.perf_counter() - started)
             plan.append(summary.plan_seconds)
@@ -86,7 +110,8 @@ def main() -> None:
     run, p, s = statistics.median(single), statistics.median(plan), statistics.median(stitch)
     print(
         f"input: {args.frames} frames {width}x{height} H.264, x2 to {args.codec}, "
-        f"model {args.model or 'default'}, {segments} segments, "
+        f"model {args.model or 'default'}, {segments} segments "
+        f"{f'on {args.ray} Ray worker(s)' if args.ray else 'in this process'}, "
         f"medians of {args.repeats}"
     )
     print(f"single-machine run:        {run:8.2f} s")

@@ -24,11 +24,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from vidsr.config import RunConfig
+from vidsr.engine import upscaler
 from vidsr.errors import OptionError, PartialOutputError
 from vidsr.media.content import assess_video
 from vidsr.media.probe import VideoInfo
 from vidsr.media.resume import run_settings
 from vidsr.media.sinks import OutputPlan
+from vidsr.models.registry import REGISTRY
 from vidsr.pipeline.jobs import Executor
 from vidsr.pipeline.output import partial_output, partial_path
 from vidsr.pipeline.planning import choose_content
@@ -70,13 +72,15 @@ def upscale_segmented(
     default twice its workers), with the same output as :func:`upscale_video`.
 
     Raises:
-        InputError, OptionError, ModelError, EncodeError, DeviceError, OutputExistsError,
+        InputError, OptionError (deinterlacing, or a recurrent model: see
+        :func:`refuse_stateful`), ModelError, EncodeError, DeviceError, OutputExistsError,
         PartialOutputError (an earlier run's segments were made with other settings:
         ``--overwrite`` starts again), or the first error a segment task raised.
     """
     config = config or RunConfig()
     if config.deinterlace is not None:
         raise OptionError("a segmented run cannot deinterlace; run it on one machine")
+    refuse_stateful(config)
     src = Path(src)
     dst = Path(dst) if dst is not None else default_output_path(src, config.scale)
     info, out_info, config, plan, _hardware = plan_run(src, dst, config)
@@ -112,6 +116,27 @@ def upscale_segmented(
         plan_seconds=planning,
         stitch_seconds=stitching,
     )
+
+
+def refuse_stateful(config: RunConfig) -> None:
+    """Refuse a recurrent model (family ``temporal``): its state runs through a whole shot,
+    and a segment starting inside a shot cannot get it from the segment before (only the
+    colour matcher's state is handed over), so the output would depend on where segments
+    fall. Read from the registry (or an export's metadata), without loading weights.
+
+    Raises:
+        OptionError: ``config.model`` is a recurrent model.
+    """
+    name = upscaler.resolve_model(config.model, config.scale)
+    if upscaler.is_external(name):
+        exported = upscaler.vidsr_export(Path(name))
+        name = exported[0] if exported is not None else ""
+    entry = REGISTRY.get(name)
+    if entry is not None and entry.family == "temporal":
+        raise OptionError(
+            f"model {config.model} is recurrent (its state runs through each shot): it cannot "
+            "run in segments; upscale this video without --cluster, or in a library run"
+        )
 
 
 def _claim_folder(folder: Path, settings: dict, overwrite: bool) -> None:
