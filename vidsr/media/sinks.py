@@ -27,7 +27,7 @@ from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets, first_frame_time
 from vidsr.media.side_data import hdr_encoder_options
-from vidsr.media.timestamps import PacketStamps
+from vidsr.media.timestamps import FrameGrid, PacketStamps
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,11 @@ _CONTAINER_DEFAULT_CODECS = {"webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")}
 # regular, faststart file at publish (remux_fragmented).
 FRAGMENTED_CONTAINERS = frozenset({"mp4", "mov"})
 _FRAGMENTED_MOVFLAGS = "frag_keyframe+delay_moov+default_base_moof"
+# Containers that store a frame index, not timestamps: the video stream's time base is
+# its frame rate (one tick per frame, as ffmpeg writes them), frames are stamped on that
+# grid (FrameGrid). With the input's finer time base AVI would declare 1000 fps for
+# 1 ms ticks and pad every gap between frames with empty chunks.
+FRAME_INDEX_CONTAINERS = frozenset({"avi"})
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,8 @@ class OutputPlan:
     ``codec_time_base`` is the encoder's time base (the input's, or one frame for codecs
     that only take a standard frame rate); ``codec_tag`` a fourcc to write, or ``None``;
     ``chapters`` whether the input's chapters are copied; ``attachments`` the input stream
-    indexes of the attachments to copy."""
+    indexes of the attachments to copy; ``frame_grid`` that the video stream's time base
+    is one frame (``1 / frame_rate``) and frames are stamped on that grid (AVI)."""
 
     path: Path
     container_format: str
@@ -120,6 +126,7 @@ class OutputPlan:
     chapters: bool = False
     attachments: tuple[int, ...] = ()
     audio: str = "copy"  # EncodeConfig.audio: passthrough audio is copied or re-encoded
+    frame_grid: bool = False
 
 
 def _bits(pix_fmt: str) -> int:
@@ -178,6 +185,9 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     passthrough = _passthrough(info, supported, ext, encode.audio)
     chapters, attachments = plan_items(info, container_format, ext)
     options, rate, codec_tb = _encoder_options(codec, encode, info)
+    frame_grid = container_format in FRAME_INDEX_CONTAINERS
+    if frame_grid:
+        codec_tb = 1 / rate
     hdr_encoder_options(codec.name, info.hdr, options)
     if codec.name == "libx265" and not log.isEnabledFor(logging.INFO):  # quiet unless -v
         _add_x265_param(options, "log-level=error")
@@ -209,6 +219,7 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         chapters,
         attachments,
         encode.audio,
+        frame_grid,
     )
 
 
@@ -367,6 +378,8 @@ class FileSink:
         self._source: av.container.InputContainer | None = None
         self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
         self._transcoders: dict[int, AudioTranscoder] = {}
+        rate = plan.frame_rate or info.frame_rate
+        self.grid = FrameGrid(info.time_base, rate) if plan.frame_grid else None
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -423,7 +436,7 @@ class FileSink:
             plan.codec, rate=plan.frame_rate or info.frame_rate, options=dict(plan.options)
         )
         video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
-        video.time_base = info.time_base
+        video.time_base = self.grid.time_base if self.grid is not None else info.time_base
         cc = video.codec_context
         cc.time_base = plan.codec_time_base or info.time_base
         cc.thread_type = "AUTO"
@@ -462,10 +475,12 @@ class FileSink:
         dtype = np.uint8 if plan.bits == 8 else np.dtype("<u2")
         for plane, data in zip(frame.planes, planes):
             array_to_plane(data, plane, dtype)
-        frame.pts = source.pts
-        frame.time_base = self.info.time_base
-        if source.duration:
-            frame.duration = source.duration
+        if self.grid is not None:  # one slot per frame
+            frame.pts, frame.time_base = self.grid.stamp(source.pts), self.grid.time_base
+        else:
+            frame.pts, frame.time_base = source.pts, self.info.time_base
+            if source.duration:
+                frame.duration = source.duration
         cc = self._video.codec_context
         frame.colorspace = cc.colorspace
         frame.color_range = cc.color_range

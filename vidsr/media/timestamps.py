@@ -12,6 +12,9 @@ Two repairs, each counted and logged (once per stream, then at debug level):
   re-stamped one tick after the previous one (its pts moved with it where it would fall
   before its dts), as ``ffmpeg``'s "non-monotonic DTS ... changing to" does.
 
+* :class:`FrameGrid`: for containers that store a frame index instead of timestamps
+  (AVI), each frame is put in its slot on a grid of one tick per frame.
+
 Timestamps are integers in each stream's own time base.
 """
 
@@ -108,6 +111,59 @@ class PacketStamps:
                 packet.pts = max(packet.pts + shift, new)
             dts = new
         self._last[stream_index] = dts
+
+
+# A frame further than this share of a frame from its grid slot is variable timing, not
+# the rounding of a constant rate to the input's time base (29.97 fps in 1 ms ticks is
+# off by at most 0.015 of a frame).
+OFF_GRID = Fraction(1, 10)
+
+
+class FrameGrid:
+    """Stamps frames on a grid of one tick per frame at ``rate`` (time base ``1 / rate``),
+    as AVI stores them: each frame goes in the slot nearest its time, or the next free
+    one. Gaps of whole frames are kept (the muxer fills them with empty chunks, which
+    show the previous frame); timing between the slots cannot be: the first frame
+    that falls off the grid is warned about once (``moved`` counts them).
+
+    Args:
+        time_base: the time base of the pts given to :meth:`stamp`.
+        rate: the grid's frame rate (the input's, its average one for variable timing).
+        container: the container's name, for the warning.
+    """
+
+    def __init__(self, time_base: Fraction, rate: Fraction, container: str = "AVI") -> None:
+        self.time_base = 1 / Fraction(rate)
+        self.moved = 0
+        self._ticks = Fraction(time_base) * Fraction(rate)  # grid slots per input tick
+        self._rate = Fraction(rate)
+        self._container = container
+        self._last: int | None = None
+
+    def stamp(self, pts: int) -> int:
+        """The slot (a pts in :attr:`time_base`) of the frame at ``pts`` input ticks."""
+        exact = pts * self._ticks
+        slot = round(exact)
+        if self._last is not None and slot <= self._last:
+            slot = self._last + 1
+        if abs(slot - exact) > OFF_GRID:
+            self.moved += 1
+            if self.moved == 1:
+                log.warning(
+                    "%s cannot keep variable frame timing: frames are written at %s fps "
+                    "(the average rate), each in the nearest free slot (the frame at %.3f s "
+                    "shows at %.3f s); use .mkv or .mp4 output to keep the timing",
+                    self._container,
+                    _rate_text(self._rate),
+                    float(exact / self._rate),
+                    float(slot / self._rate),
+                )
+        self._last = slot
+        return slot
+
+
+def _rate_text(rate: Fraction) -> str:
+    return str(rate.numerator) if rate.denominator == 1 else f"{float(rate):.3f}"
 
 
 def _log_repair(count: int, message: str, *args: object) -> None:
