@@ -302,3 +302,41 @@ def test_a_lone_backwards_packet_is_not_taken_for_a_restart(tmp_path: Path) -> N
         out = [q for p in packets for q in joins.push(p)] + joins.flush()
         assert joins.joins == 0 and len(out) == len(packets)
         assert {id(p): p.dts for p in out} == before  # all passed on, none moved
+
+
+def unlabelled_interlaced(path: Path, parity: str) -> Path:
+    """MPEG-2 in NUT, which stores no field order: only the frames say, each flagged by
+    FFmpeg's ``setfield`` (``tff``/``bff``) before the encoder writes the flag."""
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=W, height=H, format="yuv420p", time_base=Fraction(1, 25))
+    flag, sink = graph.add("setfield", parity), graph.add("buffersink")
+    source.link_to(flag)
+    flag.link_to(sink)
+    graph.configure()
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg2video", rate=25, options={"flags": "+ilme+ildct"})
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        for i in range(10):
+            img = picture(i)
+            img[::2] //= 2  # the two fields differ
+            source.push(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p"))
+            frame = graph.pull()
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+    return path
+
+
+@pytest.mark.parametrize(("parity", "order", "code"), [("bff", "bb", 3), ("tff", "tt", 2)])
+def test_unlabelled_field_order_is_read_from_the_frames(
+    tmp_path: Path, parity: str, order: str, code: int
+) -> None:
+    """Before, an interlaced stream that does not state its field order was taken as
+    top field first; now the decoded frames' own flag decides, as bwdif's ``auto`` does."""
+    src = unlabelled_interlaced(tmp_path / f"{parity}.nut", parity)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].codec_context.field_order == 0  # the stream says nothing
+    assert probe(src).field_order == order
+    woven = upscale_video(src, tmp_path / f"{parity}_x2.mkv", config())
+    with av.open(str(woven.output)) as c:
+        assert c.streams.video[0].codec_context.field_order == code
