@@ -247,3 +247,21 @@ def test_variable_rate_avi_is_warned_and_kept_in_sync(
     # Each frame in the slot nearest its time, or the next free one: never far from it.
     assert max(abs(a - b) for a, b in zip(out, inp)) <= Fraction(3, 25)
     assert abs(out[-1] - inp[-1]) <= Fraction(1, 25)
+
+
+def test_transport_stream_audio_copies_into_avi(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MPEG-TS AAC is ADTS framed, which the AVI muxer refused (the run ended in "Invalid
+    argument"); its video starts 21 ms in, between two slots of the grid."""
+    src = make_video(tmp_path / "in.ts", n=50, audio=True)
+    with caplog.at_level(logging.WARNING):
+        dst = upscale(src, tmp_path / "out.avi")
+    assert "variable frame timing" not in caplog.text
+    assert len(read_frames(dst)) == 50
+    with av.open(str(dst)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.extradata == bytes([0x11, 0x90])  # AAC LC, 48 kHz, stereo
+        assert sum(1 for _ in c.decode(audio)) > 90  # it decodes
+    # The same AAC frames, without their 7-byte ADTS headers.
+    assert packet_payloads(dst, "audio") == [p[7:] for p in packet_payloads(src, "audio")]

@@ -19,6 +19,7 @@ import numpy as np
 from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import DEFAULT_CODEC, EncodeConfig
 from vidsr.errors import EncodeError, OptionError
+from vidsr.media.adts import ADTS_CONTAINERS, AdtsToRaw, is_adts
 from vidsr.media.audio import AUDIO_CODEC_NAMES, AudioTranscoder
 from vidsr.media.container_items import plan_items, write_items
 from vidsr.media.deinterlace import FIELD_ORDER_CODES
@@ -378,8 +379,10 @@ class FileSink:
         self._source: av.container.InputContainer | None = None
         self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
         self._transcoders: dict[int, AudioTranscoder] = {}
+        self._adts: dict[int, AdtsToRaw] = {}  # ADTS AAC copied into AVI
         rate = plan.frame_rate or info.frame_rate
-        self.grid = FrameGrid(info.time_base, rate) if plan.frame_grid else None
+        origin = round(Fraction(info.start_seconds) / info.time_base)
+        self.grid = FrameGrid(info.time_base, rate, origin) if plan.frame_grid else None
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -412,6 +415,9 @@ class FileSink:
                     self._stream_map[index] = self._transcoders[index].stream
                     continue
                 copied = out.add_stream_from_template(template)
+                if plan.container_format in ADTS_CONTAINERS and is_adts(template):
+                    self._adts[index] = self._adts_filter(template)
+                    copied.codec_context.extradata = self._adts[index].extradata
                 copied.metadata.update(
                     {k: v for k, v in template.metadata.items() if k.upper() != "DURATION"}
                 )
@@ -428,6 +434,15 @@ class FileSink:
                     f"cannot copy the finished part of {self.resume_from.path}: {e}"
                 ) from e
             self.frames_written = self.resume_from.frames_done
+
+    def _adts_filter(self, template: av.stream.Stream) -> AdtsToRaw:
+        try:
+            return AdtsToRaw(self.info.path, template)
+        except (ValueError, av.error.FFmpegError, OSError) as e:
+            raise EncodeError(
+                f"cannot copy the AAC audio of stream #{template.index} into {self.plan.path}: "
+                f"{e}; use --audio aac to re-encode it"
+            ) from e
 
     def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
         """The video stream, with the input's tags, pixel aspect, disposition and metadata."""
@@ -518,10 +533,13 @@ class FileSink:
         if stream is None:
             return
         transcoder = self._transcoders.get(stream_index)
+        adts = self._adts.get(stream_index)
         if transcoder is None:
             self.stamps.fix(stream_index, packet)
-        packets = transcoder.encode(packet) if transcoder is not None else [packet]
+        packets = transcoder.encode(packet) if transcoder is not None else None
         try:
+            if packets is None:
+                packets = adts.filter(packet) if adts is not None else [packet]
             for out_packet in packets:
                 out_packet.stream = stream
                 self._container.mux(out_packet)

@@ -229,20 +229,27 @@ class FrameGrid:
     Args:
         time_base: the time base of the pts given to :meth:`stamp`.
         rate: the grid's frame rate (the input's, its average one for variable timing).
+        origin: the input's start, in ``time_base`` ticks: the grid is laid from there
+            (a transport stream starting at 1.4213 s is not "off the grid"), the same
+            for a resumed run as for the one it continues.
         container: the container's name, for the warning.
     """
 
-    def __init__(self, time_base: Fraction, rate: Fraction, container: str = "AVI") -> None:
+    def __init__(
+        self, time_base: Fraction, rate: Fraction, origin: int = 0, container: str = "AVI"
+    ) -> None:
         self.time_base = 1 / Fraction(rate)
         self.moved = 0
         self._ticks = Fraction(time_base) * Fraction(rate)  # grid slots per input tick
+        self._origin = origin
+        self._origin_slot = round(origin * self._ticks)
         self._rate = Fraction(rate)
         self._container = container
         self._last: int | None = None
 
     def stamp(self, pts: int) -> int:
         """The slot (a pts in :attr:`time_base`) of the frame at ``pts`` input ticks."""
-        exact = pts * self._ticks
+        exact = self._origin_slot + (pts - self._origin) * self._ticks
         slot = round(exact)
         if self._last is not None and slot <= self._last:
             slot = self._last + 1
