@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 import pytest
 from av.sidedata.sidedata import Type
-from conftest import make_video, pattern_frame, read_frames
+from conftest import frame_times, make_video, packet_payloads, pattern_frame, read_frames
 
 from vidsr import EncodeConfig, RunConfig
 from vidsr.media.side_data import HdrMetadata, hdr_encoder_options
@@ -200,3 +200,68 @@ def test_422_input_stays_422(tmp_path: Path, codec: str, pix_fmt: str) -> None:
     dst = upscale(src, tmp_path / "studio_x2.mkv", codec=codec)
     frames = read_frames(dst)
     assert len(frames) == 10 and frames[0].format.name == pix_fmt
+
+
+def _video_times(path: Path) -> list[Fraction]:
+    """Frame times in presentation order, from the first frame's."""
+    times = sorted(frame_times(path))
+    return [t - times[0] for t in times]
+
+
+def test_avi_is_written_one_tick_per_frame(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    src = make_video(tmp_path / "in.mkv", n=100, size=(160, 120), audio=True)
+    with caplog.at_level(logging.WARNING):
+        avi = upscale(src, tmp_path / "out.avi")
+    assert "variable frame timing" not in caplog.text
+    mkv = upscale(src, tmp_path / "out.mkv")
+    # Before: a 1 ms time base declared 1000 fps and padded 39 empty chunks per frame.
+    assert avi.stat().st_size < 1.3 * mkv.stat().st_size
+    with av.open(str(avi)) as c:
+        video = c.streams.video[0]
+        assert video.time_base == Fraction(1, 25) and video.average_rate == 25
+        assert video.frames == 100 and video.duration * video.time_base == 4
+        starts = {p.stream.type: p.dts for p in c.demux() if p.size > 0 and p.dts == 0}
+    assert len(read_frames(avi)) == 100
+    assert _video_times(avi) == _video_times(src)
+    # In sync: AVI has no timestamps for the audio; it starts with the video, all of it.
+    assert starts == {"video": 0, "audio": 0}
+    assert packet_payloads(avi, "audio") == packet_payloads(src, "audio")
+
+
+def test_variable_rate_avi_is_warned_and_kept_in_sync(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    times = [0]
+    for i in range(1, 60):
+        times.append(times[-1] + (70 if i % 3 == 0 else 40))
+    src = make_video(tmp_path / "vfr.mkv", n=60, pts_ms=times, audio=True)
+    with caplog.at_level(logging.WARNING):
+        dst = upscale(src, tmp_path / "vfr.avi")
+    assert "AVI cannot keep variable frame timing" in caplog.text
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].time_base == Fraction(1, 25)
+    out, inp = _video_times(dst), _video_times(src)
+    assert len(out) == 60 and len(set(out)) == 60
+    # Each frame in the slot nearest its time, or the next free one: never far from it.
+    assert max(abs(a - b) for a, b in zip(out, inp)) <= Fraction(3, 25)
+    assert abs(out[-1] - inp[-1]) <= Fraction(1, 25)
+
+
+def test_transport_stream_audio_copies_into_avi(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MPEG-TS AAC is ADTS framed, which the AVI muxer refused (the run ended in "Invalid
+    argument"); its video starts 21 ms in, between two slots of the grid."""
+    src = make_video(tmp_path / "in.ts", n=50, audio=True)
+    with caplog.at_level(logging.WARNING):
+        dst = upscale(src, tmp_path / "out.avi")
+    assert "variable frame timing" not in caplog.text
+    assert len(read_frames(dst)) == 50
+    with av.open(str(dst)) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.extradata == bytes([0x11, 0x90])  # AAC LC, 48 kHz, stereo
+        assert sum(1 for _ in c.decode(audio)) > 90  # it decodes
+    # The same AAC frames, without their 7-byte ADTS headers.
+    assert packet_payloads(dst, "audio") == [p[7:] for p in packet_payloads(src, "audio")]

@@ -15,7 +15,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import read_frames
+from conftest import frame_times, make_video, read_frames
 from PIL import Image
 
 from vidsr import RunConfig
@@ -23,6 +23,7 @@ from vidsr.config import EncodeConfig
 from vidsr.errors import InputError
 from vidsr.media import images
 from vidsr.media.probe import probe
+from vidsr.media.timestamps import Discontinuities
 from vidsr.pipeline.folders import upscale_folder
 from vidsr.pipeline.video import upscale_video
 
@@ -255,3 +256,85 @@ def test_a_folder_of_several_sizes_is_upscaled(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="differ in size") as error:
         upscale_folder(folder, tmp_path / "out.mp4", config())
     assert "\n" not in str(error.value)
+
+
+def _packet_times(path: Path, kind: str) -> list[Fraction]:
+    with av.open(str(path)) as c:
+        stream = next(s for s in c.streams if s.type == kind)
+        return [p.pts * p.time_base for p in c.demux(stream) if p.pts is not None and p.size]
+
+
+def test_transport_streams_joined_end_to_end_continue_the_timeline(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two recordings ``cat``-ed: the second's timestamps restart at 0. ffmpeg moves it on
+    (leaving a gap); vidsr moves it to right after the first, every stream alike."""
+    part = make_video(tmp_path / "part.ts", n=50, audio=True)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(part.read_bytes() * 2)
+    with caplog.at_level(logging.WARNING):
+        summary = upscale_video(joined, tmp_path / "joined.mkv", config())
+    assert "timestamps restart" in caplog.text
+    assert summary.frames == 100 and summary.timestamp_repairs == 0
+    video = sorted(frame_times(tmp_path / "joined.mkv"))
+    audio = _packet_times(tmp_path / "joined.mkv", "audio")
+    assert len(video) == 100 and all(a < b for a, b in pairwise(audio))
+    # Before: the second half squeezed into 1 ms steps after the first.
+    shift = video[50] - video[0]
+    assert [t - shift for t in video[50:]] == video[:50]
+    assert Fraction(2) <= shift <= Fraction(22, 10)  # after the first part's audio end
+    audio_shift = next(t for t in audio if t >= shift) - audio[0]
+    assert audio_shift == shift  # the same move for the audio: still in sync
+
+
+def test_a_lone_backwards_packet_is_not_taken_for_a_restart(tmp_path: Path) -> None:
+    """One garbled dts 1.5 s back is left for the per-packet repair, not joined."""
+    part = make_video(tmp_path / "part.ts", n=50, audio=True)
+    with av.open(str(part)) as c:
+        packets = [p for p in c.demux() if p.dts is not None]
+        audio = [i for i, p in enumerate(packets) if p.stream.type == "audio"]
+        garbled = packets[audio[40]]
+        garbled.dts -= round(Fraction(3, 2) / garbled.time_base)
+        before = {id(p): p.dts for p in packets}
+        joins = Discontinuities()
+        out = [q for p in packets for q in joins.push(p)] + joins.flush()
+        assert joins.joins == 0 and len(out) == len(packets)
+        assert {id(p): p.dts for p in out} == before  # all passed on, none moved
+
+
+def unlabelled_interlaced(path: Path, parity: str) -> Path:
+    """MPEG-2 in NUT, which stores no field order: only the frames say, each flagged by
+    FFmpeg's ``setfield`` (``tff``/``bff``) before the encoder writes the flag."""
+    graph = av.filter.Graph()
+    source = graph.add_buffer(width=W, height=H, format="yuv420p", time_base=Fraction(1, 25))
+    flag, sink = graph.add("setfield", parity), graph.add("buffersink")
+    source.link_to(flag)
+    flag.link_to(sink)
+    graph.configure()
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("mpeg2video", rate=25, options={"flags": "+ilme+ildct"})
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        for i in range(10):
+            img = picture(i)
+            img[::2] //= 2  # the two fields differ
+            source.push(av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format="yuv420p"))
+            frame = graph.pull()
+            frame.pts = i
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+    return path
+
+
+@pytest.mark.parametrize(("parity", "order", "code"), [("bff", "bb", 3), ("tff", "tt", 2)])
+def test_unlabelled_field_order_is_read_from_the_frames(
+    tmp_path: Path, parity: str, order: str, code: int
+) -> None:
+    """Before, an interlaced stream that does not state its field order was taken as
+    top field first; now the decoded frames' own flag decides, as bwdif's ``auto`` does."""
+    src = unlabelled_interlaced(tmp_path / f"{parity}.nut", parity)
+    with av.open(str(src)) as c:
+        assert c.streams.video[0].codec_context.field_order == 0  # the stream says nothing
+    assert probe(src).field_order == order
+    woven = upscale_video(src, tmp_path / f"{parity}_x2.mkv", config())
+    with av.open(str(woven.output)) as c:
+        assert c.streams.video[0].codec_context.field_order == code

@@ -56,6 +56,7 @@ def test_resume_continues_and_stays_in_sync(
     )
     assert state["frames"] < 40 - 10  # at least one finished GOP was not redone
     assert summary.frames == 40
+    assert summary.resumed_at >= 10 and summary.resumed_at + state["frames"] == 40
     assert len(read_frames(dst)) == 40
     assert frame_times(dst) == frame_times(src)
     assert packet_payloads(dst, "audio") == packet_payloads(src, "audio")

@@ -458,8 +458,9 @@ def format_summary(s: RunSummary, ran_on: str = "") -> str:
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
     model = f", {ran_on}" if ran_on else ""
     weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
+    resumed = f" (resumed at frame {s.resumed_at})" if s.resumed_at else ""
     return (
-        f"wrote {s.output}: {s.frames} frames in {s.seconds:.1f} s ({s.fps:.1f} fps), "
+        f"wrote {s.output}: {s.frames} frames{resumed} in {s.seconds:.1f} s ({s.fps:.1f} fps), "
         f"{size:.1f} MB{model}{weights}{codecs}{lost}"
     )
 

@@ -16,6 +16,7 @@ import av
 
 from vidsr.colour.convert import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
 from vidsr.errors import InputError
+from vidsr.media.fields import frame_field_order
 from vidsr.media.planes import chroma_shift
 from vidsr.media.side_data import HdrMetadata, hdr_from_frame
 
@@ -323,12 +324,12 @@ _FIELD_ORDERS = {1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
 def field_order(stream, frame: av.VideoFrame) -> str:
     """FFmpeg's field order name of the stream (``progressive``, ``tt``, ``bb``, ``tb``,
     ``bt``), from its codec parameters; where they leave it unsaid, or say progressive
-    while the first frame is interlaced, ``tt`` for an interlaced first frame (PyAV does
-    not expose a frame's field dominance; top first is the common broadcast order)."""
+    while the first frame is interlaced, the first frame's own (its decoder's flags, see
+    :func:`~vidsr.media.fields.frame_field_order`). ``frame`` is used up."""
     name = _FIELD_ORDERS.get(int(getattr(stream.codec_context, "field_order", 0) or 0))
     if name is not None and (name != "progressive" or not frame.interlaced_frame):
         return name
-    return "tt" if frame.interlaced_frame else "progressive"
+    return frame_field_order(frame)
 
 
 def _short(e: BaseException) -> str:

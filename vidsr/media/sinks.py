@@ -19,6 +19,7 @@ import numpy as np
 from vidsr.colour.convert import MATRIX_COEFFICIENTS
 from vidsr.config import DEFAULT_CODEC, EncodeConfig
 from vidsr.errors import EncodeError, OptionError
+from vidsr.media.adts import ADTS_CONTAINERS, AdtsToRaw, is_adts
 from vidsr.media.audio import AUDIO_CODEC_NAMES, AudioTranscoder
 from vidsr.media.container_items import plan_items, write_items
 from vidsr.media.deinterlace import FIELD_ORDER_CODES
@@ -27,7 +28,7 @@ from vidsr.media.planes import HostFrame, Planes, array_to_plane, chroma_shift
 from vidsr.media.probe import VideoInfo, work_format_for
 from vidsr.media.resume import ResumePoint, copy_packets, first_frame_time
 from vidsr.media.side_data import hdr_encoder_options
-from vidsr.media.timestamps import PacketStamps
+from vidsr.media.timestamps import FrameGrid, PacketStamps
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,11 @@ _CONTAINER_DEFAULT_CODECS = {"webm": ("libvpx-vp9", "libsvtav1", "libaom-av1")}
 # regular, faststart file at publish (remux_fragmented).
 FRAGMENTED_CONTAINERS = frozenset({"mp4", "mov"})
 _FRAGMENTED_MOVFLAGS = "frag_keyframe+delay_moov+default_base_moof"
+# Containers that store a frame index, not timestamps: the video stream's time base is
+# its frame rate (one tick per frame, as ffmpeg writes them), frames are stamped on that
+# grid (FrameGrid). With the input's finer time base AVI would declare 1000 fps for
+# 1 ms ticks and pad every gap between frames with empty chunks.
+FRAME_INDEX_CONTAINERS = frozenset({"avi"})
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,8 @@ class OutputPlan:
     ``codec_time_base`` is the encoder's time base (the input's, or one frame for codecs
     that only take a standard frame rate); ``codec_tag`` a fourcc to write, or ``None``;
     ``chapters`` whether the input's chapters are copied; ``attachments`` the input stream
-    indexes of the attachments to copy."""
+    indexes of the attachments to copy; ``frame_grid`` that the video stream's time base
+    is one frame (``1 / frame_rate``) and frames are stamped on that grid (AVI)."""
 
     path: Path
     container_format: str
@@ -120,6 +127,7 @@ class OutputPlan:
     chapters: bool = False
     attachments: tuple[int, ...] = ()
     audio: str = "copy"  # EncodeConfig.audio: passthrough audio is copied or re-encoded
+    frame_grid: bool = False
 
 
 def _bits(pix_fmt: str) -> int:
@@ -178,6 +186,9 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
     passthrough = _passthrough(info, supported, ext, encode.audio)
     chapters, attachments = plan_items(info, container_format, ext)
     options, rate, codec_tb = _encoder_options(codec, encode, info)
+    frame_grid = container_format in FRAME_INDEX_CONTAINERS
+    if frame_grid:
+        codec_tb = 1 / rate
     hdr_encoder_options(codec.name, info.hdr, options)
     if codec.name == "libx265" and not log.isEnabledFor(logging.INFO):  # quiet unless -v
         _add_x265_param(options, "log-level=error")
@@ -209,6 +220,7 @@ def plan_output(info: VideoInfo, out_path: Path, encode: EncodeConfig, scale: in
         chapters,
         attachments,
         encode.audio,
+        frame_grid,
     )
 
 
@@ -367,6 +379,10 @@ class FileSink:
         self._source: av.container.InputContainer | None = None
         self.stamps = PacketStamps(plan.container_format)  # repairs copied packets' dts
         self._transcoders: dict[int, AudioTranscoder] = {}
+        self._adts: dict[int, AdtsToRaw] = {}  # ADTS AAC copied into AVI
+        rate = plan.frame_rate or info.frame_rate
+        origin = round(Fraction(info.start_seconds) / info.time_base)
+        self.grid = FrameGrid(info.time_base, rate, origin) if plan.frame_grid else None
 
     def open(self) -> None:
         """Create the output file and its streams.
@@ -399,6 +415,9 @@ class FileSink:
                     self._stream_map[index] = self._transcoders[index].stream
                     continue
                 copied = out.add_stream_from_template(template)
+                if plan.container_format in ADTS_CONTAINERS and is_adts(template):
+                    self._adts[index] = self._adts_filter(template)
+                    copied.codec_context.extradata = self._adts[index].extradata
                 copied.metadata.update(
                     {k: v for k, v in template.metadata.items() if k.upper() != "DURATION"}
                 )
@@ -416,6 +435,15 @@ class FileSink:
                 ) from e
             self.frames_written = self.resume_from.frames_done
 
+    def _adts_filter(self, template: av.stream.Stream) -> AdtsToRaw:
+        try:
+            return AdtsToRaw(self.info.path, template)
+        except (ValueError, av.error.FFmpegError, OSError) as e:
+            raise EncodeError(
+                f"cannot copy the AAC audio of stream #{template.index} into {self.plan.path}: "
+                f"{e}; use --audio aac to re-encode it"
+            ) from e
+
     def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
         """The video stream, with the input's tags, pixel aspect, disposition and metadata."""
         plan, info = self.plan, self.info
@@ -423,7 +451,7 @@ class FileSink:
             plan.codec, rate=plan.frame_rate or info.frame_rate, options=dict(plan.options)
         )
         video.width, video.height, video.pix_fmt = plan.width, plan.height, plan.pix_fmt
-        video.time_base = info.time_base
+        video.time_base = self.grid.time_base if self.grid is not None else info.time_base
         cc = video.codec_context
         cc.time_base = plan.codec_time_base or info.time_base
         cc.thread_type = "AUTO"
@@ -462,10 +490,12 @@ class FileSink:
         dtype = np.uint8 if plan.bits == 8 else np.dtype("<u2")
         for plane, data in zip(frame.planes, planes):
             array_to_plane(data, plane, dtype)
-        frame.pts = source.pts
-        frame.time_base = self.info.time_base
-        if source.duration:
-            frame.duration = source.duration
+        if self.grid is not None:  # one slot per frame
+            frame.pts, frame.time_base = self.grid.stamp(source.pts), self.grid.time_base
+        else:
+            frame.pts, frame.time_base = source.pts, self.info.time_base
+            if source.duration:
+                frame.duration = source.duration
         cc = self._video.codec_context
         frame.colorspace = cc.colorspace
         frame.color_range = cc.color_range
@@ -503,10 +533,13 @@ class FileSink:
         if stream is None:
             return
         transcoder = self._transcoders.get(stream_index)
+        adts = self._adts.get(stream_index)
         if transcoder is None:
             self.stamps.fix(stream_index, packet)
-        packets = transcoder.encode(packet) if transcoder is not None else [packet]
+        packets = transcoder.encode(packet) if transcoder is not None else None
         try:
+            if packets is None:
+                packets = adts.filter(packet) if adts is not None else [packet]
             for out_packet in packets:
                 out_packet.stream = stream
                 self._container.mux(out_packet)

@@ -22,7 +22,7 @@ from vidsr.media.decoding import decode_first_video
 from vidsr.media.deinterlace import DeinterlaceMode, Deinterlacer
 from vidsr.media.planes import HostFrame, Planes, plane_to_array
 from vidsr.media.probe import VideoInfo
-from vidsr.media.timestamps import FrameStamps
+from vidsr.media.timestamps import TS_DISCONT_FLAG, Discontinuities, FrameStamps
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,7 @@ class FileSource:
         self.end_pts: int | None = None  # end of the last decoded frame (pts + duration)
         self.read_error = False  # reading stopped at an error before the end
         self.stamps = FrameStamps(pts_step)
+        self.joins = Discontinuities()  # restarts joined (MPEG-TS files cat-ed together)
 
     def items(self, stop: threading.Event) -> Iterator[HostFrame | StreamPacket]:
         """Yield frames and passthrough packets in file order until the end or ``stop``.
@@ -116,24 +117,15 @@ class FileSource:
             video.codec_context.thread_count = self.threads
             wanted = [video] + [container.streams[i] for i in self.passthrough]
             self._next_pts = 0
+            joining = bool(container.format.flags & TS_DISCONT_FLAG)
             try:
-                for packet in container.demux(wanted):
+                for demuxed in container.demux(wanted):
                     if stop.is_set():
                         return
-                    index = packet.stream.index
-                    if index != info.stream_index:
-                        if packet.dts is not None and packet.size > 0:
-                            yield StreamPacket(index, packet)
-                        continue
-                    self.discarded += bool(packet.is_discard and packet.size)
-                    try:
-                        frames = packet.decode()
-                    except av.error.InvalidDataError:
-                        self.corrupt_packets += 1
-                        continue
-                    for frame in self._deinterlaced(frames):
-                        if (item := self._host_frame(frame)) is not None:
-                            yield item
+                    for packet in self.joins.push(demuxed) if joining else (demuxed,):
+                        yield from self._packet_items(packet)
+                for packet in self.joins.flush():
+                    yield from self._packet_items(packet)
                 for frame in self._deinterlaced(None):
                     if (item := self._host_frame(frame)) is not None:
                         yield item
@@ -146,6 +138,23 @@ class FileSource:
                 )
         if self.corrupt_packets:
             log.warning("%s: %d corrupt video packet(s) skipped", info.path, self.corrupt_packets)
+
+    def _packet_items(self, packet: av.Packet) -> Iterator[HostFrame | StreamPacket]:
+        """A passthrough packet as it is, or the frames a video packet decodes to."""
+        index = packet.stream.index
+        if index != self.info.stream_index:
+            if packet.dts is not None and packet.size > 0:
+                yield StreamPacket(index, packet)
+            return
+        self.discarded += bool(packet.is_discard and packet.size)
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            self.corrupt_packets += 1
+            return
+        for frame in self._deinterlaced(frames):
+            if (item := self._host_frame(frame)) is not None:
+                yield item
 
     def _deinterlaced(self, frames: list[av.VideoFrame] | None) -> list[av.VideoFrame]:
         """``frames`` through the deinterlacer, if any (``None``: flush it at the end)."""

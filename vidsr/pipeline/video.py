@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What a finished run did."""
+    """What a finished run did. ``frames`` counts every frame of the output, with the
+    ``resumed_at`` leading ones an interrupted run had finished (``--resume``: copied,
+    not processed again; 0 for a fresh run); ``seconds`` is this run's time."""
 
     output: Path
     frames: int
@@ -54,6 +56,7 @@ class RunSummary:
     content_reason: str = ""
     missing_frames: int = 0
     timestamp_repairs: int = 0
+    resumed_at: int = 0
 
     @property
     def frames_lost(self) -> int:
@@ -66,7 +69,9 @@ class RunSummary:
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds > 0 else 0.0
+        """Frames processed per second by this run (the resumed ones not counted)."""
+        done = self.frames - self.resumed_at
+        return done / self.seconds if self.seconds > 0 else 0.0
 
 
 def default_output_path(src: Path, scale: int) -> Path:
@@ -157,6 +162,7 @@ def upscale_video(
         compute.content.reason,
         missing,
         repairs,
+        point.frames_done if point is not None else 0,
     )
 
 
