@@ -33,14 +33,18 @@ def banner() -> str:
     )
 
 
-def render_clip(path: Path, frames: int, size: tuple[int, int], rate: int = 25) -> Path:
-    """H.264 clip of FFmpeg's ``testsrc2`` pattern, ``size`` = (width, height)."""
+def render_clip(
+    path: Path, frames: int, size: tuple[int, int], rate: int = 25, gop: int | None = None
+) -> Path:
+    """H.264 clip of FFmpeg's ``testsrc2`` pattern, ``size`` = (width, height), a keyframe
+    every ``gop`` frames (default: x264's)."""
     if path.exists():
         return path
     width, height = size
     spec = f"testsrc2=size={width}x{height}:rate={rate}"
+    options = {"crf": "18", "preset": "veryfast"} | ({"g": str(gop)} if gop else {})
     with av.open(spec, format="lavfi") as src, av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
+        stream = out.add_stream("libx264", rate=rate, options=options)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.codec_context.time_base = Fraction(1, rate)
         for i, frame in enumerate(src.decode(video=0)):

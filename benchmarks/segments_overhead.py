@@ -26,35 +26,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Iterator
-from fractions import Fraction
 from pathlib import Path
 
-import av
-from common import banner
+from common import banner, render_clip
 
 from vidsr.config import EncodeConfig, RunConfig
 from vidsr.pipeline.jobs import Executor, LocalExecutor
 from vidsr.pipeline.segmented import upscale_segmented
 from vidsr.pipeline.video import upscale_video
-
-
-def render(path: Path, frames: int, size: tuple[int, int], rate: int = 25) -> Path:
-    """``testsrc2`` as H.264 with a keyframe every ``rate`` frames."""
-    width, height = size
-    spec = f"testsrc2=size={width}x{height}:rate={rate}"
-    with av.open(spec, format="lavfi") as src, av.open(str(path), "w") as out:
-        options = {"crf": "18", "preset": "veryfast", "g": str(rate)}
-        stream = out.add_stream("libx264", rate=rate, options=options)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, rate)
-        for i, frame in enumerate(src.decode(video=0)):
-            if i == frames:
-                break
-            frame = frame.reformat(format="yuv420p")
-            frame.pts, frame.time_base = i, Fraction(1, rate)
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode())
-    return path
 
 
 @contextlib.contextmanager
@@ -94,7 +73,7 @@ def main() -> None:
     print(banner())
     single, whole, plan, stitch, segments = [], [], [], [], 0
     with tempfile.TemporaryDirectory() as folder, executor_for(args.ray) as executor:
-        src = render(Path(folder) / "clip.mkv", args.frames, (width, height))
+        src = render_clip(Path(folder) / "clip.mkv", args.frames, (width, height), gop=25)
         for repeat in range(args.repeats):
             started = time.perf_counter()
             upscale_video(src, Path(folder) / f"single{repeat}.mkv", config)

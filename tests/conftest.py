@@ -31,6 +31,18 @@ def pattern_frame(index: int, width: int, height: int) -> np.ndarray:
     return img
 
 
+def smooth_image(seed: int, h: int = 48, w: int = 48, period: float = 8.0) -> np.ndarray:
+    """A smooth random RGB image (three sine gratings), ``(h, w, 3)`` uint8; ``period``
+    sets how fine its detail is."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / period
+    chans = [
+        np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
+        for _ in range(3)
+    ]
+    return ((np.stack(chans, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
+
+
 def make_video(
     path: Path,
     n: int = 8,

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import smooth_image
 from PIL import Image
 from safetensors.torch import save_file
 
@@ -37,13 +38,7 @@ TINY = ModelEntry(
 
 def textured(seed: int, h: int = 72, w: int = 80) -> np.ndarray:
     """A smooth random RGB image with some detail, ``(h, w, 3)`` uint8."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w] / 5.0
-    chans = [
-        np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
-        for _ in range(3)
-    ]
-    return ((np.stack(chans, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
+    return smooth_image(seed, h, w, period=5.0)
 
 
 @pytest.fixture(scope="module")

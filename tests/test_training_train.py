@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import dataset_argv, train_argv
+from conftest import dataset_argv, smooth_image, train_argv
 from PIL import Image
 from safetensors.torch import load_file
 from torch import nn
@@ -49,16 +49,6 @@ class TinyNet(nn.Module):
 TINY = ModelEntry(
     name="tiny", family="test", scales=(2,), colour="luma", build=TinyNet, description="test net"
 )
-
-
-def smooth_image(seed: int, h: int = 48, w: int = 48) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w] / 8.0
-    chans = [
-        np.sin(xx * rng.uniform(0.5, 1.5) + yy * rng.uniform(0.2, 1.0) + rng.uniform(0, 6))
-        for _ in range(3)
-    ]
-    return ((np.stack(chans, -1) * 0.4 + 0.5) * 255).astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
