@@ -63,21 +63,42 @@ def _scan(
     container: av.container.InputContainer, index: int, step: float, *, count: bool
 ) -> PacketScan:
     packets = discarded = 0
-    video_end: float | None = None
-    file_end: float | None = None
+    ends: dict[int, int] = {}  # stream index -> latest packet end, in its time base
+    bare: dict[int, int] = {}  # the same for packets without a duration
     for packet in container.demux():
         if packet.size == 0:
             continue
-        is_video = packet.stream.index == index
-        if is_video:
+        stream = packet.stream.index
+        if stream == index:
             packets += 1
             discarded += bool(packet.is_discard)
-        if packet.pts is None or not packet.time_base:
+        pts = packet.pts
+        if pts is None:
             continue
-        tb = packet.time_base
-        length = float(packet.duration * tb) if packet.duration else (step if is_video else 0)
-        end = float(packet.pts * tb) + length
+        table = ends if packet.duration else bare
+        end = pts + (packet.duration or 0)
+        if end > table.get(stream, end - 1):
+            table[stream] = end
+    video_end: float | None = None
+    file_end: float | None = None
+    for stream in container.streams:
+        pad = step if stream.index == index else 0.0
+        end = _stream_end(stream, ends.get(stream.index), bare.get(stream.index), pad)
+        if end is None:
+            continue
+        if stream.index == index:
+            video_end = end
         file_end = end if file_end is None else max(file_end, end)
-        if is_video:
-            video_end = end if video_end is None else max(video_end, end)
     return PacketScan(packets if count else None, discarded, video_end, file_end)
+
+
+def _stream_end(stream, timed: int | None, bare: int | None, pad: float) -> float | None:
+    """Seconds where ``stream``'s packets end: ``timed`` is the latest end of those that
+    give a duration, ``bare`` the latest pts of those that do not (``pad`` added)."""
+    tb = stream.time_base
+    if not tb:
+        return None
+    candidates = [float(timed * tb)] if timed is not None else []
+    if bare is not None:
+        candidates.append(float(bare * tb) + pad)
+    return max(candidates, default=None)
