@@ -22,6 +22,7 @@ from vidsr import RunConfig
 from vidsr.config import EncodeConfig
 from vidsr.errors import InputError
 from vidsr.media import images
+from vidsr.media import probe as probe_module
 from vidsr.media.probe import probe
 from vidsr.media.timestamps import Discontinuities
 from vidsr.pipeline.folders import upscale_folder
@@ -120,6 +121,73 @@ def test_a_truncated_file_still_reports_its_lost_frames(tmp_path: Path) -> None:
     cut.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
     summary = upscale_video(cut, tmp_path / "o.mkv", config())
     assert summary.frames_lost > 20 and summary.frames + summary.frames_lost >= 55
+
+
+def with_long_audio(path: Path, frames: int, audio_extra: float, fmt_options: dict) -> Path:
+    """``frames`` video frames at 25 fps (keyframe each second) and AAC audio lasting
+    ``audio_extra`` seconds past the last video frame's end."""
+    tb = Fraction(1, 1000)
+    with av.open(str(path), "w", options=fmt_options) as out:
+        v = out.add_stream("libx264", rate=25, options={"preset": "ultrafast", "g": "25"})
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.time_base = v.codec_context.time_base = tb
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(picture(i), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts, frame.time_base = 40 * i, tb
+            out.mux(v.encode(frame))
+        out.mux(v.encode())
+        silence = np.zeros((2, 1024), np.float32)
+        for start in range(0, int((frames * 0.04 + audio_extra) * 48000), 1024):
+            samples = av.AudioFrame.from_ndarray(silence, format="fltp", layout="stereo")
+            samples.sample_rate, samples.pts = 48000, start
+            out.mux(a.encode(samples))
+        out.mux(a.encode())
+    return path
+
+
+LONG_AUDIO_CONTAINERS = {
+    "mkv": ("in.mkv", {}),
+    "mp4": ("in.mp4", {}),
+    "fragmented mp4": ("in.mp4", {"movflags": "frag_keyframe+empty_moov"}),
+    "ts": ("in.ts", {}),
+}
+
+
+@pytest.mark.parametrize("extra", [0.5, 3.0])
+@pytest.mark.parametrize("kind", list(LONG_AUDIO_CONTAINERS))
+@pytest.mark.parametrize("scan", ["whole file", "tail of a large file"])
+def test_audio_longer_than_video_is_not_called_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, extra: float, scan: str
+) -> None:
+    """Item 6: the file's duration is the audio's; the expected count (the progress
+    bar's total) and the lost frames come from the video stream's own end."""
+    if scan != "whole file":  # as for a file over the size whose packets are counted
+        monkeypatch.setattr(probe_module, "COUNT_PACKETS_BYTES", 0)
+        monkeypatch.setattr(probe_module, "TAIL_SECONDS", 1.0)
+    name, fmt_options = LONG_AUDIO_CONTAINERS[kind]
+    src = with_long_audio(tmp_path / name, 100, extra, fmt_options)
+    info = probe(src)
+    assert info.frame_count == 100 and info.end_seconds == pytest.approx(4.0, abs=0.05)
+    summary = upscale_video(src, tmp_path / "out.mkv", config())
+    assert summary.frames == 100 and summary.frames_lost == 0
+    assert summary.expected_frames == 100
+
+
+@pytest.mark.parametrize("scan", ["whole file", "tail of a large file"])
+def test_a_truncated_file_with_long_audio_still_reports_its_lost_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scan: str
+) -> None:
+    if scan != "whole file":
+        monkeypatch.setattr(probe_module, "COUNT_PACKETS_BYTES", 0)
+        monkeypatch.setattr(probe_module, "TAIL_SECONDS", 1.0)
+    src = with_long_audio(tmp_path / "in.mkv", 100, 0.5, {})
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size // 3])
+    summary = upscale_video(cut, tmp_path / "o.mkv", config())
+    assert summary.frames < 50 and summary.frames_lost > 40
 
 
 def interlaced(tmp_path: Path, name: str, codec: str, options: dict) -> Path:

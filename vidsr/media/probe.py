@@ -17,6 +17,7 @@ import av
 from vidsr.colour.convert import AVCOL_RANGE_JPEG, MATRIX_COEFFICIENTS, YuvFormat, guess_matrix
 from vidsr.errors import InputError
 from vidsr.media.fields import frame_field_order
+from vidsr.media.packet_scan import PacketScan, scan_packets, scan_tail
 from vidsr.media.planes import chroma_shift
 from vidsr.media.side_data import HdrMetadata, hdr_from_frame
 
@@ -63,6 +64,9 @@ class VideoInfo:
     ``sample_aspect_ratio`` is the declared pixel shape (``None``: undeclared);
     ``video_disposition`` the video stream's disposition flags; ``chapters`` the input's
     chapters as PyAV gives them; ``hdr`` the first frame's HDR metadata, if any.
+    ``duration_seconds`` is the video stream's own, from ``start_seconds`` to the end of
+    its last packet, not the file's (whose longest stream may be the audio), except in a
+    truncated file, where it is the header's (see :func:`video_duration`).
     """
 
     path: Path
@@ -189,8 +193,10 @@ def _describe(path: Path, container, stream, frame: av.VideoFrame) -> VideoInfo:
         # with the matrix chosen here from the frame size and written into the output tags.
         matrix, full, guessed = guess_matrix(frame.height, frame.width), False, False
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
-    start, duration = stream_timeline(container, stream)
-    frames, exact, discarded = expected_frames(path, container, stream, duration, rate)
+    start, declared = stream_timeline(container, stream)
+    scan = scan_file(path, stream.index, float(1 / rate), start, declared)
+    duration = video_duration(start, declared, scan, rate)
+    frames, exact, discarded = expected_frames(stream, scan, duration, rate)
     others = tuple(
         StreamInfo(
             s.index,
@@ -258,53 +264,68 @@ def stream_timeline(container: av.container.InputContainer, stream) -> tuple[flo
 
 
 def expected_frames(
-    path: Path,
-    container: av.container.InputContainer,
-    stream,
-    duration: float | None,
-    rate: Fraction,
+    stream, scan: PacketScan | None, duration: float | None, rate: Fraction
 ) -> tuple[int | None, bool, int]:
     """``(frames, exact, discarded)``: how many frames the video stream should decode
     to, and how many packets an edit list discards (counted only where packets are).
 
     Exact: the container's index, or a Matroska ``NUMBER_OF_FRAMES`` statistics tag (less
     any packets an edit list discards, for small files where they are counted). Else, in
-    files up to :data:`COUNT_PACKETS_BYTES`, the video packets (a fast demux without
-    decoding: right for variable frame rates and timestamp gaps, off for field-coded
-    streams); else ``duration x rate``.
+    files up to :data:`COUNT_PACKETS_BYTES`, the video packets of ``scan`` (a fast demux
+    without decoding: right for variable frame rates and timestamp gaps, off for
+    field-coded streams); else ``duration x rate``, ``duration`` being the video
+    stream's own (:func:`video_duration`).
     """
-    small = path.stat().st_size <= COUNT_PACKETS_BYTES
-    scanned = count_packets(path, stream.index) if small else None
-    discarded = scanned[1] if scanned else 0
+    counted = scan is not None and scan.packets is not None
+    discarded = scan.discarded if scan is not None and counted else 0
     if stream.frames:
         return max(1, stream.frames - discarded), True, discarded
     tagged = _tag_frame_count(stream.metadata)
     if tagged:
         return max(1, tagged - discarded), True, discarded
-    if scanned:
-        return max(1, scanned[0] - discarded), False, discarded
+    if scan is not None and scan.packets:
+        return max(1, scan.packets - discarded), False, discarded
     return (round(duration * rate) if duration else None), False, 0
 
 
 # Probing counts the video packets of files up to this size (a demux only: about a
-# second for this much Matroska on a laptop; larger files use their duration).
+# second for this much Matroska on a laptop); of larger files it reads the last
+# TAIL_SECONDS of the timeline only, for where the video stream ends.
 COUNT_PACKETS_BYTES = 256 * 2**20
+TAIL_SECONDS = 10.0
+
+# A file is whole where its packets reach its header's end, less this share of the
+# duration (and at least two frames): audio and video need not end on the same tick.
+WHOLE_MARGIN = 0.02
 
 
-def count_packets(path: Path, index: int) -> tuple[int, int] | None:
-    """``(packets, discarded)`` of stream ``index``: its non-empty packets, and those an
-    edit list marks to be decoded and dropped. ``None`` when the file cannot be read."""
-    packets = discarded = 0
-    try:
-        with av.open(str(path), metadata_errors="replace") as container:
-            for packet in container.demux(container.streams[index]):
-                if packet.size == 0:
-                    continue
-                packets += 1
-                discarded += bool(packet.is_discard)
-    except (av.error.FFmpegError, OSError):
+def scan_file(
+    path: Path, index: int, step: float, start: float, duration: float | None
+) -> PacketScan | None:
+    """Demux ``path`` without decoding (:mod:`vidsr.media.packet_scan`): all of it up to
+    :data:`COUNT_PACKETS_BYTES`, else from :data:`TAIL_SECONDS` before the header's end
+    (``start + duration``; nothing without a duration)."""
+    if path.stat().st_size <= COUNT_PACKETS_BYTES:
+        return scan_packets(path, index, step)
+    if duration is None:
         return None
-    return packets, discarded
+    return scan_tail(path, index, step, start + duration - TAIL_SECONDS)
+
+
+def video_duration(
+    start: float, declared: float | None, scan: PacketScan | None, rate: Fraction
+) -> float | None:
+    """The video stream's own duration: from ``start`` to the end of its last packet,
+    where the file is whole (its packets reach the ``declared`` end, the header's:
+    often the longest stream's, the audio's); else, in a truncated file or without a
+    scan, ``declared``, so that what was cut off counts as lost."""
+    if scan is None or scan.video_end is None or scan.video_end <= start:
+        return declared
+    if declared is not None:
+        margin = max(WHOLE_MARGIN * declared, float(2 / rate))
+        if scan.file_end is None or scan.file_end < start + declared - margin:
+            return declared
+    return scan.video_end - start
 
 
 def _tag_frame_count(metadata: dict[str, str]) -> int | None:
