@@ -57,13 +57,16 @@ from models_vs_opencv import make_vid4_clip  # noqa: E402
 import vidsr  # noqa: E402
 
 RATE = 25
+# Runs start outside any checkout: ``python -m vidsr`` puts its working directory first on
+# sys.path, so a baseline interpreter started in this checkout would import this vidsr.
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """Run ``argv`` to completion; (wall seconds, CPU seconds of the child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=NEUTRAL_CWD)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -236,6 +239,7 @@ def run_kernel(args: argparse.Namespace) -> dict:
                 capture_output=True,
                 text=True,
                 check=True,
+                cwd=NEUTRAL_CWD,
             )
             for line in done.stdout.split("\n"):
                 if not line.strip():

@@ -17,10 +17,15 @@ from typing import TYPE_CHECKING, Protocol
 
 from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.config import RunConfig, WeightsKind
-from vidsr.device import runs_on_cpu
+from vidsr.device import resolve_device, runs_on_cpu
 from vidsr.engine.formats import PlaneFormats
 from vidsr.engine.integer import IntegerProcessor, integer_formats
-from vidsr.engine.upscaler import has_compressed_weights, load_interpolator, resolve_model
+from vidsr.engine.upscaler import (
+    has_compressed_weights,
+    load_interpolator,
+    load_model,
+    resolve_model,
+)
 from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
@@ -147,9 +152,7 @@ def build_compute(
         integer = integer_compute(config, width, height, formats, content)
         if integer is not None:
             return integer
-    from vidsr.device import resolve_device
     from vidsr.engine.processor import FrameProcessor, ProcessorOptions
-    from vidsr.engine.upscaler import load_model
 
     device = resolve_device(config.device)
     model = (loader or load_model)(
