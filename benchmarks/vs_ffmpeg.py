@@ -27,7 +27,13 @@ alternated with the others: before and after figures from one run.
 
 Usage: python benchmarks/vs_ffmpeg.py [--sizes 640x360,1920x1080] [--frames 200,24]
        [--repeats 3] [--preset medium] [--crf 18] [--parts speed,startup] [--json out.json]
-       [--baseline-python /path/to/main/.venv/bin/python]
+       [--baseline-python /path/to/main/.venv/bin/python] [--cv-threads 1]
+       [--parts speed,startup,kernel]
+
+``--parts kernel`` times the 8-bit bicubic kernel on one luma plane at 640x360 and
+1920x1080 (x2, CPU time of all the process's threads, median of 15, OpenCV's default
+threads and one thread) in this checkout and
+the baseline's, beside OpenCV's own bicubic resize (a = -0.75, not MATLAB's) as the floor.
 """
 
 from __future__ import annotations
@@ -51,13 +57,16 @@ from models_vs_opencv import make_vid4_clip  # noqa: E402
 import vidsr  # noqa: E402
 
 RATE = 25
+# Runs start outside any checkout: ``python -m vidsr`` puts its working directory first on
+# sys.path, so a baseline interpreter started in this checkout would import this vidsr.
+NEUTRAL_CWD = tempfile.gettempdir()
 
 
 def timed(argv: list[str]) -> tuple[float, float]:
     """Run ``argv`` to completion; (wall seconds, CPU seconds of the child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=NEUTRAL_CWD)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -122,6 +131,12 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
             runners["vidsr baseline"] = vidsr_argv(
                 src, tmp / "b.mp4", args.preset, args.crf, args.baseline_python
             )
+        if args.cv_threads:
+            runners[f"vidsr cv2 {args.cv_threads}thr"] = [
+                "env",
+                f"OPENCV_FOR_THREADS_NUM={args.cv_threads}",
+                *vidsr_argv(src, tmp / "c.mp4", args.preset, args.crf),
+            ]
         if ffmpeg:
             runners = {
                 "ffmpeg CLI": ffmpeg_argv(ffmpeg, src, tmp / "f.mp4", args.preset, args.crf),
@@ -189,6 +204,54 @@ def run_startup(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict
     return results
 
 
+KERNEL_SNIPPET = """
+import sys, time
+import cv2, numpy as np
+from vidsr.models.baselines import PolyphaseUpsampler
+cv2.setNumThreads(int(sys.argv[1]))
+net = PolyphaseUpsampler(2, "bicubic")
+for w, h in ((640, 360), (1920, 1080)):
+    rng = np.random.default_rng(0)
+    plane = cv2.GaussianBlur(rng.integers(0, 256, (h, w), dtype=np.uint8), (5, 5), 2)
+    def median_ms(fn):
+        fn(); times = []
+        for _ in range(15):
+            start = time.process_time(); fn(); times.append(time.process_time() - start)
+        return 1000 * sorted(times)[7]
+    ours = median_ms(lambda: net.upsample_u8(plane))
+    floor = median_ms(lambda: cv2.resize(plane, (2 * w, 2 * h), interpolation=cv2.INTER_CUBIC))
+    print(f"{w}x{h} {ours:.2f} {floor:.2f}")
+"""
+
+
+def run_kernel(args: argparse.Namespace) -> dict:
+    print("\n== 8-bit bicubic kernel, one luma plane x2, CPU ms (all threads), median of 15")
+    pythons = {"this checkout": sys.executable}
+    if args.baseline_python:
+        pythons["baseline"] = args.baseline_python
+    results: dict = {}
+    for threads in (0, 1):
+        shown = "OpenCV default threads" if threads == 0 else "1 OpenCV thread"
+        cv_threads = -1 if threads == 0 else 1  # setNumThreads(-1): OpenCV's default
+        for label, python in pythons.items():
+            done = subprocess.run(
+                [python, "-c", KERNEL_SNIPPET, str(cv_threads)],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=NEUTRAL_CWD,
+            )
+            for line in done.stdout.split("\n"):
+                if not line.strip():
+                    continue
+                size, ours, floor = line.split()
+                results.setdefault(shown, {}).setdefault(label, {})[size] = float(ours)
+                results[shown]["cv2.resize INTER_CUBIC " + size] = float(floor)
+                print(f"{shown:<24} {label:<14} {size:>9}: {float(ours):6.2f} ms "
+                      f"(cv2.resize INTER_CUBIC {float(floor):5.2f} ms)")
+    return results
+
+
 def versions(ffmpeg: str | None) -> str:
     line = "ffmpeg CLI: absent"
     if ffmpeg:
@@ -215,6 +278,12 @@ def main() -> int:
         default=None,
         help="also run `PYTHON -m vidsr` (another checkout's venv, e.g. main's): before/after",
     )
+    p.add_argument(
+        "--cv-threads",
+        type=int,
+        default=None,
+        help="also run vidsr with OpenCV limited to N threads (OPENCV_FOR_THREADS_NUM)",
+    )
     args = p.parse_args()
     if len(args.frames) != len(args.sizes):
         p.error("--frames needs one count per --sizes entry")
@@ -228,6 +297,8 @@ def main() -> int:
             results["speed"] = run_speed(args, ffmpeg, Path(tmp))
         if "startup" in parts:
             results["startup"] = run_startup(args, ffmpeg, Path(tmp))
+        if "kernel" in parts:
+            results["kernel"] = run_kernel(args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -14,39 +14,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vidsr.models.interp import Interpolator, cubic_taps, lanczos_taps, polyphase_taps
+
 
 def cubic_kernel(x: torch.Tensor, a: float = -0.5) -> torch.Tensor:
     """Keys cubic convolution kernel; ``a = -0.5`` matches MATLAB and PIL."""
-    ax = x.abs()
-    ax2, ax3 = ax * ax, ax * ax * ax
-    near = (a + 2) * ax3 - (a + 3) * ax2 + 1
-    far = a * ax3 - 5 * a * ax2 + 8 * a * ax - 4 * a
-    return torch.where(ax <= 1, near, torch.where(ax < 2, far, torch.zeros_like(ax)))
+    return torch.from_numpy(cubic_taps(x.detach().cpu().double().numpy(), a)).to(x)
 
 
 def lanczos_kernel(x: torch.Tensor, lobes: int = 3) -> torch.Tensor:
     """Lanczos window of ``lobes`` lobes: ``sinc(x) * sinc(x / lobes)`` for ``|x| < lobes``."""
-    out = torch.sinc(x) * torch.sinc(x / lobes)
-    return torch.where(x.abs() < lobes, out, torch.zeros_like(out))
+    return torch.from_numpy(lanczos_taps(x.detach().cpu().double().numpy(), lobes)).to(x)
 
 
 def polyphase_weights(scale: int, kernel: str) -> torch.Tensor:
-    """Per-phase 1-D taps for upscaling by ``scale`` (align_corners=False geometry).
+    """Per-phase 1-D taps for upscaling by ``scale`` (align_corners=False geometry): the
+    numbers of :func:`vidsr.models.interp.polyphase_taps` as a tensor.
 
     Returns:
         ``(scale, 2R+1)`` float64 weights; row ``p`` gives output pixel ``s*i + p`` as a
         weighted sum of input pixels ``i-R .. i+R``. Each row sums to 1.
     """
-    support = 2 if kernel == "bicubic" else 3
-    radius = support + 1
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    rows = []
-    for phase in range(scale):
-        shift = (phase + 0.5) / scale - 0.5  # where the output pixel sits, in input pixels
-        dist = shift - offsets
-        w = cubic_kernel(dist) if kernel == "bicubic" else lanczos_kernel(dist, support)
-        rows.append(w / w.sum())
-    return torch.stack(rows)
+    return torch.from_numpy(polyphase_taps(scale, kernel))
 
 
 def _pad_symmetric(x: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
@@ -81,6 +70,7 @@ class PolyphaseUpsampler(nn.Module):
             raise ValueError(f"kernel must be 'bicubic' or 'lanczos', got {kernel!r}")
         self.scale = scale
         self.kernel = kernel
+        self.u8 = Interpolator(scale, kernel)
         taps = polyphase_weights(scale, kernel)
         self.radius = (taps.shape[1] - 1) // 2
         self.taps_np = taps.numpy().astype(np.float32)
@@ -123,42 +113,10 @@ class PolyphaseUpsampler(nn.Module):
             )
 
     def upsample_u8(self, plane: np.ndarray) -> np.ndarray:
-        """8-bit CPU path: ``(H, W)`` uint8 codes in, ``(s*H, s*W)`` uint8 codes out.
-
-        The first (vertical) pass keeps 4 extra bits (int16 holding 16x the value), the
-        second (horizontal) rounds to int16, and the last step saturates to uint8, so the
-        result is within one code of the float path rounded, with no float conversion of
-        the frame at all. Vertical first: OpenCV vectorises 8-bit -> int16 ``filter2D``
-        and int16 -> int16 ``sepFilter2D`` rows, not int16 ``filter2D`` columns (1080p
-        x2: 24 ms against 50 for the other order, one thread); the horizontal phases are
-        interleaved by ``cv2.merge`` (the phase becomes the fastest-moving axis).
-        """
-        s, r = self.scale, self.radius
-        h, w = plane.shape
-        if min(h, w) <= r:  # too small to mirror-pad; use the float path
-            x = torch.from_numpy(plane.astype(np.float32))[None, None]
-            return np.clip(np.rint(self.forward(x)[0, 0].numpy()), 0, 255).astype(np.uint8)
-        tall = np.empty((h * s, w), np.int16)
-        for p in range(s):
-            kernel = self.taps_np[p][:, None] * 16.0
-            tall[p::s] = cv2.filter2D(
-                plane, cv2.CV_16S, kernel, anchor=(0, r), borderType=cv2.BORDER_REFLECT
-            )
-        one = np.ones((1, 1), np.float32)
-        phases = [
-            cv2.sepFilter2D(
-                tall,
-                cv2.CV_16S,
-                self.taps_np[p][None, :] / 16.0,
-                one,
-                anchor=(r, 0),
-                borderType=cv2.BORDER_REFLECT,
-            )
-            for p in range(s)
-        ]
-        wide = (cv2.merge(phases) if s > 1 else phases[0]).reshape(h * s, w * s)
-        # overshoot below black clipped; above white saturates in the conversion
-        return cv2.convertScaleAbs(cv2.max(wide, 0))
+        """8-bit CPU path: ``(H, W)`` uint8 codes in, ``(s*H, s*W)`` uint8 codes out, by
+        the torch-free :meth:`vidsr.models.interp.Interpolator.upsample_u8` (same taps):
+        within one code of the float path rounded, no float conversion of the frame."""
+        return self.u8.upsample_u8(plane)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.scale == 1:

@@ -8,19 +8,15 @@ guarantees the call convention: ``(N, C, H, W)`` float in ``[0, 1]`` in,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-ColourSpace = Literal["luma", "rgb"]
-Family = Literal[
-    "baseline", "srcnn", "perceptual", "fast", "quality", "temporal", "external", "test"
-]
+from vidsr.models.entry import ColourSpace, Family, ModelEntry
+
+__all__ = ["ColourSpace", "Family", "ModelEntry", "SRModel"]
+
 
 
 class SRModel(nn.Module):
@@ -160,34 +156,3 @@ class SRModel(nn.Module):
 
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """A registry row: how to build one named model family member at each scale.
-
-    ``build(scale)`` returns a freshly initialised ``nn.Module`` (no weights loaded).
-    ``train_build(scale)``, where set, builds the training-time form of a re-parameterisable
-    net instead: a module whose ``fold()`` returns what ``build`` makes, with the same
-    function (the export folds it, so shipped weights load into ``build(scale)``).
-    ``weights`` maps a scale to a file name under ``models/weights/`` (``None``: the model
-    has no learned weights, e.g. the bicubic baseline); ``compressed_weights`` does the same
-    for weights of the same network trained on codec-degraded video (``--content``).
-    """
-
-    name: str
-    family: Family
-    scales: tuple[int, ...]
-    colour: ColourSpace
-    build: Callable[[int], nn.Module]
-    description: str
-    multiple_of: int = 1
-    supports_half: bool = True
-    receptive_radius: int = 16
-    weights: dict[int, str] = field(default_factory=dict)
-    compressed_weights: dict[int, str] = field(default_factory=dict)
-    train_build: Callable[[int], nn.Module] | None = None
-
-    def build_trainable(self, scale: int) -> nn.Module:
-        """The module the trainer optimises: ``train_build`` where set, else ``build``."""
-        return (self.train_build or self.build)(scale)

@@ -6,19 +6,15 @@ rows here; weights live in ``models/weights/`` as ``.safetensors`` with a JSON c
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+from vidsr.models.entry import ColourSpace, Family, ModelEntry
+from vidsr.models.interp import Interpolator
 
-from vidsr.models.baselines import PolyphaseUpsampler
-from vidsr.models.contract import ColourSpace, Family, ModelEntry
-from vidsr.models.ecb import ECBNet, ECBNetPlain
-from vidsr.models.fast import FastSR
-from vidsr.models.perceptual import PerceptualSR
-from vidsr.models.quality import QualitySR
-from vidsr.models.srcnn import SRCNN, SRCNNTutorial
-from vidsr.models.temporal import RecurrentSR
+if TYPE_CHECKING:
+    from torch import nn
 
 # The scales every model here is built and trained for. ``models`` imports nothing else of
 # vidsr, so this is the registry's own list; the run-wide vocabulary of accepted scales is
@@ -30,6 +26,17 @@ def _weights(name: str) -> dict[int, str]:
     return {s: f"{name}_x{s}.safetensors" for s in SCALES}
 
 
+def _net(module: str, cls: str, **kwargs: Any) -> Callable[[int], nn.Module]:
+    """A builder of ``vidsr.models.<module>.<cls>(scale, **kwargs)`` that imports the
+    module (and torch) only when a net is built: listing the registry, or running an
+    interpolation baseline's 8-bit path, stays torch-free."""
+
+    def build(scale: int) -> nn.Module:
+        return getattr(importlib.import_module(f"vidsr.models.{module}"), cls)(scale, **kwargs)
+
+    return build
+
+
 def _baseline(kernel: str, description: str, radius: int) -> ModelEntry:
     """An interpolation kernel on luma (no learned weights)."""
     return ModelEntry(
@@ -37,9 +44,10 @@ def _baseline(kernel: str, description: str, radius: int) -> ModelEntry:
         family="baseline",
         scales=SCALES,
         colour="luma",
-        build=lambda scale: PolyphaseUpsampler(scale, kernel),
+        build=_net("baselines", "PolyphaseUpsampler", kernel=kernel),
         description=description,
         receptive_radius=radius,
+        integer_build=lambda scale: Interpolator(scale, kernel),
     )
 
 
@@ -73,7 +81,7 @@ _ENTRIES = (
         "srcnn",
         "srcnn",
         "luma",
-        lambda scale: SRCNN(scale),
+        _net("srcnn", "SRCNN"),
         "SRCNN 9-5-5 (Dong et al. 2014) on bicubic-upsampled Y, residual over bicubic",
         6,
     ),
@@ -81,7 +89,7 @@ _ENTRIES = (
         "srcnn-tutorial",
         "srcnn",
         "rgb",
-        lambda scale: SRCNNTutorial(scale),
+        _net("srcnn", "SRCNNTutorial"),
         "the tutorial's SRCNN variant: RGB, 7 conv layers of 32, LeakyReLU, tanh",
         6,
     ),
@@ -89,7 +97,7 @@ _ENTRIES = (
         "fast",
         "fast",
         "luma",
-        lambda scale: FastSR(scale),
+        _net("fast", "FastSR"),
         "real-time LR-space FSRCNN-style net, pixel shuffle, bicubic skip (Y)",
         7,
         compressed_weights=_weights("fast-compressed"),
@@ -98,7 +106,7 @@ _ENTRIES = (
         "fast-hq",
         "fast",
         "luma",
-        lambda scale: FastSR(scale, d=48, s=16, m=6),
+        _net("fast", "FastSR", d=48, s=16, m=6),
         "the fast net widened (d=48, 6 mapping layers): FSRCNN's PSNR, ~1.7x the cost",
         9,
     ),
@@ -106,16 +114,16 @@ _ENTRIES = (
         "fast-ecb",
         "fast",
         "luma",
-        lambda scale: ECBNetPlain(scale, c=24, m=4),
+        _net("ecb", "ECBNetPlain", c=24, m=4),
         "re-parameterised fast net (ECBSR edge blocks, 24 ch, 4+2 layers) folded to 3x3 convs",
         7,
-        train_build=lambda scale: ECBNet(scale, c=24, m=4),
+        train_build=_net("ecb", "ECBNet", c=24, m=4),
     ),
     _learned(
         "quality",
         "quality",
         "luma",
-        lambda scale: QualitySR(scale),
+        _net("quality", "QualitySR"),
         "slim EDSR (8 blocks x 48) in LR space, pixel shuffle, bicubic skip (Y)",
         20,
         compressed_weights=_weights("quality-compressed"),
@@ -124,7 +132,7 @@ _ENTRIES = (
         "temporal",
         "temporal",
         "luma",
-        lambda scale: RecurrentSR(scale),
+        _net("temporal", "RecurrentSR"),
         "recurrent slim EDSR (quality net + previous frame, output and hidden state), "
         "flow-free; state reset at cuts (Y)",
         24,
@@ -133,7 +141,7 @@ _ENTRIES = (
         "perceptual",
         "perceptual",
         "rgb",
-        lambda scale: PerceptualSR(scale),
+        _net("perceptual", "PerceptualSR"),
         "Johnson et al. 2016 net, ICNR shuffle, bicubic skip (RGB), VGG feature loss",
         15,
     ),

@@ -96,7 +96,7 @@ def test_build_compute_sizes_the_stage_from_the_frame() -> None:
     baseline = build_compute(
         RunConfig(model="bicubic", device="cpu", colour="off"), 64, 48, formats
     )
-    assert baseline.device.type == "cpu" and baseline.model.name == "bicubic"
+    assert str(baseline.device) == "cpu" and baseline.model.name == "bicubic"
     assert baseline.tile is None and baseline.batch_size == 8  # small frames: a full batch
     assert baseline.processor.kernel == "integer" and baseline.processor.schedule == "inline"
 

@@ -11,6 +11,7 @@ import pytest
 from conftest import make_video
 
 from vidsr import RunConfig
+from vidsr.engine.integer import IntegerProcessor
 from vidsr.engine.processor import FrameProcessor
 from vidsr.errors import EncodeError, InputError
 from vidsr.media.sinks import FileSink
@@ -36,16 +37,23 @@ def run_expecting(tmp_path: Path, error: type[BaseException], match: str) -> Non
 
 
 def test_model_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A compute stage that raises on its third batch (this run's is the torch-free 8-bit
+    stage, ``IntegerProcessor``; a float run's is ``FrameProcessor``)."""
     calls = {"n": 0}
-    original = FrameProcessor.process
 
-    def failing(self: FrameProcessor, frames: list) -> list:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("model exploded")
-        return original(self, frames)
+    def failing_in(cls: type) -> object:
+        original = cls.process
 
-    monkeypatch.setattr(FrameProcessor, "process", failing)
+        def failing(self: object, frames: list) -> list:
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise RuntimeError("model exploded")
+            return original(self, frames)
+
+        return failing
+
+    for cls in (FrameProcessor, IntegerProcessor):
+        monkeypatch.setattr(cls, "process", failing_in(cls))
     run_expecting(tmp_path, RuntimeError, "model exploded")
 
 

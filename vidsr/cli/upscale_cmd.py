@@ -358,13 +358,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 def model_label(config: RunConfig) -> str:
     """``model fast x2 on cpu``: the model a run uses (a file by its name) and the device,
     for the summary line."""
-    from vidsr.device import resolve_device
+    from vidsr.device import device_label
     from vidsr.engine.upscaler import is_external, resolve_model
 
     name = resolve_model(config.model, config.scale)
     shown = Path(name).name if is_external(name) else name
     ensemble = " (self-ensemble)" if config.self_ensemble else ""
-    return f"model {shown} x{config.scale}{ensemble} on {resolve_device(config.device)}"
+    return f"model {shown} x{config.scale}{ensemble} on {device_label(config.device)}"
 
 
 def run_folder_with_progress(

@@ -12,10 +12,12 @@ RGB is float in ``[0, 1]``, gamma-encoded (no linearisation), ``(N, 3, H, W)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch and OpenCV are imported by the functions that use them
+    import torch
 
 # AVColorSpace values (libavutil/pixfmt.h) and their (Kr, Kb) luma coefficients.
 MATRIX_COEFFICIENTS: dict[int, tuple[float, float]] = {
@@ -79,10 +81,13 @@ def guess_matrix(height: int, width: int) -> int:
 
 
 def codes_to_norm(
-    codes: torch.Tensor, bits: int, dtype: torch.dtype = torch.float32
+    codes: torch.Tensor, bits: int, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """Integer codes (uint8, or int16/int32 holding up to 16-bit values) to code-normalised
-    float."""
+    float (``dtype``, default float32)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     scale = 1.0 / float(255 << (bits - 8))
     if codes.device.type == "cpu" and codes.dtype == torch.uint8 and dtype == torch.float32:
         # numpy casts and scales in one pass; torch's CPU path makes two.
@@ -96,6 +101,9 @@ def norm_to_codes(values: torch.Tensor, bits: int) -> torch.Tensor:
     Returns uint8 for 8-bit and int32 otherwise (torch has no uint16 arithmetic on every
     device; the host side narrows to uint16 when it copies into the frame).
     """
+    import cv2
+    import torch
+
     if bits == 8 and values.device.type == "cpu" and values.dtype == torch.float32:
         # One SIMD pass: OpenCV scales, rounds and saturates to uint8 together. It takes
         # the absolute value, so negatives are clamped to zero first (in place).
@@ -140,6 +148,8 @@ def yuv_to_rgb(y: torch.Tensor, uv: torch.Tensor, fmt: YuvFormat) -> torch.Tenso
     Returns:
         ``(N, 3, H, W)`` float RGB, not clamped (out-of-gamut YUV gives values outside [0, 1]).
     """
+    import torch
+
     kr, kb = MATRIX_COEFFICIENTS[fmt.matrix]
     kg = 1.0 - kr - kb
     yy, c = _unit_yuv(y, uv, fmt)
@@ -159,6 +169,8 @@ def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat) -> tuple[torch.Tensor, torch.T
     Returns:
         ``(y, uv)``: ``(N, 1, H, W)`` and ``(N, 2, H, W)`` code-normalised float.
     """
+    import torch
+
     kr, kb = MATRIX_COEFFICIENTS[fmt.matrix]
     kg = 1.0 - kr - kb
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]

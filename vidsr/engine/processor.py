@@ -31,16 +31,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
+from vidsr.colour.convert import codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
 from vidsr.device import autocast_dtype, inference_context
+from vidsr.engine.formats import PlaneFormats
+from vidsr.engine.integer import resize_u8
 from vidsr.engine.recurrent import StatefulRunner
 from vidsr.engine.tiling import tiled_apply
 from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
+
+__all__ = ["FrameProcessor", "PlaneFormats", "ProcessorOptions"]
 from vidsr.errors import DeviceError, OptionError
 from vidsr.media.planes import HostFrame, Planes, chroma_size
 from vidsr.models.baselines import resize_plane
@@ -65,20 +68,6 @@ class ColourStage(Protocol):
         out_uv: torch.Tensor,
         new_shot: Sequence[bool],
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@dataclass(frozen=True)
-class PlaneFormats:
-    """The planes a processor reads and writes.
-
-    Attributes:
-        in_fmt / out_fmt: matrix, range and bits of the input and output planes.
-        out_format: the output work format name (decides the chroma plane size).
-    """
-
-    in_fmt: YuvFormat
-    out_fmt: YuvFormat
-    out_format: str
 
 
 @dataclass(frozen=True)
@@ -317,7 +306,7 @@ class FrameProcessor:
             y, u, v = frame.planes
             big_y = self.model.upsample_u8(y)
             ch, cw = chroma_size(self.formats.out_format, big_y.shape[0], big_y.shape[1])
-            chroma = tuple(c if c.shape == (ch, cw) else _resize_u8(c, (ch, cw)) for c in (u, v))
+            chroma = tuple(c if c.shape == (ch, cw) else resize_u8(c, (ch, cw)) for c in (u, v))
             out.append((big_y, chroma[0], chroma[1]))
         return out
 
@@ -441,10 +430,3 @@ class FrameProcessor:
 def _changed(before: int | None, after: int | None) -> int | None:
     """The tile size an out-of-memory retry moved to, or ``None`` when it did not move."""
     return after if after != before else None
-
-
-def _resize_u8(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """OpenCV resize of an 8-bit chroma plane to ``size = (H, W)``: bicubic up, area down."""
-    h, w = size
-    mode = cv2.INTER_CUBIC if h >= plane.shape[0] else cv2.INTER_AREA
-    return cv2.resize(plane, (w, h), interpolation=mode)

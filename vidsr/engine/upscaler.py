@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from vidsr.config import EXPORT_DIR, WeightsKind
-from vidsr.engine.external import external_scale, read_state_dict, scale_mismatch
 from vidsr.errors import ModelError, OptionError
-from vidsr.models.contract import ModelEntry, SRModel
-from vidsr.models.ensemble import SelfEnsemble
+from vidsr.models.entry import ModelEntry
+from vidsr.models.interp import Interpolator
 from vidsr.models.registry import REGISTRY
+
+if TYPE_CHECKING:  # torch, the nets and spandrel are imported when a net is loaded
+    import torch
+
+    from vidsr.models.contract import SRModel
 
 EXTERNAL_SUFFIXES = (".pth", ".pt", ".safetensors", ".ckpt", ".bin")
 
@@ -92,6 +95,8 @@ def model_file_scale(name: str | Path) -> int | None:
     exported = vidsr_export(path)
     if exported is not None:
         return exported[1]
+    from vidsr.engine.external import external_scale
+
     return external_scale(path)
 
 
@@ -114,6 +119,8 @@ def check_model_choice(name: str | None, scale: int, *, self_ensemble: bool = Fa
     if is_external(name):
         own = model_file_scale(name)
         if own is not None and own != scale:
+            from vidsr.engine.external import scale_mismatch
+
             raise ModelError(scale_mismatch(Path(name), own, scale))
         exported = vidsr_export(Path(name))
         if self_ensemble and exported is not None:
@@ -178,9 +185,27 @@ def load_model(
     if self_ensemble and model.stateful:
         raise OptionError(_ENSEMBLE_REFUSED.format(name=model.name))
     if self_ensemble:
+        from vidsr.models.ensemble import SelfEnsemble
+
         model.net = SelfEnsemble(model.net)
         model.self_ensemble = True
     return model
+
+
+def load_interpolator(name: str | None, scale: int) -> Interpolator | None:
+    """The torch-free 8-bit form of model ``name`` (``None``: the default) at ``scale``
+    (an interpolation baseline's :class:`~vidsr.models.interp.Interpolator`, see
+    ``ModelEntry.integer_build``), or ``None`` for a model without one.
+
+    Raises:
+        ModelError: as :func:`check_model_choice`.
+    """
+    name = resolve_model(name, scale)
+    entry = None if is_external(name) else REGISTRY.get(name)
+    if entry is None or entry.integer_build is None:
+        return None
+    check_model_choice(name, scale)
+    return entry.integer_build(scale)
 
 
 def has_compressed_weights(name: str | None, scale: int) -> bool:
@@ -227,6 +252,8 @@ def _load(name: str, scale: int, content: WeightsKind = "clean") -> SRModel:
 def _load_registry_weights(entry: ModelEntry, scale: int, path: Path) -> SRModel:
     """Registry architecture ``entry`` at ``scale`` with the weights in ``path`` (a
     shipped file, or one a user exported with ``vidsr train --export``) and its card."""
+    from vidsr.engine.external import read_state_dict
+
     net = entry.build(scale)
     try:
         net.load_state_dict(read_state_dict(path), strict=True)
@@ -248,6 +275,8 @@ def wrap_entry(
     """``net`` (``entry``'s architecture built for ``scale``) as an :class:`SRModel` in eval
     mode, with the entry's family, colour space, size multiple, half support and receptive
     radius; named ``name`` (default: the entry's)."""
+    from vidsr.models.contract import SRModel
+
     model = SRModel(
         net,
         name=entry.name if name is None else name,

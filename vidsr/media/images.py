@@ -20,10 +20,10 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image
 
 from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
@@ -32,6 +32,9 @@ from vidsr.colour.convert import YuvFormat, rgb_to_yuv, yuv_to_rgb
 from vidsr.config import IMAGE_EXTENSIONS, OUTPUT_FORMATS  # noqa: F401
 from vidsr.errors import EncodeError, InputError
 from vidsr.media.planes import Planes
+
+if TYPE_CHECKING:  # torch is imported by the colour conversions that need it
+    import torch
 
 DEEP_EXTENSIONS = (".png", ".tif", ".tiff")  # can hold 16 bits per channel
 ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp", ".bmp")  # can hold an alpha channel
@@ -214,6 +217,8 @@ def _affine(
     """The 3x4 matrix ``[A | b]`` with ``fn(x / in_scale) * out_scale == A @ x + b`` for an
     affine colour conversion ``fn`` of ``(1, 3, 1, 1)`` tensors, read off by evaluating it
     at 0 and the unit vectors (so :mod:`vidsr.colour.convert` stays the one definition)."""
+    import torch
+
     points = torch.cat([torch.zeros(1, 3), torch.eye(3)]).to(torch.float64)[:, :, None, None]
     values = fn(points / in_scale)[:, :, 0, 0] * out_scale  # (4, 3)
     offset = values[0]
@@ -236,6 +241,8 @@ def rgb_to_planes(rgb: np.ndarray, fmt: YuvFormat = IMAGE_YUV) -> Planes:
     peak = 65535 if rgb.dtype == np.uint16 else 255
 
     def to_yuv(x: torch.Tensor) -> torch.Tensor:
+        import torch
+
         return torch.cat(rgb_to_yuv(x, fmt), dim=1)
 
     matrix = _affine(to_yuv, peak, fmt.code_scale)

@@ -13,22 +13,32 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import torch
-
-from vidsr.colour.matching import ColourMatcher
 from vidsr.colour.shots import ShotConfig, ShotDetector
 from vidsr.config import RunConfig, WeightsKind
-from vidsr.device import resolve_device
-from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
-from vidsr.engine.upscaler import has_compressed_weights, load_model, resolve_model
+from vidsr.device import resolve_device, runs_on_cpu
+from vidsr.engine.formats import PlaneFormats
+from vidsr.engine.integer import IntegerProcessor, integer_formats
+from vidsr.engine.upscaler import (
+    has_compressed_weights,
+    load_interpolator,
+    load_model,
+    resolve_model,
+)
 from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
-from vidsr.models.contract import SRModel
+from vidsr.models.interp import Interpolator
 from vidsr.pipeline.runner import FrameSink, run_stages
 from vidsr.pipeline.shot_marks import with_shot_marks
+
+if TYPE_CHECKING:  # torch is imported when a run needs it (not by the 8-bit baselines)
+    import torch
+
+    from vidsr.colour.matching import ColourMatcher
+    from vidsr.engine.processor import FrameProcessor
+    from vidsr.models.contract import SRModel
 
 log = logging.getLogger(__name__)
 
@@ -68,16 +78,19 @@ class Compute:
     """A run's compute stage, ready to use.
 
     Attributes:
-        processor: upscales batches (close it when the run ends; the runner does).
-        model: the loaded model (``model.name``, ``model.scale``, ...).
-        device: where the model runs.
+        processor: upscales batches (close it when the run ends; the runner does); an
+            :class:`~vidsr.engine.integer.IntegerProcessor` for an interpolation
+            baseline's torch-free 8-bit stage (:func:`build_compute`).
+        model: the loaded model (``model.name``, ``model.scale``, ``model.stateful``...):
+            an :class:`~vidsr.models.interp.Interpolator` for that stage.
+        device: where the model runs (``"cpu"`` for that stage).
         tile: the tile size the processor starts with (``None``: whole frames).
         batch_size: frames per model call.
     """
 
-    processor: FrameProcessor
-    model: SRModel
-    device: torch.device
+    processor: FrameProcessor | IntegerProcessor
+    model: SRModel | Interpolator
+    device: torch.device | str
     tile: int | None
     batch_size: int
     content: ContentVerdict = ContentVerdict("clean", "")
@@ -126,11 +139,22 @@ def build_compute(
         loader: how to load the model (default :func:`~vidsr.engine.upscaler.load_model`;
             the processor moves it to ``device``, so a reused model stays there).
 
+    An interpolation baseline on the CPU with nothing that needs float planes (8-bit in
+    and out, no tiles, ``--color off``, no ``--compile`` or ``--self-ensemble``, the
+    default loader) gets the torch-free 8-bit stage (:func:`integer_compute`).
+
     Raises:
         ModelError, DeviceError.
     """
-    device = resolve_device(config.device)
     content = choose_content(config, assess)
+    tile = auto_tile(width, height, config.tile) if choose_tile else config.tile
+    if loader is None and tile is None:
+        integer = integer_compute(config, width, height, formats, content)
+        if integer is not None:
+            return integer
+    from vidsr.engine.processor import FrameProcessor, ProcessorOptions
+
+    device = resolve_device(config.device)
     model = (loader or load_model)(
         config.model, config.scale, self_ensemble=config.self_ensemble, content=content.kind
     )
@@ -147,6 +171,33 @@ def build_compute(
         width, height, device.type == "cuda", learned, free_device_memory(device)
     )
     return Compute(processor, model, device, tile, batch_size, content)
+
+
+def integer_compute(
+    config: RunConfig, width: int, height: int, formats: PlaneFormats, content: ContentVerdict
+) -> Compute | None:
+    """The torch-free compute stage of an interpolation baseline on 8-bit planes (the
+    same output as :class:`~vidsr.engine.processor.FrameProcessor`'s ``integer``
+    kernel), or ``None`` when the run needs the torch one: another model, a device that
+    is not the CPU, colour matching, ``--compile``, ``--self-ensemble``, tiles or planes
+    of more than 8 bits. Whole frames only (the caller checks the tile size).
+
+    Raises:
+        ModelError, DeviceError.
+    """
+    if (
+        config.colour != "off"
+        or config.compile
+        or config.self_ensemble
+        or config.tile is not None
+        or not integer_formats(formats)
+    ):
+        return None
+    model = load_interpolator(config.model, config.scale)
+    if model is None or not runs_on_cpu(config.device):
+        return None
+    batch_size = config.batch_size or auto_batch_size(width, height, False, False)
+    return Compute(IntegerProcessor(model, formats), model, "cpu", None, batch_size, content)
 
 
 def choose_content(
@@ -169,6 +220,8 @@ def make_colour_stage(config: RunConfig, bits: int) -> ColourMatcher | None:
     """Histogram matching for the run; ``None`` when ``--color off``."""
     if config.colour == "off":
         return None
+    from vidsr.colour.matching import ColourMatcher
+
     return ColourMatcher(config.colour, bins=256 if bits <= 8 else 1024)
 
 
@@ -191,7 +244,7 @@ def auto_tile(
     height: int,
     tile: int | None,
     device: torch.device | None = None,
-    model: SRModel | None = None,
+    model: SRModel | Interpolator | None = None,
 ) -> int | None:
     """The tile size to use for ``width x height`` frames: the user's ``tile``;
     ``AUTO_TILE_SIZE`` for frames larger than 4K; ``CPU_CACHE_TILE`` for learned models on
@@ -234,5 +287,7 @@ def free_device_memory(device: torch.device) -> int | None:
     """Free bytes on a CUDA device (``None`` elsewhere)."""
     if device.type != "cuda":
         return None
+    import torch
+
     free, _total = torch.cuda.mem_get_info(device)
     return int(free)

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from vidsr.config import RunConfig
-from vidsr.engine.processor import PlaneFormats
+from vidsr.engine.formats import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import EncodeError, InputError, OptionError, OutputExistsError
 from vidsr.media.images import planes_to_rgb

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from vidsr.colour.convert import YuvFormat
 from vidsr.config import RunConfig
-from vidsr.engine.processor import PlaneFormats
+from vidsr.engine.formats import PlaneFormats
 from vidsr.engine.upscaler import check_model_choice
 from vidsr.errors import InputError
 from vidsr.media.content import assess_video

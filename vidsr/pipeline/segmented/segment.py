@@ -25,6 +25,7 @@ import torch
 from vidsr.colour.convert import YuvFormat
 from vidsr.colour.matching import ColourMatcher
 from vidsr.config import RunConfig
+from vidsr.engine.integer import IntegerProcessor
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
 from vidsr.errors import InputError
 from vidsr.media.planes import HostFrame
@@ -156,6 +157,8 @@ def _compute(task: SegmentTask, cache: dict[str, object]) -> Compute:
         compute = build_compute(config, info.width, info.height, formats)
         compute.processor.close()  # each segment gets its own (see below)
         cache[key] = compute
+    if isinstance(compute.processor, IntegerProcessor):
+        return compute  # the torch-free 8-bit stage keeps no state between segments
     options = ProcessorOptions(
         tile=compute.tile,
         colour_stage=make_colour_stage(config, info.yuv.bits),

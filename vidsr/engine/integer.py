@@ -1,0 +1,78 @@
+"""The compute stage of an interpolation baseline on 8-bit planes, without torch.
+
+When the model is an interpolation baseline (``bicubic``, ``lanczos``) and nothing needs
+float planes (the CPU, 8-bit in and out, no tiles, no colour matching), a batch is the
+baseline's 8-bit kernel on luma (:class:`~vidsr.models.interp.Interpolator`) and
+OpenCV's fixed-point resize on chroma: what
+:class:`~vidsr.engine.processor.FrameProcessor`'s ``integer`` kernel does, here for a run
+that never loads torch (start-up without its import, see the README).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from vidsr.engine.formats import PlaneFormats
+from vidsr.engine.pending import PendingBatch
+from vidsr.media.planes import HostFrame, Planes, chroma_size
+from vidsr.models.interp import Interpolator
+
+
+def resize_u8(plane: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """OpenCV resize of an 8-bit chroma plane to ``size = (H, W)``: bicubic up, area down."""
+    h, w = size
+    mode = cv2.INTER_CUBIC if h >= plane.shape[0] else cv2.INTER_AREA
+    return cv2.resize(plane, (w, h), interpolation=mode)
+
+
+def integer_formats(formats: PlaneFormats) -> bool:
+    """Whether ``formats`` suit the 8-bit kernel: 8-bit codes in and out."""
+    return formats.in_fmt.bits == 8 and formats.out_fmt.bits == 8
+
+
+class IntegerProcessor:
+    """Upscales batches of 8-bit :class:`HostFrame` with an interpolation baseline, on
+    the calling thread (the kernel's OpenCV calls thread themselves).
+
+    Args:
+        model: the baseline's 8-bit form.
+        formats: the input and output planes (8-bit: :func:`integer_formats`).
+
+    Attributes:
+        kernel / schedule: ``integer`` and ``inline``, as a
+            :class:`~vidsr.engine.processor.FrameProcessor` would report them.
+        tile / colour_stage: ``None`` (this stage neither tiles nor matches colour).
+        max_in_flight: 1 (each batch is done when submitted).
+    """
+
+    kernel = "integer"
+    schedule = "inline"
+    tile = None
+    colour_stage = None
+    max_in_flight = 1
+
+    def __init__(self, model: Interpolator, formats: PlaneFormats) -> None:
+        if not integer_formats(formats):
+            raise ValueError("the 8-bit interpolation stage needs 8-bit input and output")
+        self.model = model
+        self.formats = formats
+
+    def process(self, frames: list[HostFrame]) -> list[Planes]:
+        """Per-frame ``(Y, U, V)`` uint8 planes: luma by the baseline's 8-bit kernel,
+        chroma resized to the output format's chroma size (bicubic up, area down)."""
+        out = []
+        for frame in frames:
+            y, u, v = frame.planes
+            big_y = self.model.upsample_u8(y)
+            ch, cw = chroma_size(self.formats.out_format, big_y.shape[0], big_y.shape[1])
+            chroma = [c if c.shape == (ch, cw) else resize_u8(c, (ch, cw)) for c in (u, v)]
+            out.append((big_y, chroma[0], chroma[1]))
+        return out
+
+    def submit(self, frames: list[HostFrame]) -> PendingBatch:
+        """Upscale a batch at once (see :meth:`process`)."""
+        return PendingBatch.ready(self.process(frames))
+
+    def close(self) -> None:
+        """Nothing to stop (no worker threads)."""
