@@ -247,8 +247,10 @@ def run_kernel(args: argparse.Namespace) -> dict:
                 size, ours, floor = line.split()
                 results.setdefault(shown, {}).setdefault(label, {})[size] = float(ours)
                 results[shown]["cv2.resize INTER_CUBIC " + size] = float(floor)
-                print(f"{shown:<24} {label:<14} {size:>9}: {float(ours):6.2f} ms "
-                      f"(cv2.resize INTER_CUBIC {float(floor):5.2f} ms)")
+                print(
+                    f"{shown:<24} {label:<14} {size:>9}: {float(ours):6.2f} ms "
+                    f"(cv2.resize INTER_CUBIC {float(floor):5.2f} ms)"
+                )
     return results
 
 

@@ -18,7 +18,6 @@ from vidsr.models.entry import ColourSpace, Family, ModelEntry
 __all__ = ["ColourSpace", "Family", "ModelEntry", "SRModel"]
 
 
-
 class SRModel(nn.Module):
     """A super-resolution network plus its declared contract.
 

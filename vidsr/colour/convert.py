@@ -80,9 +80,7 @@ def guess_matrix(height: int, width: int) -> int:
     return 1 if height >= 720 or width >= 1280 else 6
 
 
-def codes_to_norm(
-    codes: torch.Tensor, bits: int, dtype: torch.dtype | None = None
-) -> torch.Tensor:
+def codes_to_norm(codes: torch.Tensor, bits: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Integer codes (uint8, or int16/int32 holding up to 16-bit values) to code-normalised
     float (``dtype``, default float32)."""
     import torch
