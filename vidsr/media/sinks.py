@@ -466,6 +466,13 @@ class FileSink:
             cc.field_order = FIELD_ORDER_CODES[info.field_order]
         if info.sample_aspect_ratio:  # an integer scale keeps the pixel shape
             cc.sample_aspect_ratio = info.sample_aspect_ratio
+        self._tag_video(video)
+        return video
+
+    def _tag_video(self, video: av.video.stream.VideoStream) -> None:
+        """Stream-level tags of the output's video: codec tag, rotation, disposition and
+        the input's metadata (less what the muxer writes itself)."""
+        plan, info = self.plan, self.info
         if plan.codec_tag:
             video.codec_tag = plan.codec_tag
         if info.rotation:
@@ -473,13 +480,8 @@ class FileSink:
         if info.video_disposition:
             video.disposition = av.stream.Disposition(info.video_disposition)
         video.metadata.update(
-            {
-                k: v
-                for k, v in info.video_metadata.items()
-                if k.lower() not in _GENERATED_KEYS and k.upper() != "DURATION"
-            }
+            {k: v for k, v in info.video_metadata.items() if k.lower() not in _GENERATED_KEYS}
         )
-        return video
 
     def write_frame(self, planes: Planes, source: HostFrame) -> None:
         """Encode one frame given as work-format planes (uint8, or uint16 for deeper

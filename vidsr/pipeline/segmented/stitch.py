@@ -33,22 +33,9 @@ class CopySink(FileSink):
 
     def _add_video(self, out: av.container.OutputContainer) -> av.video.stream.VideoStream:
         """The video stream, copied from the template, with the tags a run writes."""
-        plan, info = self.plan, self.info
         video = out.add_stream_from_template(self._template)
-        video.time_base = info.time_base
-        if plan.codec_tag:
-            video.codec_tag = plan.codec_tag
-        if info.rotation:
-            video.set_display_rotation(info.rotation)
-        if info.video_disposition:
-            video.disposition = av.stream.Disposition(info.video_disposition)
-        video.metadata.update(
-            {
-                k: v
-                for k, v in info.video_metadata.items()
-                if k.lower() not in ("encoder", "handler_name", "vendor_id", "duration")
-            }
-        )
+        video.time_base = self.info.time_base
+        self._tag_video(video)
         return video
 
     def mux_video(self, packet: av.Packet) -> None:
