@@ -2,13 +2,13 @@
 
 The job: ``--clips`` short H.264 clips (FFmpeg's testsrc2), each upscaled by the ``fast``
 model on the CPU as one task. It runs on a local Ray instance (``num_cpus`` = the workers
-measured) with 1 and then 2 CPU workers, each with one core: its process pinned to a core of
-its own, one torch thread, one model worker thread, one encoder thread (a worker's decode,
-model and encode threads would otherwise spread over both cores, and one worker alone
-would not be a one-core baseline). The pool is started and warmed (its processes up, torch
-imported) before timing, so the figures are the job's own; each worker still loads the
-model per task, as ``upscale_video`` does. Prints the machine, the versions, the median job
-time per worker count and the speed-up (target: at least 1.7x for 2 workers).
+measured) with 1 and 2 CPU workers, alternated repeat by repeat, each with one core: its
+process pinned to a core of its own, one torch thread, one model worker thread, one encoder
+thread (a worker's decode, model and encode threads would otherwise spread over both cores,
+and one worker alone would not be a one-core baseline). The pool is started and warmed (its
+processes up, torch imported) before timing, so the figures are the job's own; each worker
+still loads the model per task, as ``upscale_video`` does. Prints the machine, the versions,
+the median job time per worker count and the speed-up (target: at least 1.7x for 2 workers).
 
 ``--task`` picks the job: ``video`` (the default), the per-file :func:`upscale_video` task
 below; ``library``, the clips as a library (:func:`~vidsr.pipeline.library.run_library`, the
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 from collections.abc import Callable
@@ -38,7 +39,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner, median_time, render_clip  # noqa: E402
-from segments_overhead import render  # noqa: E402
 
 from vidsr.config import COLOUR_MODES, EncodeConfig, RunConfig  # noqa: E402
 from vidsr.pipeline.cluster import RayExecutor  # noqa: E402
@@ -91,7 +91,7 @@ def segments_job(
     clips: list[Path], out_dir: Path, config: RunConfig, args: argparse.Namespace
 ) -> Job:
     frames = sum(args.frames + i for i in range(args.clips))
-    long_clip = render(out_dir / "long.mkv", frames, _size(args))
+    long_clip = render_clip(out_dir / "long.mkv", frames, _size(args), gop=25)
     dst = out_dir / "long_x2.mkv"
 
     def run(executor: RayExecutor) -> None:
@@ -156,17 +156,21 @@ def main() -> int:
         ]
         job = TASKS[args.task](clips, root, replace(config), args)
         start_local(num_cpus=max(counts), log_to_driver=False)
+        times: dict[int, list[float]] = {count: [] for count in counts}
         try:
-            for count in counts:
-                with RayExecutor("auto", workers=count, threads=1) as executor:
-                    run_job(executor, warm_up, list(range(count)))
-                    medians[count], times = median_time(lambda: job(executor), args.repeats)
-                print(
-                    f"{count} worker(s): median {medians[count]:.2f} s "
-                    f"({', '.join(f'{t:.2f}' for t in times)})"
-                )
+            for _ in range(args.repeats):  # alternated, so a drift in the machine hits both
+                for count in counts:
+                    with RayExecutor("auto", workers=count, threads=1) as executor:
+                        run_job(executor, warm_up, list(range(count)))
+                        times[count].append(median_time(lambda: job(executor), 1)[0])
         finally:
             ray.shutdown()
+        for count in counts:
+            medians[count] = statistics.median(times[count])
+            print(
+                f"{count} worker(s): median {medians[count]:.2f} s "
+                f"({', '.join(f'{t:.2f}' for t in times[count])})"
+            )
     speedup = medians[1] / medians[2]
     print(f"speed-up with 2 workers: {speedup:.2f}x (target >= 1.7x)")
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())

@@ -142,6 +142,36 @@ def test_resume_continues_exactly(data, tmp_path: Path) -> None:
     assert torch.equal(final["optimizer"]["state"][0]["exp_avg"], opt_a[0]["exp_avg"])
 
 
+def test_resume_without_a_checkpoint_still_warm_starts(data, tmp_path: Path) -> None:
+    """``--resume --init W`` on an empty run folder (the first launch of a resumable run)
+    starts from W, as the same run without ``--resume`` does; once a checkpoint exists,
+    the checkpoint wins."""
+    from safetensors.torch import save_file
+
+    seed = TinyNet(2)
+    with torch.no_grad():
+        for p in seed.parameters():
+            p.fill_(0.25)
+    weights = tmp_path / "w.safetensors"
+    save_file({k: v.contiguous() for k, v in seed.state_dict().items()}, str(weights))
+    kw = dict(steps=1, lr=1e-12, init=str(weights))  # one step that moves nothing
+    plain = train(config(data[0], tmp_path / "plain", **kw), TINY)
+    first = train(config(data[0], tmp_path / "first", **kw, resume=True), TINY)
+    for (k, a), (_, b) in zip(seed.state_dict().items(), first.net.state_dict().items()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    for (k, a), (_, b) in zip(plain.net.state_dict().items(), first.net.state_dict().items()):
+        assert torch.equal(a, b), k
+    trained = train(
+        config(data[0], tmp_path / "first", steps=6, ckpt_every=6, init=str(weights)), TINY
+    )
+    again = train(
+        config(data[0], tmp_path / "first", steps=6, resume=True, init=str(weights)), TINY
+    )
+    assert again.step == 6
+    for (k, a), (_, b) in zip(trained.net.state_dict().items(), again.net.state_dict().items()):
+        assert torch.equal(a, b), k  # the checkpoint's weights, not W's
+
+
 def test_resume_refuses_other_arch(data, tmp_path: Path) -> None:
     train(config(data[0], tmp_path / "c", steps=2), TINY)
     other = replace(TINY, name="tiny2")

@@ -374,10 +374,12 @@ def _build_net(
     cfg: TrainConfig, entry: ModelEntry, dev: torch.device, channels_last: bool
 ) -> torch.nn.Module:
     """``entry``'s net for ``cfg.scale``, seeded by ``cfg.seed`` (warm-started from
-    ``cfg.init`` on a fresh run), on ``dev`` in the memory layout the precision wants."""
+    ``cfg.init`` unless a checkpoint is resumed: a ``--resume`` run that finds none starts
+    fresh, and warm), on ``dev`` in the memory layout the precision wants."""
     torch.manual_seed(cfg.seed)
     net = entry.build_trainable(cfg.scale)
-    if cfg.init and not cfg.resume:
+    resuming = cfg.resume and (Path(cfg.out) / CHECKPOINT).is_file()
+    if cfg.init and not resuming:
         warm_start(net, Path(cfg.init))
     net = net.to(dev)
     if channels_last:

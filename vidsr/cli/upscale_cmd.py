@@ -487,12 +487,12 @@ def run_library_command(args: argparse.Namespace) -> int:
     jobs = plan_jobs(
         [Path(t) for t in named], output_dir, config.scale, input_lists=args.input_lists
     )
-    if output_dir is not None:
-        try:
-            output_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise OptionError(f"cannot create the output folder {output_dir}: {e}") from e
-    with cluster_executor(args) as executor:
+    with cluster_executor(args) as executor:  # first: a missing Ray leaves no -o folder
+        if output_dir is not None:
+            try:
+                output_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise OptionError(f"cannot create the output folder {output_dir}: {e}") from e
         ran_on = model_label(config) + workers_label(executor)
         results = run_library_with_progress(jobs, config, executor)
     print(format_library_table(results))

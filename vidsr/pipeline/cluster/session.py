@@ -11,6 +11,7 @@ sent anywhere), and then checks that the node it started has the address ``127.0
 from __future__ import annotations
 
 import os
+import socket
 from types import ModuleType
 from typing import Any
 
@@ -20,6 +21,10 @@ INSTALL_HINT = '--cluster needs Ray: pip install "vidsr[ray]"'
 LOCALHOST = "127.0.0.1"
 # What a local instance's processes (and this one's Ray) need in their environment.
 LOCAL_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
+# Ray's default ports: the head's GCS (``ray start --head``) and the Ray Client server.
+GCS_PORT = 6379
+CLIENT_PORT = 10001
+CONNECT_TIMEOUT_S = 3.0
 
 
 def import_ray() -> ModuleType:
@@ -91,9 +96,60 @@ def connect(address: str, num_cpus: int | None = None) -> bool:
     if not address:
         start_local(num_cpus, log_to_driver=False)
         return True
+    check_reachable(address)
     try:
         ray.init(address=address, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise OptionError(f"--cluster {address}: cannot join the Ray cluster: {first}") from None
     return True
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``(host, port)`` of a Ray address: ``HOST:PORT``, ``HOST`` (port 6379, the head's
+    default), ``ray://HOST[:PORT]`` (port 10001, Ray Client's default); ``[::1]:PORT``
+    for IPv6.
+
+    Raises:
+        OptionError: the port is not a number.
+    """
+    rest, default = address, GCS_PORT
+    if rest.startswith("ray://"):
+        rest, default = rest[len("ray://") :], CLIENT_PORT
+    rest = rest.rstrip("/")
+    if rest.startswith("["):  # [v6]:port
+        host, _, tail = rest[1:].partition("]")
+        port = tail.removeprefix(":")
+    elif rest.count(":") == 1:
+        host, _, port = rest.partition(":")
+    else:  # a bare host (or a bare IPv6 address)
+        host, port = rest, ""
+    if not port:
+        return host, default
+    if not port.isdigit():
+        raise OptionError(f"--cluster {address}: the port must be a number, got {port!r}")
+    return host, int(port)
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """Fail fast, in one line, when nothing answers at a Ray address (Ray itself would
+    log warnings and retry for half a minute or more): a TCP connect to its host and port.
+
+    Raises:
+        OptionError: the address is malformed, its host unknown, or nothing accepts a
+            connection there within ``timeout`` seconds.
+    """
+    host, port = split_address(address)
+    if not host:
+        raise OptionError(f"--cluster {address}: no host in the address")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        if isinstance(error, TimeoutError | socket.timeout):
+            reason = f"no answer in {timeout:g} s"
+        raise OptionError(
+            f"--cluster {address}: nothing answers at {host}:{port} ({reason}); "
+            "start the head there with `ray start --head`, or use --cluster auto"
+        ) from None
