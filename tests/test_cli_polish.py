@@ -197,11 +197,14 @@ def test_x265_info_lines_are_silenced(tmp_path: Path, capfd: pytest.CaptureFixtu
 
 # 12h. the summary names the model and the device
 def test_summary_names_model_and_device(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vidsr.engine.precision import cpu_has_native_bf16
+
     src = make_video(tmp_path / "a.mp4", n=3)
     assert main(["upscale", str(src), "-m", "bicubic", "--device", "cpu"]) == 0
     assert ", model bicubic x2 on cpu," in capsys.readouterr().out
     assert main(["upscale", str(src), "--device", "cpu", "-o", str(tmp_path / "f.mp4")]) == 0
-    assert ", model fast x2 on cpu," in capsys.readouterr().out  # the default, named
+    arithmetic = " (bf16 convolutions)" if cpu_has_native_bf16() else ""
+    assert f", model fast x2 on cpu{arithmetic}," in capsys.readouterr().out  # the default
 
 
 # 12i. `vidsr models` shows the cards' figures

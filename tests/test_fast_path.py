@@ -223,6 +223,7 @@ def test_yuv_path_matches_the_rgb_path(tmp_path: Path, pix_fmt: str, model_name:
         scale=SCALE,
         device="cpu",
         colour="off",
+        precision="fp32",  # the RGB path below runs the model in fp32
         encode=EncodeConfig(codec="ffv1", pix_fmt=pix_fmt),
     )
     summary = vidsr.upscale_video(src, dst, config=config)

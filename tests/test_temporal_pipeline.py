@@ -159,7 +159,8 @@ def test_frame_order_kept_through_workers_tiles_and_batches(
     model = tiny(2)
     rng = np.random.default_rng(0)
     ys = [rng.integers(0, 256, (30, 44), dtype=np.uint8) for _ in range(7)]
-    options = ProcessorOptions(tile=tile, cpu_workers=workers)
+    # fp32: the reference below steps the model by hand in fp32
+    options = ProcessorOptions(tile=tile, cpu_workers=workers, precision="fp32")
     processor = FrameProcessor(model, torch.device("cpu"), FORMATS, options)
     expected = hand_stepped(model, ys, tile)  # the processor's model (channels-last)
     assert processor.recurrent is not None and processor.max_in_flight == 1

@@ -142,6 +142,9 @@ class RunConfig:
             codec and bit rate, or the image files' format and JPEG quality).
         deinterlace: ``frame`` or ``field`` to deinterlace interlaced input before the
             model (see :mod:`vidsr.media.deinterlace`); ``None`` upscales frames as decoded.
+        precision: ``auto`` (fp16 on CUDA, bf16 convolutions on CPUs with native bf16,
+            where the model allows), ``fp32`` or ``bf16`` (see
+            :func:`vidsr.engine.precision.resolve_precision`).
     """
 
     model: str | None = None
@@ -159,6 +162,7 @@ class RunConfig:
     self_ensemble: bool = False
     content: Content = "auto"
     deinterlace: Deinterlace | None = None
+    precision: Precision = "auto"
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -185,3 +189,7 @@ class RunConfig:
             )
         if self.queue_size < 1:
             raise OptionError(f"queue size must be >= 1, got {self.queue_size}")
+        if self.precision not in PRECISIONS:
+            raise OptionError(
+                f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )

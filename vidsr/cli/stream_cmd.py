@@ -11,6 +11,7 @@ from vidsr.cli.options import (
     add_colour_option,
     add_command,
     add_device_option,
+    add_precision_option,
     add_threads_option,
     add_tile_option,
     from_args,
@@ -56,6 +57,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     add_colour_option(
         parser, "colour matching: shot (causal, no added latency; default), frame, or off"
     )
+    add_precision_option(parser)
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

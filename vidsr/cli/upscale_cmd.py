@@ -16,6 +16,7 @@ from vidsr.cli.options import (
     add_colour_option,
     add_command,
     add_device_option,
+    add_precision_option,
     add_threads_option,
     add_tile_option,
     from_args,
@@ -87,6 +88,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_colour_option(
         parser, "colour matching to the source: per shot (default), per frame, or off"
     )
+    add_precision_option(parser)
     parser.add_argument(
         "--content",
         choices=CONTENTS,
@@ -457,6 +459,8 @@ def format_summary(s: RunSummary, ran_on: str = "") -> str:
         lost += f", {s.timestamp_repairs} timestamp(s) repaired (damaged input)"
     codecs = f", {s.decoder} decode, {s.encoder}" if s.encoder else ""
     model = f", {ran_on}" if ran_on else ""
+    if s.precision != "fp32":
+        model += f" ({s.precision})"
     weights = f", {s.content} weights ({s.content_reason})" if s.content_reason else ""
     resumed = f" (resumed at frame {s.resumed_at})" if s.resumed_at else ""
     return (

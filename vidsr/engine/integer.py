@@ -43,6 +43,8 @@ class IntegerProcessor:
         kernel / schedule: ``integer`` and ``inline``, as a
             :class:`~vidsr.engine.processor.FrameProcessor` would report them.
         tile / colour_stage: ``None`` (this stage neither tiles nor matches colour).
+        precision / precision_label: 8-bit integer arithmetic, reported as ``fp32`` (it
+            is exact: nothing was rounded to a narrower float).
         max_in_flight: 1 (each batch is done when submitted).
     """
 
@@ -51,6 +53,7 @@ class IntegerProcessor:
     tile = None
     colour_stage = None
     max_in_flight = 1
+    precision = precision_label = "fp32"
 
     def __init__(self, model: Interpolator, formats: PlaneFormats) -> None:
         if not integer_formats(formats):

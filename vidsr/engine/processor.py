@@ -36,9 +36,16 @@ import torch
 import torch.nn.functional as F
 
 from vidsr.colour.convert import codes_to_norm, norm_to_codes, rgb_to_yuv, yuv_to_rgb
-from vidsr.device import autocast_dtype, inference_context
+from vidsr.config import Precision
+from vidsr.device import inference_context
 from vidsr.engine.formats import PlaneFormats
 from vidsr.engine.integer import resize_u8
+from vidsr.engine.precision import (
+    autocast_dtype_for,
+    describe,
+    resolve_precision,
+    with_bf16_convolutions,
+)
 from vidsr.engine.recurrent import StatefulRunner
 from vidsr.engine.tiling import tiled_apply
 from vidsr.engine.transfer import Downloader, PendingBatch, Uploader
@@ -86,12 +93,15 @@ class ProcessorOptions:
             thread themselves, and extra workers only made them fight the encoder. A
             recurrent model's workers share the tiles of each frame instead (frames stay
             in order, see :mod:`vidsr.engine.recurrent`).
+        precision: ``auto``, ``fp32`` or ``bf16`` (see
+            :func:`vidsr.engine.precision.resolve_precision`).
     """
 
     tile: int | None = None
     colour_stage: ColourStage | None = None
     compile_model: bool = False
     cpu_workers: int = 1
+    precision: Precision = "auto"
 
 
 @dataclass(frozen=True)
@@ -155,9 +165,13 @@ class FrameProcessor:
         model: the loaded model (moved to ``device`` here).
         device: compute device.
         formats: the input and output planes.
-        options: tiling, colour matching, compilation and CPU workers.
+        options: tiling, colour matching, compilation, CPU workers and precision.
 
     Attributes:
+        precision: what the model computes in, ``fp32``, ``fp16`` or ``bf16``
+            (:mod:`vidsr.engine.precision`: autocast on CUDA, bf16 convolutions on a CPU;
+            ``model`` is then a converted copy of the one given); ``precision_label``
+            says it in words (``bf16 convolutions``).
         kernel / schedule: how batches are computed (see the module doc), fixed here.
         tile: the tile size batches start with; an out-of-memory error halves it (down
             to ``MIN_TILE``) for the batches that follow.
@@ -172,12 +186,18 @@ class FrameProcessor:
         options: ProcessorOptions | None = None,
     ) -> None:
         options = options or ProcessorOptions()
+        self.precision = resolve_precision(device, model.supports_half, options.precision)
+        if device.type == "cpu" and self.precision == "bf16":
+            model, converted = with_bf16_convolutions(model)
+            if converted == 0:  # nothing to compute in bf16 (an interpolation baseline)
+                self.precision = "fp32"
         self.model = model.to(device).eval().to(memory_format=torch.channels_last)
         self.device = device
         self.formats = formats
         self.tile = options.tile
         self.colour_stage = options.colour_stage
-        self.half = autocast_dtype(device, model.supports_half)
+        self.half = autocast_dtype_for(device, self.precision)
+        self.precision_label = describe(device, self.precision)
         self._forward: Callable[[torch.Tensor], torch.Tensor] = (
             _CompiledForward(self.model, device) if options.compile_model else self.model
         )

@@ -164,6 +164,7 @@ def build_compute(
         colour_stage=make_colour_stage(config, formats.in_fmt.bits),
         compile_model=config.compile,
         cpu_workers=config.cpu_workers or 1,
+        precision=config.precision,
     )
     processor = FrameProcessor(model, device, formats, options)
     learned = model.family != "baseline"

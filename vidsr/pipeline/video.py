@@ -57,6 +57,7 @@ class RunSummary:
     missing_frames: int = 0
     timestamp_repairs: int = 0
     resumed_at: int = 0
+    precision: str = "fp32"
 
     @property
     def frames_lost(self) -> int:
@@ -163,6 +164,7 @@ def upscale_video(
         missing,
         repairs,
         point.frames_done if point is not None else 0,
+        compute.processor.precision_label,
     )
 
 

@@ -164,6 +164,7 @@ def _compute(task: SegmentTask, cache: dict[str, object]) -> Compute:
         colour_stage=make_colour_stage(config, info.yuv.bits),
         compile_model=config.compile,
         cpu_workers=config.cpu_workers or 1,
+        precision=config.precision,
     )
     processor = FrameProcessor(compute.model, compute.device, formats, options)
     return replace(compute, processor=processor)
