@@ -34,7 +34,7 @@ def _run(src: Path, out: Path, *options: str) -> str:
 
 @pytest.mark.parametrize("model", ["bicubic", "lanczos"])
 def test_an_interpolation_run_never_imports_torch(tmp_path: Path, model: str) -> None:
-    """`vidsr upscale --model bicubic --color off` on the CPU upscales and encodes a clip
+    """`vidsr upscale --model bicubic [--color off]` on the CPU upscales and encodes a clip
     with torch never imported; colour matching needs torch (the float kernel) and loads it,
     so the check can tell the two apart."""
     src = make_video(tmp_path / "in.mp4", n=4, size=(64, 48))
@@ -42,6 +42,31 @@ def test_an_interpolation_run_never_imports_torch(tmp_path: Path, model: str) ->
     assert _run(src, out, "--model", model, "--color", "off", "--device", "cpu") == "0 False"
     assert out.stat().st_size > 0
     assert _run(src, out, "--model", model, "--color", "frame", "--device", "cpu") == "0 True"
+    # without --color an interpolation baseline runs without colour matching: torch-free
+    assert _run(src, out, "--model", model, "--device", "cpu") == "0 False"
+
+
+def test_default_colour_is_off_for_interpolators_and_shot_for_learned_models() -> None:
+    import argparse
+
+    from vidsr.cli.upscale_cmd import add_run_options, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_options(parser)
+    colour = {
+        argv: config_from_args(parser.parse_args(argv.split())).colour
+        for argv in ("--model bicubic", "--model lanczos", "--model fast", "--model quality",
+                     "--model bicubic --color shot", "--model fast --color off", "")
+    }  # fmt: skip
+    assert colour == {
+        "--model bicubic": "off",
+        "--model lanczos": "off",
+        "--model fast": "shot",
+        "--model quality": "shot",
+        "--model bicubic --color shot": "shot",  # asked for: done
+        "--model fast --color off": "off",
+        "": "shot",  # the default model is learned
+    }
 
 
 def test_numpy_taps_are_the_torch_taps() -> None:

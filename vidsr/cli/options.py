@@ -52,10 +52,14 @@ def add_threads_option(parser: argparse.ArgumentParser, help: str) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N", help=help)
 
 
-def add_colour_option(parser: argparse.ArgumentParser, help: str) -> None:
-    """``--color``/``--colour`` (as ``args.colour``): one of ``COLOUR_MODES``, default ``shot``."""
+def add_colour_option(
+    parser: argparse.ArgumentParser, help: str, default: str | None = "shot"
+) -> None:
+    """``--color``/``--colour`` (as ``args.colour``): one of ``COLOUR_MODES``, default
+    ``default`` (``None``: the command decides from the model, see
+    :func:`vidsr.engine.upscaler.default_colour`)."""
     parser.add_argument(
-        "--color", "--colour", dest="colour", choices=COLOUR_MODES, default="shot", help=help
+        "--color", "--colour", dest="colour", choices=COLOUR_MODES, default=default, help=help
     )
 
 

@@ -55,7 +55,10 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     add_device_option(parser, "auto, cpu, cuda or cuda:N (default auto)")
     add_tile_option(parser, "process frames in tiles of PX pixels")
     add_colour_option(
-        parser, "colour matching: shot (causal, no added latency; default), frame, or off"
+        parser,
+        "colour matching: shot (causal, no added latency; default for learned models), "
+        "frame, or off (default for bicubic and lanczos)",
+        default=None,
     )
     add_precision_option(parser)
 
@@ -113,12 +116,15 @@ def run(args: argparse.Namespace) -> int:
     record and/or serve it. Keys in the --show window: s = bicubic | vidsr, q = quit.
     """
     from vidsr.device import set_cpu_threads
+    from vidsr.engine.upscaler import default_colour
     from vidsr.pipeline.live.stream import StreamConfig, run_stream
 
     set_cpu_threads(args.threads)
     # --threads is the model's CPU threads (set above), not the encoder's.
     encode = from_args(EncodeConfig, args, skip=("threads",))
-    config = from_args(StreamConfig, args, run=from_args(RunConfig, args, encode=encode))
+    colour = args.colour or default_colour(args.model, args.scale)
+    run = from_args(RunConfig, args, encode=encode, colour=colour)
+    config = from_args(StreamConfig, args, run=run)
 
     def on_ready(url: str | None) -> None:
         if not (args.show or args.record or args.serve):

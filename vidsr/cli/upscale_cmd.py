@@ -86,7 +86,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "8x the compute for a sharper, higher-PSNR result",
     )
     add_colour_option(
-        parser, "colour matching to the source: per shot (default), per frame, or off"
+        parser,
+        "colour matching to the source: per shot (default for learned models), per frame, "
+        "or off (default for bicubic and lanczos, which keep the source's colours)",
+        default=None,
     )
     add_precision_option(parser)
     parser.add_argument(
@@ -279,11 +282,19 @@ def resolve_scale(args: argparse.Namespace) -> int:
 def config_from_args(
     args: argparse.Namespace, cpu_workers: int | None = None, scale: int | None = None
 ) -> RunConfig:
+    from vidsr.engine.upscaler import default_colour
+
     # --threads is the model's CPU workers (``cpu_workers``), not the encoder's threads.
     encode = from_args(EncodeConfig, args, skip=("threads",))
     # No --model: None, the library's default too (vidsr.engine.upscaler.resolve_model).
+    scale = scale or args.scale or 2
     return from_args(
-        RunConfig, args, scale=scale or args.scale or 2, cpu_workers=cpu_workers, encode=encode
+        RunConfig,
+        args,
+        scale=scale,
+        cpu_workers=cpu_workers,
+        encode=encode,
+        colour=args.colour or default_colour(args.model, scale),
     )
 
 

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vidsr.config import EXPORT_DIR, WeightsKind
+from vidsr.config import EXPORT_DIR, ColourMode, WeightsKind
 from vidsr.errors import ModelError, OptionError
 from vidsr.models.entry import ModelEntry
 from vidsr.models.interp import Interpolator
@@ -206,6 +206,17 @@ def load_interpolator(name: str | None, scale: int) -> Interpolator | None:
         return None
     check_model_choice(name, scale)
     return entry.integer_build(scale)
+
+
+def default_colour(name: str | None, scale: int) -> ColourMode:
+    """The colour matching a run gets when ``--color`` is not given: ``shot`` for a
+    learned model (the matcher holds its colours to the source's), ``off`` for an
+    interpolation baseline, whose weights sum to one per phase (it keeps the source's
+    mean colour by construction, and matching its histogram would only undo some of the
+    kernel's overshoot at twice the run time)."""
+    name = resolve_model(name, scale)
+    entry = None if is_external(name) else REGISTRY.get(name)
+    return "off" if entry is not None and entry.family == "baseline" else "shot"
 
 
 def has_compressed_weights(name: str | None, scale: int) -> bool:
