@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import statistics
 from collections.abc import Iterator
 
@@ -54,12 +55,18 @@ def untrained_fast_model() -> Iterator[str]:
         planning_module.load_model, stream_module.check_model_choice = saved
 
 
-def measure(model: str, size: tuple[int, int], seconds: float, colour: str, device: str) -> dict:
+def measure(
+    model: str,
+    size: tuple[int, int],
+    seconds: float,
+    colour: str,
+    device: str,
+    precision: str = "auto",
+) -> dict:
     width, height = size
+    run = RunConfig(model=model, scale=2, device=device, colour=colour, precision=precision)
     config = StreamConfig(
-        source=f"lavfi:testsrc2=size={width}x{height}:rate=30",
-        run=RunConfig(model=model, scale=2, device=device, colour=colour),
-        duration=seconds,
+        source=f"lavfi:testsrc2=size={width}x{height}:rate=30", run=run, duration=seconds
     )
     s = run_stream(config)
     return {
@@ -92,6 +99,16 @@ def main() -> None:
         help="torch intra-op threads (default: torch's). On a machine shared with other "
         "busy processes, 1 avoids OpenMP barriers waiting on preempted threads",
     )
+    parser.add_argument(
+        "--models",
+        default=None,
+        help="models to run, e.g. fast,temporal (default: the default model and fast)",
+    )
+    parser.add_argument(
+        "--precisions",
+        default="auto",
+        help="--precision values to run each model with, e.g. auto,fp32 (default auto)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -119,6 +136,8 @@ def main() -> None:
             f"{default_model(2)!r}, and 'fast' runs with untrained weights (same speed)\n"
         )
         cases.append(("fast", untrained_fast_model()))
+    if args.models:
+        cases = [(name, contextlib.nullcontext()) for name in args.models.split(",")]
 
     print(
         f"{'model':40s} {'input':>9s} -> {'output':9s} {'fps':>6s} {'p50 ms':>7s} "
@@ -127,16 +146,17 @@ def main() -> None:
     for model, context in cases:
         with context as label:
             name = label or model
-            for size in sizes:
+            for size, precision in itertools.product(sizes, args.precisions.split(",")):
                 runs = [
-                    measure(model, size, args.seconds, args.colour, device)
+                    measure(model, size, args.seconds, args.colour, device, precision)
                     for _ in range(args.repeats)
                 ]
                 med = {k: statistics.median(r[k] for r in runs) for k in ("fps", "p50", "p95")}
                 dropped = f"{sum(r['dropped'] for r in runs)}/{sum(r['captured'] for r in runs)}"
                 w, h = size
+                shown = f"{name} --precision {precision}"
                 print(
-                    f"{name:40s} {w:>4d}x{h:<4d} -> {2 * w}x{2 * h:<4d} {med['fps']:6.1f} "
+                    f"{shown:40s} {w:>4d}x{h:<4d} -> {2 * w}x{2 * h:<4d} {med['fps']:6.1f} "
                     f"{med['p50']:7.1f} {med['p95']:7.1f} {dropped:>9s}",
                     flush=True,
                 )
