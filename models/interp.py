@@ -100,11 +100,12 @@ class Interpolator:
         """``(H, W)`` uint8 codes in, ``(s*H, s*W)`` uint8 codes out.
 
         Vertical pass first: OpenCV's 8-bit -> int16 ``filter2D`` (16x the value: 4
-        extra bits), each phase written to its rows; then per phase one int16 -> uint8
+        extra bits), each phase written straight into its rows of the tall plane (an
+        ``(H, s, W)`` view: no strided copy); then per phase one int16 -> uint8
         ``sepFilter2D`` row pass, which rounds and saturates (overshoot clipped to
         0..255), and ``cv2.merge`` interleaves the phases (the phase becomes the
-        fastest-moving axis). Within one code of the float kernel rounded; borders
-        are MATLAB's symmetric padding (``BORDER_REFLECT``).
+        fastest-moving axis) into the output buffer. Within one code of the float
+        kernel rounded; borders are MATLAB's symmetric padding (``BORDER_REFLECT``).
         """
         s, r = self.scale, self.radius
         h, w = plane.shape
@@ -112,19 +113,21 @@ class Interpolator:
             return plane.copy()
         if min(h, w) <= r:  # too small for OpenCV's mirror padding
             return self._upsample_small(plane)
-        tall = np.empty((h * s, w), np.int16)
+        tall = np.empty((h, s, w), np.int16)
         for p, (first, taps) in enumerate(self._phases):
-            tall[p::s] = cv2.filter2D(
+            cv2.filter2D(
                 plane,
                 cv2.CV_16S,
                 taps[:, None] * 16.0,
+                dst=tall[:, p],
                 anchor=(0, r - first),
                 borderType=cv2.BORDER_REFLECT,
             )
+        rows = tall.reshape(h * s, w)
         one = np.ones((1, 1), np.float32)
         phases = [
             cv2.sepFilter2D(
-                tall,
+                rows,
                 cv2.CV_8U,
                 taps[None, :] / 16.0,
                 one,
@@ -133,7 +136,8 @@ class Interpolator:
             )
             for first, taps in self._phases
         ]
-        return cv2.merge(phases).reshape(h * s, w * s)
+        out = np.empty((h * s, w, s), np.uint8)
+        return cv2.merge(phases, dst=out).reshape(h * s, w * s)
 
     def _upsample_small(self, plane: np.ndarray) -> np.ndarray:
         """The same filter in float64 numpy, for planes of at most ``radius`` pixels a
