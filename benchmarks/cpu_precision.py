@@ -5,9 +5,9 @@ protocol (``vidsr eval``: HR mod-cropped, LR by MATLAB-compatible bicubic, Y of 
 ``rgb2ycbcr``, ``scale`` border pixels cropped, mean per image) with the model in fp32 and
 with its convolutions in bf16 (:func:`vidsr.engine.precision.with_bf16_convolutions`, what
 ``--precision auto`` runs on CPUs with native bf16), and the model's forward time on one
-640x360 luma frame with one torch thread, channels-last as the pipeline runs it, fp32 and bf16 alternated, median of
-``--repeats`` (thread CPU time, so other processes on the machine count less). Prints the
-machine, the versions and one row per model.
+640x360 luma frame with one torch thread, channels-last as the pipeline runs it, fp32 and
+bf16 alternated, median of ``--repeats`` (thread CPU time, so other processes on the machine
+count less). Prints the machine, the versions and one row per model.
 
 Usage: python benchmarks/cpu_precision.py [--models fast,fast-hq,quality] [--scales 2,4]
        [--repeats 7] [--json out.json]

@@ -22,7 +22,11 @@ what the interpreter spends importing torch and vidsr's pipeline.
 Without ``ffmpeg`` on ``PATH`` the comparison is skipped (said so) and the vidsr figures
 still print.
 
-``--baseline-python`` adds a third runner, another checkout's vidsr (``PYTHON -m vidsr``),
+Runners: the ffmpeg CLI, ``vidsr bicubic`` (the MATLAB-exact kernel, the default) and
+``vidsr swscale`` (the same run with ``--resampler swscale``: FFmpeg's own scaler through a
+PyAV filter graph; ``--no-swscale`` leaves it out), each with its ratio to the ffmpeg CLI.
+
+``--baseline-python`` adds another runner, another checkout's vidsr (``PYTHON -m vidsr``),
 alternated with the others: before and after figures from one run.
 
 Usage: python benchmarks/vs_ffmpeg.py [--sizes 640x360,1920x1080] [--frames 200,24]
@@ -57,6 +61,7 @@ from models_vs_opencv import make_vid4_clip  # noqa: E402
 import vidsr  # noqa: E402
 
 RATE = 25
+SWSCALE = "vidsr swscale"  # --resampler swscale: FFmpeg's own scaler, not MATLAB's kernel
 # Runs start outside any checkout: ``python -m vidsr`` puts its working directory first on
 # sys.path, so a baseline interpreter started in this checkout would import this vidsr.
 NEUTRAL_CWD = tempfile.gettempdir()
@@ -77,12 +82,12 @@ def timed(argv: list[str]) -> tuple[float, float]:
 
 
 def vidsr_argv(
-    src: Path, dst: Path, preset: str, crf: int, python: str = sys.executable
+    src: Path, dst: Path, preset: str, crf: int, python: str = sys.executable, *extra: str
 ) -> list[str]:
     return [
         python, "-m", "vidsr", "upscale", str(src), "-o", str(dst),
         "--model", "bicubic", "--color", "off", "--device", "cpu",
-        "--preset", preset, "--crf", str(crf), "--overwrite",
+        "--preset", preset, "--crf", str(crf), "--overwrite", *extra,
     ]  # fmt: skip
 
 
@@ -116,6 +121,18 @@ def medians(runs: list[tuple]) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
+def print_ratio(label: str, ours: dict, theirs: dict, frames: int) -> dict:
+    """Print ``label``'s speed against the ffmpeg CLI's (wall and CPU) and return both."""
+    ratio, cpu_ratio = theirs["wall"] / ours["wall"], theirs["cpu"] / ours["cpu"]
+    extra = 1000 * (ours["cpu"] - theirs["cpu"]) / frames
+    verdict = "met" if ratio >= 0.95 else "not met"
+    print(
+        f"{label} speed / ffmpeg CLI speed: {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
+        f"({extra:+.1f} CPU ms/frame); target >= 0.95 wall: {verdict}"
+    )
+    return {"wall": ratio, "cpu": cpu_ratio}
+
+
 def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
     results = {}
     for size, frames in zip(args.sizes, args.frames):
@@ -127,6 +144,10 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
         )
         print(f"input: {desc}")
         runners = {"vidsr bicubic": vidsr_argv(src, tmp / "v.mp4", args.preset, args.crf)}
+        if not args.no_swscale:
+            runners[SWSCALE] = vidsr_argv(
+                src, tmp / "w.mp4", args.preset, args.crf, sys.executable, "--resampler", "swscale"
+            )
         if args.baseline_python:
             runners["vidsr baseline"] = vidsr_argv(
                 src, tmp / "b.mp4", args.preset, args.crf, args.baseline_python
@@ -155,15 +176,13 @@ def run_speed(args: argparse.Namespace, ffmpeg: str | None, tmp: Path) -> dict:
                 f"runs: {', '.join(f'{r[0]:.2f}/{r[1]:.2f}' for r in got)}"
             )
         if ffmpeg:
-            ours, theirs = row["vidsr bicubic"], row["ffmpeg CLI"]
-            ratio, cpu_ratio = theirs["wall"] / ours["wall"], theirs["cpu"] / ours["cpu"]
-            extra = 1000 * (ours["cpu"] - theirs["cpu"]) / frames
-            verdict = "met" if ratio >= 0.95 else "not met"
-            print(
-                f"vidsr speed / ffmpeg CLI speed: {ratio:.2f} wall, {cpu_ratio:.2f} CPU "
-                f"({extra:+.1f} CPU ms/frame); target >= 0.95 wall: {verdict}"
-            )
-            row["ratio_wall"], row["ratio_cpu"] = ratio, cpu_ratio
+            for label in ("vidsr bicubic", SWSCALE):
+                if label in row:
+                    row[f"ratios {label}"] = print_ratio(
+                        label, row[label], row["ffmpeg CLI"], frames
+                    )
+            ratios = row["ratios vidsr bicubic"]
+            row["ratio_wall"], row["ratio_cpu"] = ratios["wall"], ratios["cpu"]
         else:
             print("ffmpeg CLI: skipped (no ffmpeg on PATH)")
         results[f"{w}x{h}"] = {"input": desc, "frames": frames, **row}
@@ -279,6 +298,11 @@ def main() -> int:
         "--baseline-python",
         default=None,
         help="also run `PYTHON -m vidsr` (another checkout's venv, e.g. main's): before/after",
+    )
+    p.add_argument(
+        "--no-swscale",
+        action="store_true",
+        help="leave out the `vidsr --resampler swscale` runner (FFmpeg's scaler)",
     )
     p.add_argument(
         "--cv-threads",

@@ -34,6 +34,12 @@ Precision = Literal["auto", "fp32", "bf16"]
 Deinterlace = Literal["frame", "field"]
 DEINTERLACE_MODES: tuple[Deinterlace, ...] = get_args(Deinterlace)
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
+# --resampler: how an interpolation baseline scales 8-bit frames: the MATLAB-exact kernel,
+# or FFmpeg's own scaler (libswscale, what `ffmpeg -vf scale` runs).
+Resampler = Literal["exact", "swscale"]
+RESAMPLERS: tuple[Resampler, ...] = get_args(Resampler)
+# The models --resampler swscale applies to (the interpolation baselines).
+SWSCALE_MODELS: tuple[str, ...] = ("bicubic", "lanczos")
 # Upscaling factors a run accepts (each registry model lists those it supports).
 SCALES: tuple[int, ...] = (2, 3, 4)
 # Extensions read as still images (lower case), by folders, evaluation and training.
@@ -145,6 +151,9 @@ class RunConfig:
         precision: ``auto`` (fp16 on CUDA, bf16 convolutions on CPUs with native bf16,
             where the model allows), ``fp32`` or ``bf16`` (see
             :func:`vidsr.engine.precision.resolve_precision`).
+        resampler: ``exact`` (the MATLAB-exact kernel) or ``swscale`` (FFmpeg's scaler,
+            see :mod:`vidsr.engine.swscale`): only for ``bicubic``/``lanczos`` on the CPU
+            with ``--color off`` and whole 8-bit frames.
     """
 
     model: str | None = None
@@ -163,6 +172,7 @@ class RunConfig:
     content: Content = "auto"
     deinterlace: Deinterlace | None = None
     precision: Precision = "auto"
+    resampler: Resampler = "exact"
     encode: EncodeConfig = field(default_factory=EncodeConfig)
 
     def __post_init__(self) -> None:
@@ -193,3 +203,28 @@ class RunConfig:
             raise OptionError(
                 f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+        self._check_resampler()
+
+    def _check_resampler(self) -> None:
+        """Raise :class:`OptionError` (one line, saying why) for a ``--resampler`` this run
+        cannot use: ``swscale`` is FFmpeg's scaler for the interpolation baselines' 8-bit
+        CPU path (the bit depth is checked when the input is known)."""
+        if self.resampler not in RESAMPLERS:
+            raise OptionError(
+                f"--resampler must be one of {', '.join(RESAMPLERS)}, got {self.resampler!r}"
+            )
+        if self.resampler == "exact":
+            return
+        why = None
+        if self.model not in SWSCALE_MODELS:
+            why = f"applies to --model bicubic or lanczos, not {self.model or 'the default model'}"
+        elif self.device.startswith("cuda"):
+            why = "runs on the CPU (use --device cpu or auto)"
+        elif self.colour != "off":
+            why = f"needs --color off (colour matching runs on the float path), got {self.colour}"
+        elif self.tile is not None:
+            why = "scales whole frames (drop --tile)"
+        elif self.compile or self.self_ensemble:
+            why = "has no model to compile or ensemble (drop --compile / --self-ensemble)"
+        if why is not None:
+            raise OptionError(f"--resampler swscale {why}")

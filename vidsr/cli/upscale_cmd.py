@@ -27,7 +27,9 @@ from vidsr.config import (
     DEINTERLACE_MODES,
     HWACCEL_MODES,
     OUTPUT_FORMATS,
+    RESAMPLERS,
     SCALES,
+    SWSCALE_MODELS,
     EncodeConfig,
     RunConfig,
 )
@@ -98,6 +100,15 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="weights for clean sources or for compressed video (web, DVD, "
         "phone): auto (default) decides from the input's codec and bit rate",
+    )
+    parser.add_argument(
+        "--resampler",
+        choices=RESAMPLERS,
+        default="exact",
+        help="how --model bicubic|lanczos scales: exact (default, MATLAB's kernel and "
+        "borders) or swscale (FFmpeg's own scaler, as `ffmpeg -vf scale`: faster, within "
+        "one code inside the frame, edges repeated at the borders); swscale needs --color "
+        "off, the CPU, 8-bit video in and out",
     )
 
 
@@ -324,6 +335,8 @@ def run(args: argparse.Namespace) -> int:
     if src.is_dir() or (output is not None and _is_folder(output)):
         if config.hwaccel != "none":
             raise OptionError("--hwaccel applies to video-to-video runs, not to frame folders")
+        if config.resampler != "exact":
+            raise OptionError("--resampler swscale applies to video-to-video runs, not folders")
         options = FolderOptions(
             image_format=args.image_format,
             fps=args.fps or Fraction(25),
@@ -370,14 +383,16 @@ def run_config(args: argparse.Namespace) -> RunConfig:
 
 def model_label(config: RunConfig) -> str:
     """``model fast x2 on cpu``: the model a run uses (a file by its name) and the device,
-    for the summary line."""
+    for the summary line; an interpolation baseline says which resampler ran
+    (``model bicubic x2 on cpu, swscale resampler``)."""
     from vidsr.device import device_label
     from vidsr.engine.upscaler import is_external, resolve_model
 
     name = resolve_model(config.model, config.scale)
     shown = Path(name).name if is_external(name) else name
     ensemble = " (self-ensemble)" if config.self_ensemble else ""
-    return f"model {shown} x{config.scale}{ensemble} on {device_label(config.device)}"
+    resampler = f", {config.resampler} resampler" if name in SWSCALE_MODELS else ""
+    return f"model {shown} x{config.scale}{ensemble} on {device_label(config.device)}{resampler}"
 
 
 def run_folder_with_progress(

@@ -20,12 +20,14 @@ from vidsr.config import RunConfig, WeightsKind
 from vidsr.device import resolve_device, runs_on_cpu
 from vidsr.engine.formats import PlaneFormats
 from vidsr.engine.integer import IntegerProcessor, integer_formats
+from vidsr.engine.swscale import SwscaleResampler
 from vidsr.engine.upscaler import (
     has_compressed_weights,
     load_interpolator,
     load_model,
     resolve_model,
 )
+from vidsr.errors import OptionError
 from vidsr.media.content import ContentVerdict
 from vidsr.media.planes import HostFrame
 from vidsr.media.sources import StreamPacket
@@ -144,7 +146,7 @@ def build_compute(
     default loader) gets the torch-free 8-bit stage (:func:`integer_compute`).
 
     Raises:
-        ModelError, DeviceError.
+        ModelError, DeviceError; OptionError for a ``--resampler swscale`` that cannot run.
     """
     content = choose_content(config, assess)
     tile = auto_tile(width, height, config.tile) if choose_tile else config.tile
@@ -152,6 +154,8 @@ def build_compute(
         integer = integer_compute(config, width, height, formats, content)
         if integer is not None:
             return integer
+    if config.resampler == "swscale":
+        raise OptionError(swscale_refusal(config, formats))
     from vidsr.engine.processor import FrameProcessor, ProcessorOptions
 
     device = resolve_device(config.device)
@@ -198,7 +202,22 @@ def integer_compute(
     if model is None or not runs_on_cpu(config.device):
         return None
     batch_size = config.batch_size or auto_batch_size(width, height, False, False)
-    return Compute(IntegerProcessor(model, formats), model, "cpu", None, batch_size, content)
+    resampler = None
+    if config.resampler == "swscale":
+        resampler = SwscaleResampler(model.kernel, model.scale, formats.out_format)
+    processor = IntegerProcessor(model, formats, resampler)
+    return Compute(processor, model, "cpu", None, batch_size, content)
+
+
+def swscale_refusal(config: RunConfig, formats: PlaneFormats) -> str:
+    """Why ``--resampler swscale`` cannot run here (what :class:`RunConfig` could not
+    check before the input and the device were known)."""
+    if not integer_formats(formats):
+        bits = f"{formats.in_fmt.bits}-bit in, {formats.out_fmt.bits}-bit out"
+        return f"--resampler swscale needs 8-bit input and output ({bits} here)"
+    if not runs_on_cpu(config.device):
+        return f"--resampler swscale runs on the CPU (--device {config.device} chose a GPU)"
+    return "--resampler swscale applies to whole 8-bit frames of bicubic or lanczos runs"
 
 
 def choose_content(
