@@ -79,6 +79,16 @@ def test_resume_refuses_other_settings(tmp_path: Path, monkeypatch: pytest.Monke
             dst,
             RunConfig(model="bicubic", device="cpu", batch_size=4, resume=True, self_ensemble=True),
         )
+    # bf16 convolutions and swscale give other codes than fp32 and the exact kernel.
+    for other, key in (
+        ({"precision": "fp32"}, "precision"),
+        ({"resampler": "swscale"}, "resampler"),
+    ):
+        config = RunConfig(
+            model="bicubic", device="cpu", batch_size=4, resume=True, colour="off", **other
+        )
+        with pytest.raises(InputError, match=rf"other settings \([a-z_, ]*{key}"):
+            upscale_video(src, dst, config)
 
 
 def test_resume_accepts_a_record_from_before_self_ensemble(

@@ -43,7 +43,12 @@ class ResumePoint:
 
 # Settings added after the first release, with the value every run had before them, so a
 # partial written by an earlier vidsr still resumes when the new option is left off.
-_LATER_SETTINGS = {"self_ensemble": False, "deinterlace": None}
+_LATER_SETTINGS = {
+    "self_ensemble": False,
+    "deinterlace": None,
+    "precision": "fp32",  # what every run computed in before --precision existed
+    "resampler": "exact",
+}
 
 
 def settings_path(partial: Path) -> Path:
@@ -64,6 +69,8 @@ def run_settings(info: VideoInfo, config: RunConfig) -> dict:
         "tile": config.tile,
         "self_ensemble": config.self_ensemble,
         "deinterlace": config.deinterlace,
+        "precision": config.precision,
+        "resampler": config.resampler,
         "codec": enc.codec,
         "crf": enc.crf,
         "preset": enc.preset,
