@@ -15,15 +15,16 @@ still moved by :mod:`vidsr.training.motion`). Its LR version is made the way rea
 What a sample draws is a :class:`SampleParams`; the ranges it draws from are a
 :class:`CodecSpec`, written as a ``--degrade`` spec string (``codec:x264:crf=18-38``) or a
 preset name (:data:`PRESETS`). Frames are ``(N, H, W, 3)`` uint8 RGB throughout. Every
-encoder and decoder runs on one thread and the frames carry their timestamps, so a seed
-gives the same bytes on every run. (Encoding through a Matroska muxer into ``io.BytesIO``,
-as :func:`vidsr.training.degrade.h264` does, made x264's output vary between runs here.)
+encoder and decoder runs on one thread, the frames carry their timestamps, their line
+padding is zeroed (:func:`yuv420_frame`) and x264 keeps off its AVX-512 code (which reads
+uninitialised memory), so a seed gives the same bytes on every run.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import cv2
@@ -306,10 +307,27 @@ def add_noise(frames: np.ndarray, std: float, rng: np.random.Generator) -> np.nd
     return np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
 
 
+def has_avx512(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this (Linux) CPU has the AVX-512 subsets x264's AVX-512 code uses."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return False
+    flags = next((line.split() for line in text.splitlines() if line.startswith("flags")), [])
+    return {"avx512f", "avx512bw", "avx512dq", "avx512vl"} <= set(flags)
+
+
 def _codec_options(params: SampleParams, w: int, h: int) -> tuple[dict[str, str], dict]:
-    """(AVOptions, codec-context attributes) for one encode."""
+    """(AVOptions, codec-context attributes) for one encode.
+
+    On a CPU with AVX-512, x264 is held to its AVX2 code: its AVX-512 functions read
+    uninitialised memory that reaches the bitstream (measured: 2-18 different outputs in 60
+    encodes of the same frames), so a seed would not give the same dataset twice.
+    """
     if params.codec == "x264":
         x264 = f"keyint={params.gop}:min-keyint={params.gop}:bframes={params.bframes}:scenecut=0"
+        if has_avx512():
+            x264 += ":asm=AVX2"
         return {
             "crf": f"{params.crf:g}",
             "preset": params.preset,
@@ -318,6 +336,22 @@ def _codec_options(params: SampleParams, w: int, h: int) -> tuple[dict[str, str]
         }, {}
     rate = int(params.bpp * w * h * 25)
     return {}, {"bit_rate": rate, "gop_size": params.gop, "max_b_frames": params.bframes}
+
+
+def yuv420_frame(img: np.ndarray) -> av.VideoFrame:
+    """Convert one ``(H, W, 3)`` uint8 RGB frame to a yuv420p :class:`av.VideoFrame` whose
+    line padding is zeroed.
+
+    libswscale leaves the bytes past each row's width uninitialised, and libx264 reads some
+    of them (chroma rows narrower than its SIMD width): left as they are, the same frames
+    encode to different bitstreams from one run to the next.
+    """
+    yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+    yuv = yuv.reformat(format="yuv420p")
+    for plane in yuv.planes:
+        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        rows[:, plane.width :] = 0
+    return yuv
 
 
 def encode_decode(frames: np.ndarray, params: SampleParams) -> tuple[np.ndarray, list[str]]:
@@ -348,8 +382,7 @@ def encode_decode(frames: np.ndarray, params: SampleParams) -> tuple[np.ndarray,
         setattr(encoder, key, value)
     packets = []  # the elementary stream, kept in memory
     for i, img in enumerate(frames):
-        yuv = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-        yuv = yuv.reformat(format="yuv420p")
+        yuv = yuv420_frame(img)
         yuv.pts, yuv.time_base = i, encoder.time_base
         packets += encoder.encode(yuv)
     packets += encoder.encode(None)  # flush delayed (B-frame) output
