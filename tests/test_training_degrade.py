@@ -279,3 +279,17 @@ def test_x264_kept_off_avx512_only_where_the_cpu_has_it(monkeypatch: pytest.Monk
     monkeypatch.setattr(codec_degrade, "has_avx512", lambda: False)
     options, _ = codec_degrade._codec_options(params, 64, 64)
     assert "asm" not in options["x264-params"]
+
+
+def test_swscale_kernel_and_streaming_preset() -> None:
+    rng = np.random.default_rng(1)
+    hr = cv2.GaussianBlur(rng.integers(0, 255, (96, 128, 3), np.uint8), (0, 0), 1.5)[None]
+    sws = codec_degrade.downscale(hr, 4, "swscale", 0.0)
+    pil = codec_degrade.downscale(hr, 4, "bicubic", 0.0)
+    assert sws.shape == pil.shape == (1, 24, 32, 3) and sws.dtype == np.uint8
+    # both antialiased bicubics: close, but not the same kernel (swscale's is sharper)
+    diff = np.abs(sws.astype(int) - pil.astype(int))
+    assert 0 < diff.mean() < 2
+    spec = parse_codec_spec("streaming")
+    assert spec.crf == (18.0, 32.0) and "medium" in spec.presets and "swscale" in spec.kernels
+    assert parse_codec_spec(spec.spec()) == spec

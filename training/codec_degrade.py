@@ -35,13 +35,16 @@ from PIL import Image
 from vidsr.errors import OptionError
 
 CODECS = ("x264", "mpeg2", "mpeg4", "jpeg")
+# Antialiased PIL kernels, and "swscale": libswscale's bicubic (what ffmpeg's scale filter
+# does by default, so how much web video was made smaller).
 KERNELS = {
     "bicubic": Image.Resampling.BICUBIC,
     "area": Image.Resampling.BOX,
     "bilinear": Image.Resampling.BILINEAR,
     "lanczos": Image.Resampling.LANCZOS,
+    "swscale": None,
 }
-X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
 _ENCODERS = {"x264": "libx264", "mpeg2": "mpeg2video", "mpeg4": "mpeg4"}
 _DECODERS = {"x264": "h264", "mpeg2": "mpeg2video", "mpeg4": "mpeg4"}
 
@@ -72,13 +75,13 @@ class CodecSpec:
     codecs: tuple[str, ...] = ("x264",)
     weights: tuple[float, ...] = (1.0,)
     crf: Range = (18.0, 38.0)
-    presets: tuple[str, ...] = X264_PRESETS
+    presets: tuple[str, ...] = X264_PRESETS[:5]
     gop: Range = (4.0, 32.0)
     bframes: Range = (0.0, 3.0)
     bpp: Range = (0.2, 0.7)
     quality: Range = (30.0, 90.0)
     frames: Range = (8.0, 16.0)
-    kernels: tuple[str, ...] = tuple(KERNELS)
+    kernels: tuple[str, ...] = ("bicubic", "area", "bilinear", "lanczos")
     blur: Range = (0.0, 0.6)
     noise: Range = (0.0, 0.0)
     motion: float = 1.0
@@ -127,6 +130,12 @@ PRESETS = {
     "dvd": "codec:mpeg2:bpp=0.25-0.8:gop=12-15:bframes=2-2",
     "divx": "codec:mpeg4:bpp=0.1-0.4:gop=12-32",
     "real": "codec:x264*6,mpeg2*2,mpeg4,jpeg:crf=18-38:bpp=0.15-0.7:noise=0-2",
+    # Web video as it is usually served: x264 at CRF 18-32 (presets up to medium) or DVD
+    # MPEG-2, scaled by ffmpeg or a sharp kernel, little blur or noise.
+    "streaming": (
+        "codec:x264*5,mpeg2:crf=18-32:preset=veryfast,faster,fast,medium:bpp=0.3-0.8"
+        ":kernels=swscale,bicubic,lanczos,area:blur=0-0.3:noise=0-1"
+    ),
 }
 
 
@@ -281,7 +290,8 @@ def draw_params(spec: CodecSpec, rng: np.random.Generator) -> SampleParams:
 
 def downscale(frames: np.ndarray, scale: int, kernel: str, blur: float) -> np.ndarray:
     """Blur by ``blur`` LR pixels (sigma ``blur * scale`` at HR), then downscale each
-    ``(N, H, W, 3)`` uint8 frame by ``scale`` with an antialiased PIL ``kernel``.
+    ``(N, H, W, 3)`` uint8 frame by ``scale`` with an antialiased PIL ``kernel``, or with
+    libswscale's bicubic for ``"swscale"``.
 
     H and W must be multiples of ``scale``; returns ``(N, H/s, W/s, 3)`` uint8.
     """
@@ -292,10 +302,16 @@ def downscale(frames: np.ndarray, scale: int, kernel: str, blur: float) -> np.nd
     for i, frame in enumerate(frames):
         if blur > 0:
             frame = cv2.GaussianBlur(frame, (0, 0), sigmaX=blur * scale, sigmaY=blur * scale)
-        small = Image.fromarray(np.ascontiguousarray(frame)).resize(
-            (w // scale, h // scale), KERNELS[kernel]
-        )
-        out[i] = np.asarray(small)
+        frame = np.ascontiguousarray(frame)
+        if kernel == "swscale":
+            small = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(
+                width=w // scale, height=h // scale, interpolation="BICUBIC"
+            )
+            out[i] = small.to_ndarray(format="rgb24")
+        else:
+            out[i] = np.asarray(
+                Image.fromarray(frame).resize((w // scale, h // scale), KERNELS[kernel])
+            )
     return out
 
 
