@@ -306,3 +306,40 @@ def test_detector_flags_drive_shot_matching() -> None:
         uvs.append(uv)
     pixel = _pixel_errors(ref_y, ref_uv, torch.cat(ys), torch.cat(uvs))
     assert float(pixel.max()) < 0.8, np.round(pixel.numpy(), 2)
+
+
+# ---- fused look-up to codes, measuring apart from applying ------------------------------
+
+
+@pytest.mark.parametrize("bits", [8, 10])
+def test_apply_lut_codes_equals_apply_lut_then_rounding(bits: int) -> None:
+    from vidsr.colour.convert import norm_to_codes
+    from vidsr.colour.matching import apply_lut_codes
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(2, 3, 37, 53, generator=gen) * 1.1 - 0.05  # overshoot both ends
+    x[0, 0, 0, :4] = torch.tensor([0.0, 1.0, -3.0, 7.0])
+    bins = 256 if bits == 8 else 1024
+    lut = (torch.linspace(0, 1, bins) ** torch.tensor([[0.8], [1.0], [1.25]])).clamp(0, 1)
+    codes = apply_lut_codes(x, lut, bits)
+    expected = norm_to_codes(apply_lut(x, lut), bits)
+    assert codes.dtype == expected.dtype == (torch.uint8 if bits == 8 else torch.int32)
+    assert codes.shape == x.shape and torch.equal(codes, expected)
+
+
+@pytest.mark.parametrize("mode", ["frame", "shot"])
+def test_measure_then_apply_codes_equals_apply(mode: str) -> None:
+    from vidsr.colour.convert import norm_to_codes
+
+    ref_y, ref_uv = _batch(6, 7)
+    out_y, out_uv = _cast(ref_y, ref_uv, 0.9, 0.04, 0.02, -0.03)
+    flags = [True, False, False, True, False, False]
+    whole, split = ColourMatcher(mode), ColourMatcher(mode)
+    for sl in (slice(0, 2), slice(2, 5), slice(5, 6)):
+        y, uv = whole.apply(ref_y[sl], ref_uv[sl], out_y[sl], out_uv[sl], flags[sl])
+        measured = split.measure(ref_y[sl], ref_uv[sl], out_y[sl], out_uv[sl])
+        assert measured is not None and measured.shape == (sl.stop - sl.start, 2, 3, 256)
+        y_codes, uv_codes = split.apply_codes(measured, out_y[sl], out_uv[sl], flags[sl], 8)
+        assert torch.equal(y_codes, norm_to_codes(y, 8))
+        assert uv_codes is not None and torch.equal(uv_codes, norm_to_codes(uv, 8))
+    assert ColourMatcher("off").measure(ref_y, ref_uv, out_y, out_uv) is None

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vidsr.colour.convert import norm_to_codes
 from vidsr.config import COLOUR_MODES, ColourMode
 
 _FINE = 16  # sub-bin resolution of histogram counts and of apply_lut's table
@@ -221,6 +222,56 @@ def _gather_cpu(
         np.take(table[g].numpy(), position.astype(np.int32), out=out[g].numpy())
 
 
+def apply_lut_codes(x: torch.Tensor, lut: torch.Tensor, bits: int) -> torch.Tensor:
+    """:func:`apply_lut` and the rounding to integer codes in one look-up.
+
+    The resampled table is rounded to codes once (``16 * (bins - 1) + 1`` entries) and each
+    value takes its nearest entry, so the result equals
+    ``norm_to_codes(apply_lut(x, lut), bits)`` exactly, with one gather per pixel into the
+    output codes instead of a float plane and a second pass.
+
+    Args:
+        x: ``(..., H, W)`` float tensor, code-normalised (clamped to [0, 1] for the look-up).
+        lut: ``(..., bins)`` float table over ``[0, 1]``, broadcasting as in :func:`apply_lut`.
+        bits: output bit depth.
+
+    Returns:
+        ``x``'s shape on ``x``'s device: uint8 codes for 8-bit, int32 otherwise (as
+        :func:`~vidsr.colour.convert.norm_to_codes`).
+    """
+    if x.ndim < 2:
+        raise ValueError(f"expected a (..., H, W) tensor, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"apply_lut_codes expects a float tensor, got {x.dtype}")
+    bins = lut.shape[-1]
+    if bins < 2:
+        raise ValueError(f"lut needs at least 2 entries, got {bins}")
+    resolution = _FINE * (bins - 1) + 1
+    h, w = x.shape[-2:]
+    lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
+    table = lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins)
+    positions = torch.linspace(0, bins - 1, resolution, device=x.device)
+    low = positions.floor().clamp_(max=bins - 2)
+    index = low.long()
+    table = torch.lerp(table[:, index], table[:, index + 1], positions - low)
+    codes = norm_to_codes(table[:, None], bits)[:, 0]  # (G, resolution)
+    flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
+    out = torch.empty(flat_x.shape, dtype=codes.dtype, device=x.device)
+    scale = np.float32(resolution - 1)
+    for g in range(flat_x.shape[0]):  # one plane at a time: smaller temporaries
+        if x.device.type == "cpu":
+            # x * (resolution - 1) + 0.5, truncated; mode="clip" clamps the index (values
+            # outside [0, 1], and NaN, land on the end entries).
+            position = flat_x[g].float().numpy() * scale
+            position += np.float32(0.5)
+            np.take(codes[g].numpy(), position.astype(np.int32), out=out[g].numpy(), mode="clip")
+        else:
+            position = flat_x[g].float().mul(float(scale)).add_(0.5)
+            index = position.clamp_(0, resolution - 1).long()
+            torch.take(codes[g], index, out=out[g])
+    return out.reshape(*lead, h, w)
+
+
 def _match_means(lut: torch.Tensor, out_hist: torch.Tensor, ref_hist: torch.Tensor) -> torch.Tensor:
     """Shift each ``(..., bins)`` curve so the histogram ``out_hist`` maps to ``ref_hist``'s mean.
 
@@ -326,6 +377,31 @@ class ColourMatcher:
         self._out_acc = None if out is None else out.to(device)
         self._frames_in_shot = frames
 
+    def measure(
+        self,
+        ref_y: torch.Tensor,
+        ref_uv: torch.Tensor | None,
+        out_y: torch.Tensor,
+        out_uv: torch.Tensor | None,
+    ) -> torch.Tensor | None:
+        """The histograms one batch is matched with: ``(N, 2, C, bins)`` float32, index 0
+        the source's and 1 the output's (taken at the source's size), C = 1 (Y) or 3 (Y,
+        Cb, Cr); ``None`` in ``off`` mode.
+
+        Reads no state and writes none: worker threads may measure batches in any order
+        while :meth:`apply_codes` takes them in frame order. Arguments as :meth:`apply`.
+        """
+        n = out_y.shape[0]
+        if ref_y.shape[0] != n:
+            raise ValueError(f"batch sizes differ: out {n}, ref {ref_y.shape[0]}")
+        if (ref_uv is None) != (out_uv is None):
+            raise ValueError("give chroma for both reference and output, or for neither")
+        if self.mode == "off" or n == 0:
+            return None
+        ref_h = self._channel_histograms(ref_y, ref_uv, ref_y, ref_uv)  # (N, C, bins)
+        out_h = self._channel_histograms(out_y, out_uv, ref_y, ref_uv)
+        return torch.stack([ref_h, out_h], 1)
+
     def apply(
         self,
         ref_y: torch.Tensor,
@@ -348,27 +424,52 @@ class ColourMatcher:
             ``(out_y, out_uv)`` corrected, same shapes, dtypes and devices (the inputs
             themselves in ``off`` mode).
         """
-        n = out_y.shape[0]
-        if len(new_shot) != n or ref_y.shape[0] != n:
-            raise ValueError(
-                f"batch sizes differ: out {n}, ref {ref_y.shape[0]}, new_shot {len(new_shot)}"
-            )
-        if (ref_uv is None) != (out_uv is None):
-            raise ValueError("give chroma for both reference and output, or for neither")
-        if self.mode == "off" or n == 0:
+        if len(new_shot) != out_y.shape[0]:
+            raise ValueError(f"batch sizes differ: out {out_y.shape[0]}, new_shot {len(new_shot)}")
+        lut = self._fit(self.measure(ref_y, ref_uv, out_y, out_uv), new_shot)
+        if lut is None:
             return out_y, out_uv
-        ref_h = self._channel_histograms(ref_y, ref_uv, ref_y, ref_uv)  # (N, C, bins)
-        out_h = self._channel_histograms(out_y, out_uv, ref_y, ref_uv)
+        new_y = apply_lut(out_y, lut[:, :1])
+        new_uv = None if out_uv is None else apply_lut(out_uv, lut[:, 1:])
+        return new_y, new_uv
+
+    def apply_codes(
+        self,
+        measured: torch.Tensor | None,
+        out_y: torch.Tensor,
+        out_uv: torch.Tensor | None,
+        new_shot: Sequence[bool],
+        bits: int,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`apply` from histograms :meth:`measure` took, rounded to ``bits``-bit codes
+        in the same look-up (:func:`apply_lut_codes`): ``(y_codes, uv_codes)``, uint8 for
+        8-bit and int32 otherwise, equal to ``norm_to_codes`` of :meth:`apply`'s result.
+        Call in frame order (the ``shot`` averages follow the frames)."""
+        lut = self._fit(measured, new_shot)
+        if lut is None:
+            uv_codes = None if out_uv is None else norm_to_codes(out_uv, bits)
+            return norm_to_codes(out_y, bits), uv_codes
+        y_codes = apply_lut_codes(out_y, lut[:, :1], bits)
+        uv_codes = None if out_uv is None else apply_lut_codes(out_uv, lut[:, 1:], bits)
+        return y_codes, uv_codes
+
+    def _fit(self, measured: torch.Tensor | None, new_shot: Sequence[bool]) -> torch.Tensor | None:
+        """``(N, C, bins)`` look-up tables from measured histograms, updating the ``shot``
+        averages (frame order); ``None`` when there is nothing to correct."""
+        if measured is None:
+            return None
+        if len(new_shot) != measured.shape[0]:
+            raise ValueError(
+                f"batch sizes differ: {measured.shape[0]} measured, new_shot {len(new_shot)}"
+            )
+        ref_h, out_h = measured[:, 0], measured[:, 1]
         if self.mode == "shot":
             ref_acc, out_acc = self._accumulate(ref_h, out_h, new_shot)
             lut = matching_lut(out_acc, ref_acc)  # (N, C, bins)
             if self.track_mean:
                 lut = _match_means(lut, out_h, ref_h)
-        else:
-            lut = matching_lut(out_h, ref_h)
-        new_y = apply_lut(out_y, lut[:, :1])
-        new_uv = None if out_uv is None else apply_lut(out_uv, lut[:, 1:])
-        return new_y, new_uv
+            return lut
+        return matching_lut(out_h, ref_h)
 
     def _channel_histograms(
         self,

@@ -24,6 +24,7 @@ instead of whole batches.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -65,15 +66,21 @@ log = logging.getLogger(__name__)
 
 
 class ColourStage(Protocol):
-    """Colour correction of upscaled planes against the low-resolution source."""
+    """Colour correction of upscaled planes against the low-resolution source, in two
+    steps: ``measure`` (stateless: on the worker that ran the model) and ``apply_codes``
+    (in frame order: the correction, rounded to integer codes)."""
 
-    def apply(
+    def measure(
+        self, ref_y: torch.Tensor, ref_uv: torch.Tensor, out_y: torch.Tensor, out_uv: torch.Tensor
+    ) -> torch.Tensor | None: ...
+
+    def apply_codes(
         self,
-        ref_y: torch.Tensor,
-        ref_uv: torch.Tensor,
+        measured: torch.Tensor | None,
         out_y: torch.Tensor,
         out_uv: torch.Tensor,
         new_shot: Sequence[bool],
+        bits: int,
     ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
@@ -110,13 +117,15 @@ class _Inference:
     input planes ``y`` ``(N, 1, h, w)`` (``None`` when tiled without a colour stage: never
     uploaded) and ``uv`` ``(N, 2, hc, wc)``, the upscaled ``out_y`` ``(N, 1, H, W)`` and
     ``out_uv`` ``(N, 2, Hc, Wc)``; ``retiled``: the smaller tile size an out-of-memory
-    error forced, for the calling thread to adopt (``None`` when none did)."""
+    error forced, for the calling thread to adopt (``None`` when none did); ``measured``:
+    the colour stage's histograms of the batch (``None`` without a colour stage)."""
 
     y: torch.Tensor | None
     uv: torch.Tensor
     out_y: torch.Tensor
     out_uv: torch.Tensor
     retiled: int | None = None
+    measured: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -293,11 +302,8 @@ class FrameProcessor:
 
     def _submit_device(self, frames: list[HostFrame]) -> PendingBatch:
         assert self.downloader is not None
-        out_y, out_uv = self._colour(frames, self._adopt(self._steps.work(frames, self.tile)))
-        bits = self.formats.out_fmt.bits
-        return self.downloader.start(
-            norm_to_codes(out_y, bits), norm_to_codes(out_uv, bits), bits > 8
-        )
+        y_codes, uv_codes = self._codes(frames, self._adopt(self._steps.work(frames, self.tile)))
+        return self.downloader.start(y_codes, uv_codes, self.formats.out_fmt.bits > 8)
 
     def _adopt(self, result: _Inference) -> _Inference:
         """Keep a tile size an out-of-memory error forced for the batches that follow
@@ -308,14 +314,28 @@ class FrameProcessor:
 
     def _finish(self, frames: list[HostFrame], result: _Inference) -> list[Planes]:
         """Colour-match (in frame order: the matcher follows shots) and download."""
-        out_y, out_uv = self._colour(frames, self._adopt(result))
-        return self._download(out_y, out_uv, len(frames))
+        y_codes, uv_codes = self._codes(frames, self._adopt(result))
+        y_host, uv_host = y_codes.cpu().numpy(), uv_codes.cpu().numpy()
+        if self.formats.out_fmt.bits > 8:
+            y_host, uv_host = y_host.astype(np.uint16), uv_host.astype(np.uint16)
+        return [(y_host[i, 0], uv_host[i, 0], uv_host[i, 1]) for i in range(len(frames))]
 
     @torch.inference_mode()
-    def _colour(self, frames: list[HostFrame], r: _Inference) -> tuple[torch.Tensor, torch.Tensor]:
+    def _codes(self, frames: list[HostFrame], r: _Inference) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's integer output codes on the device, colour-matched when there is a
+        colour stage (calling thread, frame order)."""
+        bits = self.formats.out_fmt.bits
         if self.colour_stage is None or r.y is None:
-            return r.out_y, r.out_uv
-        return self.colour_stage.apply(r.y, r.uv, r.out_y, r.out_uv, [f.new_shot for f in frames])
+            return norm_to_codes(r.out_y, bits), norm_to_codes(r.out_uv, bits)
+        shots = [f.new_shot for f in frames]
+        return self.colour_stage.apply_codes(r.measured, r.out_y, r.out_uv, shots, bits)
+
+    def _measured(self, r: _Inference) -> _Inference:
+        """``r`` with the colour stage's histograms (any thread: measuring reads no state)."""
+        if self.colour_stage is None or r.y is None:
+            return r
+        measured = self.colour_stage.measure(r.y, r.uv, r.out_y, r.out_uv)
+        return dataclasses.replace(r, measured=measured)
 
     def _process_u8(self, frames: list[HostFrame], _tile: int | None = None) -> list[Planes]:
         """The integer kernel (never tiled): 8-bit planes upscaled without float
@@ -402,7 +422,8 @@ class FrameProcessor:
             )
             out_y, used = self.run_model(host[:, None], tile, host_codes=True)
             y = self._upload(luma) if self.colour_stage is not None else None
-            return _Inference(y, uv, out_y, resize_plane(uv, out_chroma), _changed(tile, used))
+            out_uv = resize_plane(uv, out_chroma)
+            return self._measured(_Inference(y, uv, out_y, out_uv, _changed(tile, used)))
         y = self._upload(luma)  # (N, 1, h, w)
         if self.model.colour == "luma":
             out_y, used = self.run_model(y, tile)
@@ -414,7 +435,7 @@ class FrameProcessor:
             out_y, out_uv = rgb_to_yuv(out_rgb, self.formats.out_fmt)
             if out_chroma != (out_h, out_w):
                 out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
-        return _Inference(y, uv, out_y, out_uv, _changed(tile, used))
+        return self._measured(_Inference(y, uv, out_y, out_uv, _changed(tile, used)))
 
     @torch.inference_mode()
     def _infer_recurrent(self, frames: list[HostFrame], _tile: int | None) -> _Inference:
@@ -430,21 +451,14 @@ class FrameProcessor:
         s = self.model.scale
         out_chroma = chroma_size(self.formats.out_format, h * s, w * s)
         if self.model.colour == "luma":
-            return _Inference(y, uv, self.recurrent.run(y, starts), resize_plane(uv, out_chroma))
+            out_y = self.recurrent.run(y, starts)
+            return self._measured(_Inference(y, uv, out_y, resize_plane(uv, out_chroma)))
         uv_full = uv if uv.shape[-2:] == (h, w) else resize_plane(uv, (h, w))
         rgb = yuv_to_rgb(y, uv_full, self.formats.in_fmt).clamp_(0.0, 1.0)
         out_y, out_uv = rgb_to_yuv(self.recurrent.run(rgb, starts), self.formats.out_fmt)
         if out_chroma != (h * s, w * s):
             out_uv = F.interpolate(out_uv, size=out_chroma, mode="area")
-        return _Inference(y, uv, out_y, out_uv)
-
-    def _download(self, out_y: torch.Tensor, out_uv: torch.Tensor, n: int) -> list[Planes]:
-        bits = self.formats.out_fmt.bits
-        y_codes = norm_to_codes(out_y, bits).cpu().numpy()
-        uv_codes = norm_to_codes(out_uv, bits).cpu().numpy()
-        if bits > 8:
-            y_codes, uv_codes = y_codes.astype(np.uint16), uv_codes.astype(np.uint16)
-        return [(y_codes[i, 0], uv_codes[i, 0], uv_codes[i, 1]) for i in range(n)]
+        return self._measured(_Inference(y, uv, out_y, out_uv))
 
 
 def _changed(before: int | None, after: int | None) -> int | None:
