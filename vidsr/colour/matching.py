@@ -183,13 +183,7 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         raise ValueError(f"lut and resolution need at least 2 entries, got {bins} and {resolution}")
     h, w = x.shape[-2:]
     lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
-    table = lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins)
-    if resolution != bins:
-        positions = torch.linspace(0, bins - 1, resolution, device=x.device)
-        low = positions.floor().clamp_(max=bins - 2)
-        frac = positions - low
-        index = low.long()
-        table = torch.lerp(table[:, index], table[:, index + 1], frac)
+    table = _resampled(lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins), resolution)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
     # Gather straight into x's dtype: no full-size float32 copy of a half-precision output.
     table = table.to(x.dtype)
@@ -205,6 +199,17 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         index = position.clamp_(0, resolution - 1).long()
         torch.take(table[g], index, out=out[g])
     return out.reshape(*lead, h, w)
+
+
+def _resampled(table: torch.Tensor, resolution: int) -> torch.Tensor:
+    """``(G, bins)`` tables resampled linearly to ``(G, resolution)`` over the same range."""
+    bins = table.shape[-1]
+    if resolution == bins:
+        return table
+    positions = torch.linspace(0, bins - 1, resolution, device=table.device)
+    low = positions.floor().clamp_(max=bins - 2)
+    index = low.long()
+    return torch.lerp(table[:, index], table[:, index + 1], positions - low)
 
 
 def _gather_cpu(
@@ -249,11 +254,7 @@ def apply_lut_codes(x: torch.Tensor, lut: torch.Tensor, bits: int) -> torch.Tens
     resolution = _FINE * (bins - 1) + 1
     h, w = x.shape[-2:]
     lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
-    table = lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins)
-    positions = torch.linspace(0, bins - 1, resolution, device=x.device)
-    low = positions.floor().clamp_(max=bins - 2)
-    index = low.long()
-    table = torch.lerp(table[:, index], table[:, index + 1], positions - low)
+    table = _resampled(lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins), resolution)
     codes = norm_to_codes(table[:, None], bits)[:, 0]  # (G, resolution)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
     out = torch.empty(flat_x.shape, dtype=codes.dtype, device=x.device)
