@@ -183,7 +183,7 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
     if bins < 2 or resolution < 2:
         raise ValueError(f"lut and resolution need at least 2 entries, got {bins} and {resolution}")
     h, w = x.shape[-2:]
-    lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
+    lead = _broadcast(x.shape[:-2], lut.shape[:-1])
     table = _resampled(lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins), resolution)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
     # Gather straight into x's dtype: no full-size float32 copy of a half-precision output.
@@ -200,6 +200,12 @@ def apply_lut(x: torch.Tensor, lut: torch.Tensor, *, resolution: int | None = No
         index = position.clamp_(0, resolution - 1).long()
         torch.take(table[g], index, out=out[g])
     return out.reshape(*lead, h, w)
+
+
+def _broadcast(a: Sequence[int], b: Sequence[int]) -> tuple[int, ...]:
+    """The broadcast of two shapes (numpy's rule; ``torch.broadcast_shapes`` imports
+    ``torch._refs`` and sympy on its first call: about a second of a run's start)."""
+    return tuple(np.broadcast_shapes(tuple(a), tuple(b)))
 
 
 def _resampled(table: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -268,7 +274,7 @@ def apply_lut_codes(x: torch.Tensor, lut: torch.Tensor, bits: int) -> torch.Tens
         raise ValueError(f"lut needs at least 2 entries, got {bins}")
     resolution = _FINE * (bins - 1) + 1
     h, w = x.shape[-2:]
-    lead = torch.broadcast_shapes(x.shape[:-2], lut.shape[:-1])
+    lead = _broadcast(x.shape[:-2], lut.shape[:-1])
     table = _resampled(lut.float().to(x.device).expand(*lead, bins).reshape(-1, bins), resolution)
     codes = norm_to_codes(table[:, None], bits)[:, 0]  # (G, resolution)
     flat_x = x.expand(*lead, h, w).reshape(-1, h * w)
