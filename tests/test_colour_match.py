@@ -325,6 +325,8 @@ def test_apply_lut_codes_equals_apply_lut_then_rounding(bits: int) -> None:
     expected = norm_to_codes(apply_lut(x, lut), bits)
     assert codes.dtype == expected.dtype == (torch.uint8 if bits == 8 else torch.int32)
     assert codes.shape == x.shape and torch.equal(codes, expected)
+    # the torch gather (what CUDA runs) gives the same codes as the numpy one
+    assert torch.equal(apply_lut_codes(x.double(), lut, bits), codes)
 
 
 @pytest.mark.parametrize("mode", ["frame", "shot"])
