@@ -110,6 +110,19 @@ def test_bf16_training_lowers_the_loss_and_keeps_fp32_weights(data, tmp_path: Pa
     assert 0 < max(diffs) < 0.1
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_bf16_on_a_cpu_without_native_bf16_warns(
+    data, tmp_path: Path, monkeypatch, caplog, native: bool
+) -> None:
+    import vidsr.training.train as train_module
+
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="vidsr.training.train"):
+        train(config(data[0], tmp_path / "run", precision="bf16", steps=2), TINY)
+    warned = [r for r in caplog.records if "no native bf16" in r.getMessage()]
+    assert bool(warned) is not native
+
+
 def test_precision_modes_pick_autocast_and_layout() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     ctx, scaler, channels_last = autocast_for("auto", cpu, True)
