@@ -136,6 +136,7 @@ _ENTRIES = (
         "recurrent slim EDSR (quality net + previous frame, output and hidden state), "
         "flow-free; state reset at cuts (Y)",
         24,
+        compressed_weights=_weights("temporal-compressed"),
     ),
     _learned(
         "perceptual",

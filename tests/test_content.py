@@ -102,15 +102,17 @@ def test_content_option_is_checked() -> None:
         RunConfig(content="blurry")  # the wrong value is the point
 
 
-@pytest.mark.parametrize("scale", [2, 3, 4])
-def test_shipped_compressed_weights_are_listed_and_load(scale: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "scale"), [("fast", 2), ("fast", 3), ("fast", 4), ("temporal", 4)]
+)
+def test_shipped_compressed_weights_are_listed_and_load(name: str, scale: int) -> None:
     from vidsr.engine.upscaler import has_compressed_weights, load_model, model_listing
 
-    assert has_compressed_weights("fast", scale)
-    row = next(r for r in model_listing() if r["name"] == "fast")
+    assert has_compressed_weights(name, scale)
+    row = next(r for r in model_listing() if r["name"] == name)
     assert scale in row["trained_on"]["compressed"]
-    clean = load_model("fast", scale).net.state_dict()
-    compressed = load_model("fast", scale, content="compressed").net.state_dict()
+    clean = load_model(name, scale).net.state_dict()
+    compressed = load_model(name, scale, content="compressed").net.state_dict()
     assert any((clean[k] != compressed[k]).any() for k in clean)
 
 
