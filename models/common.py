@@ -53,6 +53,7 @@ class ShuffleUpsampler(nn.Sequential):
             if act is not None:
                 mods.append(act())
         super().__init__(*mods)
+        self.scale = scale
 
 
 class ResBlock(nn.Module):

@@ -38,6 +38,10 @@ class QualitySR(nn.Module):
         channels: image channels (1 for luma).
     """
 
+    # forward computes tail(up(feat)), both linear: models/folding.py folds them into
+    # one LR conv for inference.
+    reconstruction = ("up", "tail")
+
     def __init__(
         self,
         scale: int,

@@ -42,6 +42,7 @@ class RecurrentSR(nn.Module):
     """
 
     stateful = True
+    reconstruction = ("up", "tail")  # linear, folded for inference (models/folding.py)
 
     def __init__(self, scale: int, *, feats: int = 48, blocks: int = 8, hidden: int = 16) -> None:
         super().__init__()

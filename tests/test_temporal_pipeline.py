@@ -162,7 +162,8 @@ def test_frame_order_kept_through_workers_tiles_and_batches(
     # fp32: the reference below steps the model by hand in fp32
     options = ProcessorOptions(tile=tile, cpu_workers=workers, precision="fp32")
     processor = FrameProcessor(model, torch.device("cpu"), FORMATS, options)
-    expected = hand_stepped(model, ys, tile)  # the processor's model (channels-last)
+    # the processor's own copy of the net (folded reconstruction, channels-last)
+    expected = hand_stepped(processor.model, ys, tile)
     assert processor.recurrent is not None and processor.max_in_flight == 1
     frames = host_frames(ys)
     got = []
@@ -174,7 +175,7 @@ def test_frame_order_kept_through_workers_tiles_and_batches(
     for i, (a, b) in enumerate(zip(got, expected, strict=True)):
         assert np.array_equal(a, b), f"frame {i}: {np.abs(a.astype(int) - b).max()}"
     # the state matters: a frame stepped from the reset state differs from frame 3's output
-    assert not np.array_equal(hand_stepped(model, ys[3:4], tile)[0], expected[3])
+    assert not np.array_equal(hand_stepped(processor.model, ys[3:4], tile)[0], expected[3])
 
 
 def test_tiles_grouped_per_call_equal_one_tile_per_call() -> None:

@@ -56,6 +56,7 @@ from vidsr.errors import DeviceError, OptionError
 from vidsr.media.planes import HostFrame, Planes, chroma_size
 from vidsr.models.baselines import resize_plane
 from vidsr.models.contract import SRModel
+from vidsr.models.folding import fold_reconstruction
 
 Kernel = Literal["integer", "float"]
 Schedule = Literal["device", "workers", "inline"]
@@ -181,6 +182,8 @@ class FrameProcessor:
             (:mod:`vidsr.engine.precision`: autocast on CUDA, bf16 convolutions on a CPU;
             ``model`` is then a converted copy of the one given); ``precision_label``
             says it in words (``bf16 convolutions``).
+        folded: how many linear sub-pixel reconstructions the model runs folded into one
+            LR conv (:func:`~vidsr.models.folding.fold_reconstruction`; 0: as loaded).
         kernel / schedule: how batches are computed (see the module doc), fixed here.
         tile: the tile size batches start with; an out-of-memory error halves it (down
             to ``MIN_TILE``) for the batches that follow.
@@ -195,6 +198,9 @@ class FrameProcessor:
         options: ProcessorOptions | None = None,
     ) -> None:
         options = options or ProcessorOptions()
+        # A copy with any linear sub-pixel reconstruction folded into one LR conv (the
+        # quality and temporal nets: about half their cost at x4, the same output).
+        model, self.folded = fold_reconstruction(model)
         self.precision = resolve_precision(device, model.supports_half, options.precision)
         if device.type == "cpu" and self.precision == "bf16":
             model, converted = with_bf16_convolutions(model)
