@@ -6,8 +6,8 @@ activation anywhere in between. That chain is linear (affine, with the biases) i
 low-resolution features, and it commutes with shifts by one LR pixel, so it equals one
 LR-space convolution to ``C * s**2`` channels followed by one ``PixelShuffle(s)``. Its
 kernel is 5x5 at x2, x3 and x4; per LR pixel it costs (48 features, luma) 19k
-multiply-adds at x4 instead of 415k (7k instead of 191k at x3, 5k instead of 85k at x2),
-about half the quality net's whole cost at x4. Training keeps the original layers (the
+multiply-adds at x4 instead of 422k (11k instead of 191k at x3, 5k instead of 85k at x2);
+at x4 that was more than half the quality net's 775k. Training keeps the original layers (the
 weights files hold them); :func:`fold_reconstruction` makes the folded copy that runs.
 
 Borders: each original conv zero-pads at its own resolution, the folded one only at LR,

@@ -18,6 +18,7 @@ from torch import nn
 
 from vidsr.errors import OutputExistsError
 from vidsr.models.contract import ModelEntry
+from vidsr.models.folding import fold_reconstruction
 from vidsr.training.shards import FORMAT, SEQ_FORMAT, read_manifest
 
 
@@ -25,8 +26,10 @@ from vidsr.training.shards import FORMAT, SEQ_FORMAT, read_manifest
 def cpu_inference_ms(
     net: nn.Module, channels: int, size: tuple[int, int] = (360, 640), repeats: int = 3
 ) -> float:
-    """Median CPU milliseconds for one ``(1, C, H, W)`` LR frame (default 640x360)."""
-    net = net.cpu().eval()
+    """Median CPU milliseconds for one ``(1, C, H, W)`` LR frame (default 640x360), the
+    net run as the pipeline runs it (a linear sub-pixel reconstruction folded,
+    :func:`~vidsr.models.folding.fold_reconstruction`)."""
+    net = fold_reconstruction(net.cpu().eval())[0]
     x = torch.rand(1, channels, *size)
     net(x)  # warm-up (allocations, oneDNN kernel choice)
     times = []
