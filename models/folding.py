@@ -126,19 +126,25 @@ def fold_reconstruction(net: nn.Module) -> tuple[nn.Module, int]:
     chain.
 
     Returns:
-        ``(copy, folded)``: the copy and how many reconstructions it folded.
+        ``(copy, folded)``: the copy and how many reconstructions it folded; ``net`` itself
+        and 0 when nothing in it is foldable (no copy of, say, a large external model).
     """
+    if not any(_foldable(m) for m in net.modules()):
+        return net, 0
     folded = copy.deepcopy(net)
     count = 0
     for module in list(folded.modules()):
-        names = getattr(type(module), "reconstruction", None)
-        if names is None:
+        if not _foldable(module):
             continue
-        up_name, tail_name = names
+        up_name, tail_name = type(module).reconstruction
         up, tail = getattr(module, up_name), getattr(module, tail_name)
-        if isinstance(tail, FoldedTail):
-            continue
         setattr(module, tail_name, FoldedTail(up, tail, up.scale))
         setattr(module, up_name, nn.Identity())
         count += 1
     return folded, count
+
+
+def _foldable(module: nn.Module) -> bool:
+    """Whether ``module`` declares a reconstruction that is not folded yet."""
+    names = getattr(type(module), "reconstruction", None)
+    return names is not None and not isinstance(getattr(module, names[1]), FoldedTail)

@@ -76,7 +76,9 @@ def test_the_fold_leaves_the_net_and_its_weights_alone() -> None:
     assert list(net.state_dict()) == keys and isinstance(net.up, ShuffleUpsampler)
     assert folded is not net
     again, count = fold_reconstruction(folded)  # already folded: nothing more to do
-    assert count == 0 and isinstance(again.tail, FoldedTail)
+    assert count == 0 and again is folded
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3))  # nothing to fold: the net itself, no copy
+    assert fold_reconstruction(plain) == (plain, 0)
 
 
 def test_a_chain_with_an_activation_is_refused() -> None:
