@@ -169,23 +169,36 @@ class Vgg:
         return statistics.fmean(values)
 
 
-def run_method(method: str, lr: Path, dst: Path, scale: int) -> tuple[float, str]:
-    """Upscale ``lr`` with ``method`` through vidsr's pipeline; returns the run's fps and
-    the weights it used (clean or compressed)."""
+def run_method(
+    method: str, lr: Path, dst: Path, scale: int, threads: int | None = None
+) -> tuple[float, str]:
+    """Upscale ``lr`` with ``method`` through vidsr's pipeline (``threads`` CPU model
+    workers, ``None``: vidsr's default); returns the run's fps and the weights it used
+    (clean or compressed)."""
     name, _, content = method.partition("@")
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     extra = {"content": content} if content else {}
     if content and "content" not in fields:
         raise SystemExit(f"{method}: this vidsr has no content choice")
-    config = RunConfig(model=name, scale=scale, colour="off", overwrite=True, **extra)
+    config = RunConfig(
+        model=name, scale=scale, colour="off", overwrite=True, cpu_workers=threads, **extra
+    )
     config = dataclasses.replace(config, encode=dataclasses.replace(config.encode, codec="ffv1"))
     summary = upscale_video(lr, dst, config)
     return summary.fps, getattr(summary, "content", "")
 
 
-def score(method: str, lr: Path, hr: list[np.ndarray], scale: int, vgg: Vgg, tmp: Path) -> Score:
+def score(
+    method: str,
+    lr: Path,
+    hr: list[np.ndarray],
+    scale: int,
+    vgg: Vgg,
+    tmp: Path,
+    threads: int | None = None,
+) -> Score:
     out = tmp / "sr.mkv"
-    fps, weights = run_method(method, lr, out, scale)
+    fps, weights = run_method(method, lr, out, scale, threads)
     sr_y, sr_rgb = read_output(out)
     if len(sr_y) != len(hr):
         raise SystemExit(f"{method}: {len(sr_y)} frames out of {len(hr)}")
@@ -257,6 +270,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="bicubic,lanczos,fast",
         help="comma-separated model names, weights files or NAME@CONTENT",
     )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU model workers (default: vidsr's, one per core); 1 leaves a core free",
+    )
     p.add_argument("--json", type=Path, help="also write every score here")
     return p.parse_args(argv)
 
@@ -280,7 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                 for storage in storages:
                     lr = write_lr(hr, scale, storage, Path(tmp) / f"lr_{storage}.mkv")
                     for m in methods:
-                        per[storage][m].append(score(m, lr, hr, scale, vgg, Path(tmp)))
+                        per[storage][m].append(
+                            score(m, lr, hr, scale, vgg, Path(tmp), args.threads)
+                        )
         results[scale] = {s: {m: mean_scores(v) for m, v in d.items()} for s, d in per.items()}
         print(table(results, methods, storages, scale), flush=True)
     if args.json:
