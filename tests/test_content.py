@@ -92,9 +92,9 @@ def test_choose_content_follows_the_option_and_the_weights(monkeypatch) -> None:
 def test_compressed_weights_missing_is_one_clear_error() -> None:
     from vidsr.engine import upscaler
 
-    assert not upscaler.has_compressed_weights("quality", 3)  # shipped: clean weights only
+    assert not upscaler.has_compressed_weights("temporal", 2)  # shipped: clean weights only
     with pytest.raises(ModelError, match="no weights for compressed input"):
-        upscaler.load_model("quality", 3, content="compressed")
+        upscaler.load_model("temporal", 2, content="compressed")
 
 
 def test_content_option_is_checked() -> None:
@@ -103,7 +103,9 @@ def test_content_option_is_checked() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "scale"), [("fast", 2), ("fast", 3), ("fast", 4), ("quality", 2), ("temporal", 4)]
+    ("name", "scale"),
+    [("fast", 2), ("fast", 3), ("fast", 4), ("quality", 2), ("quality", 3), ("quality", 4)]
+    + [("temporal", 4)],
 )
 def test_shipped_compressed_weights_are_listed_and_load(name: str, scale: int) -> None:
     from vidsr.engine.upscaler import has_compressed_weights, load_model, model_listing
