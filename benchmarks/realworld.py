@@ -247,6 +247,17 @@ def table(results: dict, methods: list[str], storages: list[str], scale: int) ->
     return "\n".join(lines)
 
 
+def _positive(text: str) -> int:
+    """An argparse type: an integer >= 1 (a clear usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -272,7 +283,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=_positive,
         default=None,
         help="CPU model workers (default: vidsr's, one per core); 1 leaves a core free",
     )

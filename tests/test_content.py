@@ -104,8 +104,15 @@ def test_content_option_is_checked() -> None:
 
 @pytest.mark.parametrize(
     ("name", "scale"),
-    [("fast", 2), ("fast", 3), ("fast", 4), ("quality", 2), ("quality", 3), ("quality", 4)]
-    + [("temporal", 4)],
+    [
+        ("fast", 2),
+        ("fast", 3),
+        ("fast", 4),
+        ("quality", 2),
+        ("quality", 3),
+        ("quality", 4),
+        ("temporal", 4),
+    ],
 )
 def test_shipped_compressed_weights_are_listed_and_load(name: str, scale: int) -> None:
     from vidsr.engine.upscaler import has_compressed_weights, load_model, model_listing

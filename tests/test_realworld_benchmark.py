@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,8 @@ def test_realworld_runs_end_to_end(tmp_path: Path, capsys) -> None:
         "crf33",
         "--methods",
         "bicubic,lanczos",
+        "--threads",
+        "1",
         "--json",
         str(report),
     ]
@@ -68,6 +71,13 @@ def test_realworld_runs_end_to_end(tmp_path: Path, capsys) -> None:
             assert 10 < s["psnr"] < 60 and 0 < s["ssim"] <= 1 and s["temporal"] >= 0
     # the codec costs fidelity: CRF 33 scores below the lossless store
     assert scores["crf33"]["bicubic"]["psnr"] < scores["lossless"]["bicubic"]["psnr"]
+
+
+def test_realworld_threads_must_be_positive(capsys) -> None:
+    bench = _load_benchmark()
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--threads", "0"])
+    assert "expected an integer >= 1" in capsys.readouterr().err
 
 
 def test_temporal_error_is_zero_for_the_truth_and_grows_with_flicker() -> None:
