@@ -189,6 +189,47 @@ class ECBNet(nn.Module):
         return self.upsample(x) + self.shuffle(tail)
 
     @torch.no_grad()
+    def load_folded(self, plain_state: dict[str, torch.Tensor]) -> list[str]:
+        """Warm-start from a folded (:class:`ECBNetPlain`) state dict of the same width
+        and depth: each block's plain 3x3 branch takes the folded kernel and every other
+        branch starts at zero, so this net starts out computing the folded net's function.
+        The tail is copied only where its shape fits (same scale); at another scale it
+        keeps its fresh near-bicubic start, as a cross-scale warm start should.
+
+        Returns:
+            the names of ``plain_state`` that were copied.
+
+        Raises:
+            ValueError: a hidden layer is missing or has another shape.
+        """
+        pairs = [(f"convs.{i}", block) for i, block in enumerate(self.blocks)]
+        tail_fits = plain_state.get("tail.weight", torch.empty(0)).shape == (
+            self.tail.conv3.weight.shape
+        )
+        if tail_fits:
+            pairs.append(("tail", self.tail))
+        copied: list[str] = []
+        for prefix, block in pairs:
+            weight = plain_state.get(f"{prefix}.weight")
+            if weight is None or weight.shape != block.conv3.weight.shape:
+                raise ValueError(f"{prefix}.weight: not a layer of this net (or another shape)")
+            block.conv3.weight.copy_(weight)
+            block.conv3.bias.copy_(plain_state[f"{prefix}.bias"])
+            block.squeeze.weight.zero_()
+            block.squeeze.bias.zero_()
+            for branch in (block.sobel_x, block.sobel_y, block.laplacian):
+                branch.scale.zero_()
+                branch.bias.zero_()
+            copied += [f"{prefix}.weight", f"{prefix}.bias"]
+        for i, act in enumerate(self.acts):
+            key = f"acts.{i}.weight"
+            if key not in plain_state or plain_state[key].shape != act.weight.shape:
+                raise ValueError(f"{key}: not a layer of this net (or another shape)")
+            act.weight.copy_(plain_state[key])
+            copied.append(key)
+        return copied
+
+    @torch.no_grad()
     def fold(self) -> ECBNetPlain:
         """The plain net computing the same function (float noise aside)."""
         plain = ECBNetPlain(self.scale, c=self.c, m=self.m, channels=self.channels)

@@ -86,3 +86,31 @@ def test_a_fresh_net_starts_near_bicubic() -> None:
     net = ECBNet(2, c=8, m=2)
     x = torch.rand(1, 1, 10, 10)
     assert (net(x) - net.upsample(x)).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_a_folded_net_warm_starts_the_training_net(tmp_path, scale: int) -> None:
+    """`vidsr train --init fast-ecb_x2.safetensors` (the shipped, folded form) starts the
+    branch net at the folded net's function; at another scale the body transfers and the
+    tail keeps its fresh start."""
+    from safetensors.torch import save_file
+
+    from vidsr.training.train import warm_start
+
+    torch.manual_seed(0)
+    source = ECBNet(2, c=8, m=2)
+    _perturb(source, 5)
+    plain = source.fold()
+    path = tmp_path / "folded.safetensors"
+    save_file({k: v.contiguous() for k, v in plain.state_dict().items()}, str(path))
+    net = ECBNet(scale, c=8, m=2)
+    copied = warm_start(net, path)
+    assert "convs.0.weight" in copied and ("tail.weight" in copied) == (scale == 2)
+    x = torch.rand(2, 1, 11, 13)
+    if scale == 2:
+        assert (net(x) - plain(x)).abs().max() < 1e-5
+        assert (net.reference(x) - plain(x)).abs().max() < 1e-5
+    else:
+        body = [block.fold()[0] for block in net.blocks]
+        assert all(torch.equal(w, c.weight) for w, c in zip(body, plain.convs))
+        assert net.tail.conv3.weight.abs().max() < 0.05  # the fresh, near-bicubic tail

@@ -207,7 +207,9 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
     upsampling tail does not), the way EDSR trains its larger scales. A recurrent net with
     a ``load_single_frame`` method, given a single-frame net's weights (a ``head.weight``
     with fewer input channels than its own), is warm-started by that method instead, so it
-    starts out equal to the single-frame net. ``path`` is a
+    starts out equal to the single-frame net. A re-parameterised net with a
+    ``load_folded`` method, given its folded (shipped) form's weights, is warm-started by
+    that method, so it starts out computing the folded net. ``path`` is a
     ``.safetensors`` file or a plain state dict saved by torch (``best.pt``), loaded with
     ``weights_only=True``.
 
@@ -227,6 +229,13 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
     except Exception as exc:  # any read failure is the user's file, reported in one line
         raise ModelError(f"cannot read --init weights {path}: {exc}") from exc
     own = net.state_dict()
+    if _folded_into_reparameterised(net, state):
+        try:
+            copied = getattr(net, "load_folded")(state)
+        except ValueError as exc:
+            raise ModelError(f"--init {path}: {exc}") from exc
+        log.info("warm start from %s: folded net copied into the re-parameterised net", path)
+        return sorted(copied)
     if _single_frame_into_recurrent(net, state):
         try:
             getattr(net, "load_single_frame")(state)
@@ -247,6 +256,13 @@ def warm_start(net: torch.nn.Module, path: Path) -> list[str]:
         ", ".join(skipped) or "none",
     )
     return sorted(fits)
+
+
+def _folded_into_reparameterised(net: torch.nn.Module, state: dict) -> bool:
+    """Whether ``state`` is a folded (plain) net's to load with ``net.load_folded``."""
+    if not callable(getattr(net, "load_folded", None)):
+        return False
+    return "convs.0.weight" in state and "convs.0.weight" not in net.state_dict()
 
 
 def _single_frame_into_recurrent(net: torch.nn.Module, state: dict) -> bool:
