@@ -118,6 +118,7 @@ _ENTRIES = (
         "re-parameterised fast net (ECBSR edge blocks, 24 ch, 4+2 layers) folded to 3x3 convs",
         7,
         train_build=_net("ecb", "ECBNet", c=24, m=4),
+        compressed_weights=_weights("fast-ecb-compressed"),
     ),
     _learned(
         "quality",
