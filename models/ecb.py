@@ -210,11 +210,13 @@ class ECBNet(nn.Module):
             pairs.append(("tail", self.tail))
         copied: list[str] = []
         for prefix, block in pairs:
-            weight = plain_state.get(f"{prefix}.weight")
+            weight, bias = plain_state.get(f"{prefix}.weight"), plain_state.get(f"{prefix}.bias")
             if weight is None or weight.shape != block.conv3.weight.shape:
                 raise ValueError(f"{prefix}.weight: not a layer of this net (or another shape)")
+            if bias is None or bias.shape != block.conv3.bias.shape:
+                raise ValueError(f"{prefix}.bias: not a layer of this net (or another shape)")
             block.conv3.weight.copy_(weight)
-            block.conv3.bias.copy_(plain_state[f"{prefix}.bias"])
+            block.conv3.bias.copy_(bias)
             block.squeeze.weight.zero_()
             block.squeeze.bias.zero_()
             for branch in (block.sobel_x, block.sobel_y, block.laplacian):

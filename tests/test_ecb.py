@@ -114,3 +114,20 @@ def test_a_folded_net_warm_starts_the_training_net(tmp_path, scale: int) -> None
         body = [block.fold()[0] for block in net.blocks]
         assert all(torch.equal(w, c.weight) for w, c in zip(body, plain.convs))
         assert net.tail.conv3.weight.abs().max() < 0.05  # the fresh, near-bicubic tail
+
+
+def test_a_folded_net_of_another_width_is_one_clear_error(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from vidsr.errors import ModelError
+    from vidsr.training.train import warm_start
+
+    path = tmp_path / "narrow.safetensors"
+    plain = ECBNet(2, c=8, m=2).fold()
+    save_file({k: v.contiguous() for k, v in plain.state_dict().items()}, str(path))
+    with pytest.raises(ModelError, match="--init .*convs.0.weight"):
+        warm_start(ECBNet(2, c=12, m=2), path)
+    state = {k: v for k, v in plain.state_dict().items() if k != "convs.1.bias"}
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    with pytest.raises(ModelError, match="convs.1.bias"):
+        warm_start(ECBNet(2, c=8, m=2), path)
