@@ -10,7 +10,7 @@ Each model runs as the command line runs it on the CPU (``--threads`` model work
 torch thread each) and with one worker on ``--threads`` torch threads.
 
 Usage: python benchmarks/temporal.py [--size 640x360] [--scale 4] [--frames 12]
-       [--threads 2] [--device cpu] [--weights-out PATH] [--json PATH]
+       [--threads 2] [--device cpu] [--tiles 192,256] [--weights-out PATH] [--json PATH]
 """
 
 from __future__ import annotations
@@ -72,14 +72,19 @@ def _frames(n: int, width: int, height: int) -> list[HostFrame]:
 
 
 def seconds_per_frame(
-    model: str, args: argparse.Namespace, workers: int, threads: int
+    model: str, args: argparse.Namespace, workers: int, threads: int, tile: int | None = None
 ) -> tuple[float, str]:
     """Median over two runs of the compute stage's wall time per frame (one warm-up call
     first), and a note of the plan (tile, batch, schedule)."""
     torch.set_num_threads(threads)
     w, h = (int(v) for v in args.size.split("x"))
     config = RunConfig(
-        model=model, scale=args.scale, device=args.device, cpu_workers=workers, colour="off"
+        model=model,
+        scale=args.scale,
+        device=args.device,
+        cpu_workers=workers,
+        colour="off",
+        tile=tile,
     )
     formats = PlaneFormats(FMT, FMT, "yuv420p")
     times = []
@@ -106,22 +111,43 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="cpu")
     p.add_argument("--weights-out", type=Path, default=None)
+    p.add_argument(
+        "--tiles",
+        default=None,
+        help="tile sizes to run each model at, e.g. 192,256,320 (default: the planner's)",
+    )
+    p.add_argument(
+        "--workers-only",
+        action="store_true",
+        help="only the command line's layout (--threads workers x 1 thread)",
+    )
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
+    layouts = [(args.threads, 1)] if args.workers_only else [(args.threads, 1), (1, args.threads)]
+    tiles = [int(t) for t in args.tiles.split(",")] if args.tiles else [None]
     print(banner())
     print(f"{args.size} x{args.scale}, {args.frames} frames, compute stage only, {args.device}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         weights = args.weights_out or Path(tmp) / f"temporal_x{args.scale}.safetensors"
         write_random_weights(weights, args.scale)
-        for name, model in (("quality", "quality"), ("temporal", str(weights))):
-            for workers, threads in ((args.threads, 1), (1, args.threads)):
-                spf, plan = seconds_per_frame(model, args, workers, threads)
-                rows.append({"model": name, "workers": workers, "threads": threads, "spf": spf})
-                print(
-                    f"{name:>9}: {workers} worker(s) x {threads} thread(s): "
-                    f"{spf * 1000:7.0f} ms/frame  ({plan})"
-                )
+        for tile in tiles:
+            for name, model in (("quality", "quality"), ("temporal", str(weights))):
+                for workers, threads in layouts:
+                    spf, plan = seconds_per_frame(model, args, workers, threads, tile)
+                    rows.append(
+                        {
+                            "model": name,
+                            "workers": workers,
+                            "threads": threads,
+                            "tile": tile,
+                            "spf": spf,
+                        }
+                    )
+                    print(
+                        f"{name:>9}: {workers} worker(s) x {threads} thread(s): "
+                        f"{spf * 1000:7.0f} ms/frame  ({plan})"
+                    )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 
