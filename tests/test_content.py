@@ -109,6 +109,7 @@ def test_content_option_is_checked() -> None:
         ("fast", 3),
         ("fast", 4),
         ("fast-ecb", 2),
+        ("fast-ecb", 3),
         ("fast-ecb", 4),
         ("quality", 2),
         ("quality", 3),
