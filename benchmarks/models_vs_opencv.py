@@ -56,7 +56,7 @@ files are Saafke/FSRCNN_Tensorflow and fannymonori/TF-ESPCN's (``--peers-dir``, 
 
 Usage:
     python3 -m venv /tmp/peer-venv
-    /tmp/peer-venv/bin/pip install opencv-contrib-python-headless numpy av
+    /tmp/peer-venv/bin/pip install "opencv-contrib-python-headless<5" numpy av
     python benchmarks/models_vs_opencv.py --peer-python /tmp/peer-venv/bin/python
         [--parts quality,speed,net] [--lr matlab,opencv] [--scales 2,3,4]
         [--models fast,srcnn,perceptual] [--speed-model fast,fast-ecb]
