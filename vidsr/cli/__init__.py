@@ -4,6 +4,8 @@ The CLI is the only layer that prints, shows progress bars or exits. Each comman
 its own module exposing ``register(subparsers)``, which adds a parser whose ``func`` default
 is ``run(args) -> int``. Library errors (:class:`vidsr.errors.VidsrError`) become one line on
 stderr and exit code 1; Ctrl-C exits 130 and SIGTERM 143. ``VIDSR_DEBUG=1`` re-raises.
+``main`` also sets the process's heap to keep freed memory for the next frame
+(:func:`vidsr.allocator.keep_freed_memory`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from vidsr.allocator import keep_freed_memory
 from vidsr.errors import VidsrError
 
 # Command modules, in the order `vidsr --help` lists them.
@@ -85,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # torch.compile's C++ toolchain check warns that no CUDA runtime exists on a CPU-only
     # machine, which is expected there and not the user's concern.
     logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+    keep_freed_memory()
     debug = os.environ.get("VIDSR_DEBUG") == "1"
     previous = None
     if hasattr(signal, "SIGTERM"):

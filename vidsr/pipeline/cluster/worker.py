@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from vidsr.allocator import keep_freed_memory
 from vidsr.pipeline.jobs import WorkerContext
 
 KILL_ONCE_ENV = "VIDSR_TEST_KILL_ONCE"
@@ -93,6 +94,7 @@ class TaskWorker:
     which Ray keeps to restart it."""
 
     def __init__(self, threads: int | None, kill_marker: str | None = None) -> None:
+        keep_freed_memory()  # a process of its own: the CLI's heap setting (vidsr.allocator)
         if threads is not None:
             import torch
 
