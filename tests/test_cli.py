@@ -203,6 +203,6 @@ def test_library_and_cli_defaults_are_the_same_run() -> None:
     args = build_parser().parse_args(["upscale", "a.mp4"])
     assert config_from_args(args) == RunConfig()
     assert RunConfig().model is None
-    assert resolve_model(None, 2) == default_model(2) == "fast"
+    assert resolve_model(None, 2) == default_model(2) == "fast-ecb"
     assert resolve_model("bicubic", 2) == "bicubic"
-    assert load_model(None, 3).name == "fast"
+    assert load_model(None, 3).name == "fast-ecb"

@@ -204,7 +204,7 @@ def test_summary_names_model_and_device(tmp_path: Path, capsys: pytest.CaptureFi
     assert ", model bicubic x2 on cpu," in capsys.readouterr().out
     assert main(["upscale", str(src), "--device", "cpu", "-o", str(tmp_path / "f.mp4")]) == 0
     arithmetic = " (bf16 convolutions)" if cpu_has_native_bf16() else ""
-    assert f", model fast x2 on cpu{arithmetic}," in capsys.readouterr().out  # the default
+    assert f", model fast-ecb x2 on cpu{arithmetic}," in capsys.readouterr().out  # the default
 
 
 # 12i. `vidsr models` shows the cards' figures

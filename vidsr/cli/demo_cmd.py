@@ -16,7 +16,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--out-dir", type=Path, default=Path("."), help="where to write the clips (default: here)"
     )
     parser.add_argument("--scale", type=int, default=2, choices=SCALES)
-    parser.add_argument("--model", default=None, help="model name (default: the fast model)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="model name (default: fast-ecb, the re-parameterised fast net)",
+    )
     parser.add_argument("--device", default="auto")
 
 

@@ -50,7 +50,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
         "--scale", type=int, default=2, choices=SCALES, help="upscaling factor (default 2)"
     )
     parser.add_argument(
-        "--model", default=None, help="model name (default: the fast model, else bicubic)"
+        "--model", default=None, help="model name (default: fast-ecb, else fast, else bicubic)"
     )
     add_device_option(parser, "auto, cpu, cuda or cuda:N (default auto)")
     add_tile_option(parser, "process frames in tiles of PX pixels")

@@ -63,7 +63,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="model name (see `vidsr models`) or a .pth/.safetensors file "
         "(e.g. ./vidsr-models/NAME_x2.safetensors from `vidsr train "
-        "--export`); default: the fast model",
+        "--export`); default: fast-ecb (the re-parameterised fast net)",
     )
     add_device_option(parser, "auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument(

@@ -303,12 +303,13 @@ def wrap_entry(
 
 
 # The model used when none is named, best first; the first with weights for the scale wins.
-DEFAULT_MODELS = ("fast", "bicubic")
+DEFAULT_MODELS = ("fast-ecb", "fast", "bicubic")
 
 
 def default_model(scale: int) -> str:
-    """Name of the default model for ``scale``: the fast model when its weights are
-    shipped for that scale, else the bicubic baseline (``vidsr models`` shows which)."""
+    """Name of the default model for ``scale``: the re-parameterised fast model
+    (``fast-ecb``) when its weights are shipped for that scale, else ``fast``, else the
+    bicubic baseline (``vidsr models`` shows which)."""
     for name in DEFAULT_MODELS:
         entry = REGISTRY.get(name)
         if entry is not None and scale in available_scales(entry):
