@@ -29,6 +29,7 @@ from safetensors.torch import save_file
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import banner  # noqa: E402
 
+from vidsr.allocator import keep_freed_memory  # noqa: E402
 from vidsr.colour.convert import YuvFormat  # noqa: E402
 from vidsr.config import RunConfig  # noqa: E402
 from vidsr.engine.processor import PlaneFormats  # noqa: E402
@@ -122,10 +123,19 @@ def main() -> None:
         help="only the command line's layout (--threads workers x 1 thread)",
     )
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--heap",
+        choices=("kept", "system"),
+        default="kept",
+        help="kept: freed memory kept for the next tile, as the CLI runs (vidsr.allocator); "
+        "system: glibc's defaults",
+    )
     args = p.parse_args()
+    heap = keep_freed_memory() if args.heap == "kept" else False
     layouts = [(args.threads, 1)] if args.workers_only else [(args.threads, 1), (1, args.threads)]
     tiles = [int(t) for t in args.tiles.split(",")] if args.tiles else [None]
     print(banner())
+    print(f"heap: {'freed memory kept (vidsr.allocator)' if heap else 'C library defaults'}")
     print(f"{args.size} x{args.scale}, {args.frames} frames, compute stage only, {args.device}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -13,7 +13,7 @@ from vidsr.engine.processor import PlaneFormats
 from vidsr.media.resume import ResumePoint, settings_path
 from vidsr.pipeline import output
 from vidsr.pipeline.output import partial_output, partial_path
-from vidsr.pipeline.planning import CPU_CACHE_TILE, build_compute
+from vidsr.pipeline.planning import CPU_CACHE_TILE, CPU_WIDE_TILE, WIDE_RADIUS, build_compute
 
 SETTINGS = {"model": "bicubic", "scale": 2}
 
@@ -107,3 +107,12 @@ def test_build_compute_sizes_the_stage_from_the_frame() -> None:
     assert fast.processor.kernel == "float"
     as_given = build_compute(learned, 640, 360, formats, choose_tile=False)
     assert as_given.tile is None and as_given.processor.tile is None
+    # A net that sees far gets tiles twice as wide (less of each tile is overlap); a frame
+    # no larger than that tile runs whole.
+    wide = build_compute(RunConfig(model="quality", device="cpu"), 640, 360, formats)
+    assert wide.model.receptive_radius >= WIDE_RADIUS and wide.tile == CPU_WIDE_TILE
+    small = build_compute(RunConfig(model="quality", device="cpu"), 320, 240, formats)
+    assert small.tile is None
+    assert build_compute(RunConfig(model="fast", device="cpu"), 320, 240, formats).tile == (
+        CPU_CACHE_TILE
+    )
