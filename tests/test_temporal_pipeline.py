@@ -21,7 +21,7 @@ from safetensors.torch import save_file
 from vidsr.colour.convert import YuvFormat, codes_to_norm, norm_to_codes
 from vidsr.config import RunConfig
 from vidsr.engine.processor import FrameProcessor, PlaneFormats, ProcessorOptions
-from vidsr.engine.recurrent import StatefulRunner, TileGrid, fixed_spans
+from vidsr.engine.recurrent import StatefulRunner, TileGrid, even_tile, fixed_spans
 from vidsr.engine.tiling import tile_spans
 from vidsr.engine.upscaler import load_model
 from vidsr.errors import OptionError
@@ -84,12 +84,13 @@ def no_reset_at_cuts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def hand_stepped(model: SRModel, frames: list[np.ndarray], tile: int | None) -> list[np.ndarray]:
     """Reference: the net stepped by hand over ``frames`` (Y codes) in order, each tile
-    window (as single-frame tiling cuts them) with its own state; 8-bit codes out."""
+    window (as single-frame tiling cuts them, cores evened out along each axis) with its
+    own state; 8-bit codes out."""
     h, w = frames[0].shape
     s = model.scale
     overlap = max(model.receptive_radius, 4)
-    rows = list(tile_spans(h, tile, overlap)) if tile else [(0, h, 0, h)]
-    cols = list(tile_spans(w, tile, overlap)) if tile else [(0, w, 0, w)]
+    rows = list(tile_spans(h, even_tile(h, tile), overlap)) if tile else [(0, h, 0, h)]
+    cols = list(tile_spans(w, even_tile(w, tile), overlap)) if tile else [(0, w, 0, w)]
     states: dict[tuple[int, int], torch.Tensor | None] = {}
     out = []
     with torch.inference_mode():
@@ -323,3 +324,13 @@ def test_resumed_video_to_folder_restarts_after_the_frames_skipped() -> None:
         kept = list(items(threading.Event()))
         assert [f.index for f in kept] == [2, 4, 5]
         assert [f.index for f in kept if f.new_shot] == expected
+
+
+def test_recurrent_tiles_are_evened_out_for_the_workers() -> None:
+    # 640 px at tile 384: two cores of 320 (windows of equal work), not 384 + 256.
+    assert even_tile(640, 384) == 320 and even_tile(360, 384) == 360
+    assert even_tile(1080, 192) == 180 and even_tile(100, 7) == 7
+    grid = TileGrid.tiled(360, 640, 384, 24, same_size=False)
+    widths = [c[3] - c[2] for c in grid.cols]
+    assert [c[:2] for c in grid.cols] == [(0, 320), (320, 640)] and widths == [344, 344]
+    assert grid.rows == ((0, 360, 0, 360),)

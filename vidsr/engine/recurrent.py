@@ -73,6 +73,15 @@ def fixed_spans(length: int, tile: int, overlap: int) -> list[Span]:
     return spans
 
 
+def even_tile(length: int, tile: int) -> int:
+    """The core size that cuts ``length`` into as many pieces as ``tile`` does, all of
+    about one size (the last is shorter by the rounding), so that tiles shared among
+    workers take equal time: 640 px at ``tile`` 384 gives cores of 320 + 320, not
+    384 + 256, whose slower tile every frame would wait for."""
+    pieces = -(-length // tile)
+    return -(-length // pieces)
+
+
 @dataclass(frozen=True)
 class TileGrid:
     """A frame cut into tile windows (fixed for a clip), row-major."""
@@ -89,9 +98,11 @@ class TileGrid:
         cls, height: int, width: int, tile: int, overlap: int, same_size: bool = True
     ) -> TileGrid:
         """Windows all of one size (:func:`fixed_spans`), or cut short at the frame's
-        edges (``same_size=False``: :func:`~vidsr.engine.tiling.tile_spans`)."""
+        edges (``same_size=False``: :func:`~vidsr.engine.tiling.tile_spans`); cores of
+        at most ``tile``, evened out along each axis (:func:`even_tile`)."""
         spans = fixed_spans if same_size else tile_spans
-        rows, cols = spans(height, tile, overlap), spans(width, tile, overlap)
+        rows = spans(height, even_tile(height, tile), overlap)
+        cols = spans(width, even_tile(width, tile), overlap)
         return cls(tuple(rows), tuple(cols))
 
     def __len__(self) -> int:
